@@ -1,0 +1,1 @@
+"""REST API over the store: routers per kind, auth, admission (validation, quota)."""

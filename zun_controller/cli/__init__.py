@@ -1,0 +1,1 @@
+"""Command-line entry points: `zun-controller` (composition root) and `zunctl`."""

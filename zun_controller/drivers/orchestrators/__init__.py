@@ -1,0 +1,1 @@
+"""Orchestrators: one Application on one container orchestration engine."""

@@ -1,0 +1,1 @@
+"""Container runtimes: one container on one host (Docker engine)."""

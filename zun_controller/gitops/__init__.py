@@ -1,0 +1,1 @@
+"""GitOps: apply, diff and prune sets of manifests; repository sync."""
