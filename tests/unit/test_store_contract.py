@@ -1,0 +1,208 @@
+"""The store contract: every test runs on MemoryKV and on a real etcd (the `kv` fixture)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from zun_controller.errors import (
+    AlreadyExistsError,
+    CompactedError,
+    ConflictError,
+    InvalidError,
+    NotFoundError,
+)
+from zun_controller.models.container import Container
+from zun_controller.models.registry import parse
+from zun_controller.store.kv import KV, EventType, Txn
+from zun_controller.store.records import RecordStore
+
+
+def container(name: str, project: str = "demo", **meta: object) -> Container:
+    obj = parse(
+        {
+            "apiVersion": "zun.openstack.org/v1alpha1",
+            "kind": "Container",
+            "metadata": {"name": name, "project": project, **meta},
+            "spec": {"image": "busybox"},
+        }
+    )
+    assert isinstance(obj, Container)
+    return obj
+
+
+@pytest.fixture
+def store(kv: KV) -> RecordStore:
+    return RecordStore(kv)
+
+
+async def test_create_sets_identity_and_rejects_duplicates(store: RecordStore) -> None:
+    created = await store.create(container("web-1"))
+    assert created.metadata.uid and created.metadata.generation == 1
+    assert created.metadata.resource_version
+    got = await store.get(Container, "web-1", "demo")
+    assert got == created
+    with pytest.raises(AlreadyExistsError):
+        await store.create(container("web-1"))
+
+
+async def test_get_missing_is_not_found(store: RecordStore) -> None:
+    with pytest.raises(NotFoundError, match="demo/nope"):
+        await store.get(Container, "nope", "demo")
+
+
+async def test_create_ignores_status_and_identity_from_caller(store: RecordStore) -> None:
+    obj = container("web-1", uid="forged", generation=9)
+    obj.status.phase = "Running"
+    created = await store.create(obj)
+    assert created.metadata.uid != "forged"
+    assert created.metadata.generation == 1
+    assert created.status.phase == ""
+
+
+async def test_stale_update_conflicts_and_loses_nothing(store: RecordStore) -> None:
+    first = await store.create(container("web-1"))
+    a, b = first.model_copy(deep=True), first.model_copy(deep=True)
+    a.spec.image = "one"
+    b.spec.image = "two"
+    await store.update(a)
+    with pytest.raises(ConflictError, match="stale"):
+        await store.update(b)
+    assert (await store.get(Container, "web-1", "demo")).spec.image == "one"
+
+
+async def test_generation_moves_only_with_spec(store: RecordStore) -> None:
+    obj = await store.create(container("web-1"))
+    obj.metadata.labels = {"tier": "web"}
+    obj = await store.update(obj)
+    assert obj.metadata.generation == 1
+    obj.spec.image = "httpd"
+    obj = await store.update(obj)
+    assert obj.metadata.generation == 2
+
+
+async def test_status_write_never_touches_spec_or_generation(store: RecordStore) -> None:
+    obj = await store.create(container("web-1"))
+    obj.spec.image = "sneaky"
+    obj.status.phase = "Running"
+    obj.status.observed_generation = 1
+    written = await store.update_status(obj)
+    stored = await store.get(Container, "web-1", "demo")
+    assert stored.spec.image == "busybox"
+    assert stored.metadata.generation == 1
+    assert stored.status.phase == "Running"
+    assert written.metadata.resource_version == stored.metadata.resource_version
+
+
+async def test_spec_write_keeps_status(store: RecordStore) -> None:
+    obj = await store.create(container("web-1"))
+    obj.status.phase = "Running"
+    obj = await store.update_status(obj)
+    obj.status.phase = "Forged"
+    obj.spec.image = "httpd"
+    await store.update(obj)
+    assert (await store.get(Container, "web-1", "demo")).status.phase == "Running"
+
+
+async def test_update_without_resource_version_is_invalid(store: RecordStore) -> None:
+    await store.create(container("web-1"))
+    with pytest.raises(InvalidError, match=r"metadata\.resourceVersion"):
+        await store.update(container("web-1"))
+
+
+async def test_delete_waits_for_finalizers(store: RecordStore) -> None:
+    await store.create(container("web-1", finalizers=["zun.openstack.org/runtime"]))
+    marked = await store.delete(Container, "web-1", "demo")
+    assert marked.metadata.deletion_timestamp is not None
+    assert (await store.get(Container, "web-1", "demo")).metadata.deletion_timestamp
+    marked.metadata.finalizers = []
+    await store.update(marked)
+    with pytest.raises(NotFoundError):
+        await store.get(Container, "web-1", "demo")
+
+
+async def test_delete_without_finalizers_is_immediate(store: RecordStore) -> None:
+    await store.create(container("web-1"))
+    await store.delete(Container, "web-1", "demo")
+    with pytest.raises(NotFoundError):
+        await store.get(Container, "web-1", "demo")
+
+
+async def test_list_by_project_selector_and_pages(store: RecordStore) -> None:
+    for i in range(7):
+        await store.create(container(f"web-{i}", labels={"parity": "even" if i % 2 == 0 else "odd"}))
+    await store.create(container("other", project="elsewhere"))
+    assert len((await store.list(Container)).items) == 8
+    assert len((await store.list(Container, "demo")).items) == 7
+    evens = await store.list(Container, "demo", selector="parity=even")
+    assert [o.name for o in evens.items] == ["web-0", "web-2", "web-4", "web-6"]
+    names, token = [], None
+    while True:
+        page = await store.list(Container, "demo", limit=3, continue_token=token)
+        names += [o.name for o in page.items]
+        if not (token := page.continue_token):
+            break
+        await store.create(container(f"late-{len(names)}"))
+    assert names == [f"web-{i}" for i in range(7)]
+
+
+async def test_list_selector_syntax_errors_name_the_field(store: RecordStore) -> None:
+    with pytest.raises(InvalidError, match="labelSelector"):
+        await store.list(Container, selector="a in (b")
+
+
+async def test_txn_compares_every_key(kv: KV) -> None:
+    ok = await kv.commit(Txn(compares=[("/a", 0)], puts=[("/a", b"1"), ("/b", b"2")]))
+    assert ok.succeeded
+    stale = await kv.commit(Txn(compares=[("/a", 0)], puts=[("/c", b"3")]))
+    assert not stale.succeeded
+    current = stale.current["/a"]
+    assert current is not None and current.value == b"1"
+    assert await kv.get("/c") is None
+
+
+async def test_commit_many_is_independent_per_txn(kv: KV) -> None:
+    await kv.commit(Txn(puts=[("/x", b"0")]))
+    results = await kv.commit_many(
+        [Txn(compares=[("/x", 999)], puts=[("/x", b"1")]), Txn(puts=[("/y", b"1")])]
+    )
+    assert [r.succeeded for r in results] == [False, True]
+    assert (await kv.get("/y")) is not None
+
+
+async def test_watch_from_revision_sees_every_change_in_order(kv: KV) -> None:
+    start = await kv.revision() + 1
+    for i in range(5):
+        await kv.commit(Txn(puts=[(f"/w/{i}", b"v")]))
+    await kv.commit(Txn(deletes=["/w/0"]))
+    await kv.commit(Txn(puts=[("/elsewhere", b"v")]))
+    seen: list[tuple[EventType, str]] = []
+
+    async def collect() -> None:
+        async for batch in kv.watch("/w/", start):
+            seen.extend((e.type, e.key) for e in batch)
+            if len(seen) == 6:
+                return
+
+    await asyncio.wait_for(collect(), 5)
+    assert seen == [(EventType.PUT, f"/w/{i}") for i in range(5)] + [(EventType.DELETE, "/w/0")]
+
+
+async def test_watch_of_compacted_revision_says_so(kv: KV) -> None:
+    for i in range(3):
+        await kv.commit(Txn(puts=[("/c", str(i).encode())]))
+    now = await kv.revision()
+    await kv.compact(now)
+    with pytest.raises(CompactedError):
+        async for _ in kv.watch("/c", now - 1):
+            pass
+
+
+async def test_lease_keys_go_with_the_lease(kv: KV) -> None:
+    lease = await kv.grant_lease(30)
+    assert await kv.keep_alive(lease) > 0
+    await kv.commit(Txn(compares=[("/leader", 0)], puts=[("/leader", b"me")], lease=lease))
+    await kv.revoke_lease(lease)
+    assert await kv.get("/leader") is None
+    assert await kv.keep_alive(lease) == 0

@@ -1,0 +1,73 @@
+"""The error hierarchy every layer speaks, translated once at each edge (store, drivers, API).
+
+- `TransientError`: try again later (connection lost, timeout); reconcilers retry with backoff.
+- `ConflictError`: a compare-and-swap lost (stale resourceVersion) or the name exists.
+- `NotFoundError`: the record or the outside object does not exist.
+- `InvalidError`: input failed validation; carries the field paths and reasons.
+- `PermanentError`: retrying cannot help (e.g. an image that does not exist); shown in status.
+- `CompactedError`: a watch or list asked for a revision etcd has compacted; list again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ZunError(Exception):
+    """Base of every error the package raises on purpose."""
+
+
+class TransientError(ZunError):
+    """A failure that may go away by itself; retry with backoff."""
+
+
+class ConflictError(ZunError):
+    """A write lost a compare-and-swap, or a create found the name taken."""
+
+
+class AlreadyExistsError(ConflictError):
+    """A create found a record of that kind, project and name."""
+
+
+class NotFoundError(ZunError):
+    """The thing asked for does not exist."""
+
+
+class PermanentError(ZunError):
+    """Retrying cannot help; the reason belongs in status."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message
+
+
+class CompactedError(ZunError):
+    """The revision asked for is older than etcd's compaction point."""
+
+    def __init__(self, compact_revision: int) -> None:
+        super().__init__(f"revision compacted (oldest available is {compact_revision})")
+        self.compact_revision = compact_revision
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One reason a record is invalid, at a dotted field path such as `spec.ports[0].hostPort`."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}" if self.path else self.reason
+
+
+class InvalidError(ZunError):
+    """Input failed validation; `errors` names every field and why."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(str(e) for e in errors))
+        self.errors = errors
+
+    @classmethod
+    def at(cls, path: str, reason: str) -> InvalidError:
+        return cls([FieldError(path, reason)])
