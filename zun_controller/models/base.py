@@ -131,7 +131,7 @@ class Resource(Model):
 
     KIND: ClassVar[KindInfo]
 
-    api_version: Literal["zun.openstack.org/v1alpha1"] = API_VERSION
+    api_version: Literal["zun.openstack.org/v1alpha1"] = "zun.openstack.org/v1alpha1"
     kind: str
     metadata: ObjectMeta
     spec: Any = None

@@ -45,7 +45,9 @@ def parse_cpu(value: object) -> float:
     else:
         match = _CPU.match(str(value).strip())
         if not match:
-            raise ValueError(f"{value!r} is not a cpu quantity: use cores (0.5) or millicores (500m)")
+            raise ValueError(
+                f"{value!r} is not a cpu quantity: use cores (0.5) or millicores (500m)"
+            )
         cores = float(match.group(1)) / (1000 if match.group(2) else 1)
     if cores < 0:
         raise ValueError("must not be negative")

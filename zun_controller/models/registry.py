@@ -68,7 +68,9 @@ def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
 def parse(data: Any) -> Resource:
     """A validated record from decoded JSON/YAML; `InvalidError` names each bad field."""
     if not isinstance(data, dict):
-        raise InvalidError.at("", "a record must be a mapping with apiVersion, kind, metadata, spec")
+        raise InvalidError.at(
+            "", "a record must be a mapping with apiVersion, kind, metadata, spec"
+        )
     if data.get("apiVersion") != API_VERSION:
         raise InvalidError.at(
             "apiVersion", f"must be {API_VERSION!r}, got {data.get('apiVersion')!r}"
@@ -89,7 +91,9 @@ def validate_as(cls: type[Resource], data: Any) -> Resource:
 def check_scope(obj: Resource) -> None:
     scoped = obj.KIND.scope is Scope.PROJECT
     if scoped and not obj.metadata.project:
-        raise InvalidError.at("metadata.project", f"{obj.KIND.kind} is project-scoped: set a project")
+        raise InvalidError.at(
+            "metadata.project", f"{obj.KIND.kind} is project-scoped: set a project"
+        )
     if not scoped and obj.metadata.project:
         raise InvalidError.at(
             "metadata.project", f"{obj.KIND.kind} is cluster-scoped: leave project unset"

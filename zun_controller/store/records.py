@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import builtins
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -31,7 +32,7 @@ from zun_controller.errors import (
 )
 from zun_controller.models.base import Resource
 from zun_controller.models.registry import check_scope
-from zun_controller.store.codec import decode, encode
+from zun_controller.store.codec import decode, encode, load
 from zun_controller.store.keys import kind_prefix, record_key
 from zun_controller.store.kv import KV, KeyValue, KVEvent, Txn, TxnResult
 from zun_controller.store.selector import parse_selector
@@ -96,7 +97,7 @@ class RecordStore:
         match = parse_selector(selector)
         prefix = kind_prefix(cls.KIND, project)
         revision, start = _parse_continue(continue_token) if continue_token else (0, prefix)
-        items: list[R] = []
+        items: builtins.list[R] = []
         while True:
             page = await self.kv.range(prefix, start=start, limit=limit or 0, revision=revision)
             revision = page.revision
@@ -111,6 +112,51 @@ class RecordStore:
             if not page.more:
                 return RecordList(items, str(revision), None)
             start = page.kvs[-1].key + "\0"
+
+    async def list_raw(
+        self, prefix: str, page_size: int = 1000
+    ) -> tuple[builtins.list[KeyValue], int]:
+        """Every key-value under `prefix` at one revision (paged), and that revision."""
+        out: builtins.list[KeyValue] = []
+        start, revision = prefix, 0
+        while True:
+            page = await self.kv.range(prefix, start=start, limit=page_size, revision=revision)
+            out.extend(page.kvs)
+            revision = page.revision
+            if not page.more:
+                return out, revision
+            start = page.kvs[-1].key + "\0"
+
+    async def mark_invalid(self, key: str, mod_revision: int, message: str) -> bool:
+        """Set condition Invalid on a record that fails validation, if not already said.
+
+        Works on the raw JSON, since the record cannot be parsed; spec and metadata are kept.
+        Returns False when the value is not a JSON object or changed meanwhile.
+        """
+        kv = await self.kv.get(key)
+        if kv is None or kv.mod_revision != mod_revision:
+            return False
+        try:
+            data = load(kv.value)
+        except InvalidError:
+            return False
+        status = data.get("status") if isinstance(data.get("status"), dict) else {}
+        assert isinstance(status, dict)
+        conditions = [c for c in status.get("conditions") or [] if isinstance(c, dict)]
+        invalid = {
+            "type": "Invalid",
+            "status": "True",
+            "reason": "ValidationFailed",
+            "message": message,
+        }
+        if any({k: c.get(k) for k in invalid} == invalid for c in conditions):
+            return True
+        invalid["lastTransitionTime"] = self._now().isoformat().replace("+00:00", "Z")
+        others = [c for c in conditions if c.get("type") != "Invalid"]
+        data["status"] = {**status, "phase": "Invalid", "conditions": [*others, invalid]}
+        value = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+        result = await self.kv.commit(Txn(compares=[(key, mod_revision)], puts=[(key, value)]))
+        return result.succeeded
 
     # -- writes --------------------------------------------------------------------------------
 
@@ -134,7 +180,9 @@ class RecordStore:
         result = await self.kv.commit(txn)
         if not result.succeeded:
             if result.current.get(key) is not None:
-                raise AlreadyExistsError(f"{new.KIND.kind} {_where(meta.name, meta.project)} exists")
+                raise AlreadyExistsError(
+                    f"{new.KIND.kind} {_where(meta.name, meta.project)} exists"
+                )
             raise ConflictError(f"{new.KIND.kind} {_where(meta.name, meta.project)}: guard changed")
         meta.resource_version = str(result.revision)
         return new
@@ -158,11 +206,11 @@ class RecordStore:
         new = current.model_copy(update={"status": obj.status.model_copy(deep=True)})
         return await self._swap(current, new)
 
-    async def update_status_many(self, objs: Sequence[R]) -> list[R | ZunError]:
+    async def update_status_many(self, objs: Sequence[R]) -> builtins.list[R | ZunError]:
         """Several status writes in one round trip; each succeeds or fails on its own."""
         currents = await asyncio.gather(*(self._current_or_error(o) for o in objs))
-        news: list[R | ZunError] = []
-        txns: list[Txn] = []
+        news: builtins.list[R | ZunError] = []
+        txns: builtins.list[Txn] = []
         for obj, cur in zip(objs, currents, strict=True):
             if isinstance(cur, ZunError):
                 news.append(cur)
@@ -174,7 +222,12 @@ class RecordStore:
         return [n if isinstance(n, ZunError) else self._swapped(n, next(results)) for n in news]
 
     async def delete(
-        self, cls: type[R], name: str, project: str | None = None, *, resource_version: str | None = None
+        self,
+        cls: type[R],
+        name: str,
+        project: str | None = None,
+        *,
+        resource_version: str | None = None,
     ) -> R:
         """Delete, or mark deleting while finalizers remain; returns the record as it ends up."""
         current = await self.get(cls, name, project)
@@ -192,7 +245,7 @@ class RecordStore:
 
     async def watch(
         self, prefix: str, revision: int, *, max_backoff: float = 2.0
-    ) -> AsyncIterator[list[KVEvent]]:
+    ) -> AsyncIterator[builtins.list[KVEvent]]:
         """Every change under `prefix` from `revision` on, across reconnects."""
         next_revision, delay = revision, 0.05
         while True:
@@ -230,7 +283,9 @@ class RecordStore:
 
     def _swap_txn(self, current: Resource, new: Resource) -> Txn:
         key = record_key(current.KIND, current.name, current.project)
-        return Txn(compares=[(key, int(current.metadata.resource_version or 0))], puts=[(key, encode(new))])
+        return Txn(
+            compares=[(key, int(current.metadata.resource_version or 0))], puts=[(key, encode(new))]
+        )
 
     def _swapped(self, new: R, result: TxnResult) -> R | ZunError:
         if not result.succeeded:

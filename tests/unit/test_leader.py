@@ -1,0 +1,64 @@
+"""Leader election on the in-memory KV with a fake clock: one leader, takeover, step-down."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from zun_controller.engine.clock import FakeClock
+from zun_controller.engine.leader import LeaderElector, LeadershipLost
+from zun_controller.metrics import Metrics
+from zun_controller.store.memory import MemoryKV
+
+
+def elector(kv: MemoryKV, clock: FakeClock, identity: str) -> LeaderElector:
+    return LeaderElector(kv, metrics=Metrics(), identity=identity, ttl=9, clock=clock)
+
+
+async def test_one_leader_and_takeover_after_lease_expiry() -> None:
+    clock = FakeClock()
+    kv = MemoryKV(now=clock.now)
+    a, b = elector(kv, clock, "a"), elector(kv, clock, "b")
+    leading: list[str] = []
+    a_stop = asyncio.Event()
+
+    async def lead_a() -> None:
+        leading.append("a")
+        await a_stop.wait()
+
+    async def lead_b() -> None:
+        leading.append("b")
+        await asyncio.Event().wait()
+
+    ta = asyncio.create_task(a.run(lead_a))
+    await clock.settle()
+    tb = asyncio.create_task(b.run(lead_b))
+    for _ in range(10):
+        clock.advance(1)
+        await clock.settle()
+    assert leading == ["a"] and a.is_leader and not b.is_leader
+    a_stop.set()
+    await ta
+    for _ in range(3):
+        clock.advance(1)
+        await clock.settle()
+    assert leading == ["a", "b"] and b.is_leader
+    tb.cancel()
+    await asyncio.gather(tb, return_exceptions=True)
+
+
+async def test_leader_steps_down_when_its_lease_is_gone() -> None:
+    clock = FakeClock()
+    kv = MemoryKV(now=clock.now)
+    a = elector(kv, clock, "a")
+    task = asyncio.create_task(a.run(lambda: asyncio.Event().wait()))
+    await clock.settle()
+    assert a.is_leader
+    await kv.revoke_lease(a._lease)
+    for _ in range(4):
+        clock.advance(1)
+        await clock.settle()
+    with pytest.raises(LeadershipLost):
+        await task
+    assert not a.is_leader
