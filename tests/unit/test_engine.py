@@ -33,12 +33,11 @@ def container(name: str, project: str = "demo") -> Container:
     return obj
 
 
-async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    async def poll() -> None:
-        while not check():
+async def eventually(check: Callable[[], bool], within: float = 5.0) -> None:
+    """Wait until `check()` holds; the engine has no hook to await, so poll briefly."""
+    async with asyncio.timeout(within):
+        while not check():  # noqa: ASYNC110
             await asyncio.sleep(0.005)
-
-    await asyncio.wait_for(poll(), timeout)
 
 
 class Stamp:

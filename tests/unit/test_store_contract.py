@@ -131,7 +131,9 @@ async def test_delete_without_finalizers_is_immediate(store: RecordStore) -> Non
 
 async def test_list_by_project_selector_and_pages(store: RecordStore) -> None:
     for i in range(7):
-        await store.create(container(f"web-{i}", labels={"parity": "even" if i % 2 == 0 else "odd"}))
+        await store.create(
+            container(f"web-{i}", labels={"parity": "even" if i % 2 == 0 else "odd"})
+        )
     await store.create(container("other", project="elsewhere"))
     assert len((await store.list(Container)).items) == 8
     assert len((await store.list(Container, "demo")).items) == 7

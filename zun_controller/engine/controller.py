@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from zun_controller.engine.clock import Clock, RealClock
 from zun_controller.engine.informer import Cached, Informer
@@ -57,7 +58,7 @@ class Controller:
         self,
         name: str,
         reconciler: Reconciler,
-        informer: Informer,  # type: ignore[type-arg]
+        informer: Informer[Any],
         *,
         store: RecordStore,
         metrics: Metrics,
@@ -79,9 +80,9 @@ class Controller:
 
     def watches(
         self,
-        informer: Informer,
+        informer: Informer[Any],
         mapper: Mapper,
-        predicate: Predicate = ignore_status_only_changes,  # type: ignore[type-arg]
+        predicate: Predicate = ignore_status_only_changes,
     ) -> None:
         """Reconcile the keys `mapper` names whenever a record of another kind changes."""
         informer.add_handler(self._handler(predicate, mapper))

@@ -42,7 +42,7 @@ class Manager:
     ) -> None:
         self.metrics = metrics
         self.elector = elector
-        self.informers: list[Informer] = []  # type: ignore[type-arg]
+        self.informers: list[Informer[Any]] = []
         self.controllers: list[Controller] = []
         self.tasks: list[Task] = []
         self.health = (
@@ -53,7 +53,7 @@ class Manager:
             else None
         )
 
-    def add_informer(self, informer: Informer) -> None:  # type: ignore[type-arg]
+    def add_informer(self, informer: Informer[Any]) -> None:
         self.informers.append(informer)
 
     def add_controller(self, controller: Controller) -> None:
