@@ -45,6 +45,8 @@ class Manager:
         self.informers: list[Informer[Any]] = []
         self.controllers: list[Controller] = []
         self.tasks: list[Task] = []
+        #: set once the health endpoint listens (its port is known) and informers start
+        self.serving = asyncio.Event()
         self.health = (
             HealthServer(
                 ready=self.ready, metrics=metrics.render, host=health_host, port=health_port
@@ -71,6 +73,7 @@ class Manager:
         """Run until `stop` is set; raises `LeadershipLost` when the lease slips away."""
         if self.health:
             await self.health.start()
+        self.serving.set()
         always = [asyncio.create_task(i.run()) for i in self.informers]
         always += [asyncio.create_task(t.run()) for t in self.tasks if not t.leader_only]
         try:

@@ -1,0 +1,136 @@
+"""`zun-controller`: `up` (all-in-one on one machine) and `run` (the manager alone)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from zun_controller.cli import logs
+from zun_controller.cli.compose import build_manager
+from zun_controller.config import EtcdSettings, ManagerSettings, default_data_dir
+from zun_controller.engine.leader import LeadershipLost
+from zun_controller.errors import ZunError
+from zun_controller.metrics import Metrics
+from zun_controller.store.etcd import EtcdKV
+from zun_controller.store.records import RecordStore
+from zun_controller.store.server import EtcdServer
+
+app = typer.Typer(
+    help="Zun controller: containers on Docker, Swarm and Kubernetes.", add_completion=False
+)
+
+EtcdOpt = Annotated[str | None, typer.Option("--etcd", envvar="ZUN_ETCD", help="etcd client URL")]
+HealthPort = Annotated[
+    int,
+    typer.Option(
+        "--health-port", envvar="ZUN_HEALTH_PORT", help="port of /healthz /readyz /metrics"
+    ),
+]
+Workers = Annotated[int, typer.Option("--workers", envvar="ZUN_WORKERS", help="workers per kind")]
+LeaseTtl = Annotated[
+    int, typer.Option("--lease-ttl", envvar="ZUN_LEASE_TTL", help="leader lease TTL (s)")
+]
+Identity = Annotated[
+    str | None, typer.Option("--identity", envvar="ZUN_IDENTITY", help="leader identity")
+]
+LogJson = Annotated[bool, typer.Option("--log-json", envvar="ZUN_LOG_JSON", help="JSON log lines")]
+LogLevel = Annotated[str, typer.Option("--log-level", envvar="ZUN_LOG_LEVEL")]
+
+
+async def _serve(etcd: EtcdSettings, settings: ManagerSettings, banner: bool) -> None:
+    assert etcd.url
+    kv = EtcdKV.from_url(etcd.url, timeout=etcd.timeout)
+    await kv.revision()
+    metrics = Metrics()
+    manager = build_manager(RecordStore(kv), settings, metrics)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    runner = asyncio.create_task(manager.run(stop))
+    await asyncio.wait(
+        {runner, asyncio.ensure_future(manager.serving.wait())}, return_when="FIRST_COMPLETED"
+    )
+    if banner and manager.health:
+        health = f"http://{manager.health.host}:{manager.health.port}"
+        print(f"zun-controller is up\n  etcd:    {etcd.url}\n  health:  {health}/healthz")
+        print(f"  metrics: {health}/metrics\nPress Ctrl-C to stop.", flush=True)
+    try:
+        await runner
+    finally:
+        await kv.close()
+
+
+def _settings(
+    workers: int, lease_ttl: int, identity: str | None, health_port: int
+) -> ManagerSettings:
+    return ManagerSettings(
+        workers=workers, lease_ttl=lease_ttl, identity=identity, health_port=health_port
+    )
+
+
+def _run(coro_factory: object) -> None:
+    try:
+        asyncio.run(coro_factory)  # type: ignore[arg-type]
+    except LeadershipLost as exc:
+        print(f"zun-controller: {exc}; exiting so a supervisor restarts it", file=sys.stderr)
+        raise typer.Exit(1) from None
+    except (ZunError, FileNotFoundError) as exc:
+        print(f"zun-controller: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def up(
+    etcd: EtcdOpt = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", envvar="ZUN_DATA_DIR", help="data [~/.local/share/zun]"),
+    ] = None,
+    health_port: HealthPort = 8081,
+    workers: Workers = 4,
+    log_json: LogJson = False,
+    log_level: LogLevel = "INFO",
+) -> None:
+    """All-in-one for one machine: embedded etcd (unless --etcd), the manager, on 127.0.0.1."""
+    logs.setup(log_level, log_json)
+    server = None
+    if etcd is None:
+        server = EtcdServer(
+            (data_dir or default_data_dir()) / "etcd", client_port=2479, peer_port=2480
+        )
+        server.start()
+        etcd = server.url
+    try:
+        settings = ManagerSettings(workers=workers, leader_election=False, health_port=health_port)
+        _run(_serve(EtcdSettings(url=etcd), settings, banner=True))
+    finally:
+        if server:
+            server.stop()
+
+
+@app.command()
+def run(
+    etcd: EtcdOpt = "http://127.0.0.1:2379",
+    health_port: HealthPort = 8081,
+    workers: Workers = 4,
+    lease_ttl: LeaseTtl = 10,
+    identity: Identity = None,
+    log_json: LogJson = False,
+    log_level: LogLevel = "INFO",
+) -> None:
+    """The manager alone, with leader election, against an existing etcd."""
+    logs.setup(log_level, log_json)
+    settings = _settings(workers, lease_ttl, identity, health_port)
+    _run(_serve(EtcdSettings(url=etcd), settings, banner=False))
+
+
+def main() -> None:
+    with contextlib.suppress(KeyboardInterrupt):
+        app()

@@ -1,0 +1,32 @@
+"""Typed settings groups, built once by the command line and passed down; no module reads them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "zun"
+
+
+@dataclass(frozen=True)
+class EtcdSettings:
+    #: client URL of an etcd to use; None starts an embedded etcd child process
+    url: str | None = None
+    data_dir: Path = field(default_factory=lambda: default_data_dir() / "etcd")
+    timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class ManagerSettings:
+    workers: int = 4
+    leader_election: bool = True
+    lease_name: str = "zun-controller"
+    lease_ttl: int = 10
+    identity: str | None = None
+    resync_period: float = 300.0
+    health_host: str = "127.0.0.1"
+    health_port: int = 8081
