@@ -20,6 +20,11 @@ from zun_controller.store.memory import MemoryKV
 from zun_controller.store.records import RecordStore
 
 
+def must(obj: Container | None) -> Container:
+    assert obj is not None
+    return obj
+
+
 def container(name: str, project: str = "demo") -> Container:
     obj = parse(
         {
@@ -118,8 +123,8 @@ async def test_spec_change_reconciles_again(
     await store.update(obj)
     await eventually(lambda: stamp.calls.get("containers/demo/c") == 2)
     await eventually(
-        lambda: stamp.informer.get("containers/demo/c").status.observed_generation == 2
-    )  # type: ignore[union-attr]
+        lambda: must(stamp.informer.get("containers/demo/c")).status.observed_generation == 2
+    )
 
 
 async def test_failure_retries_with_backoff_then_succeeds(
@@ -130,7 +135,9 @@ async def test_failure_retries_with_backoff_then_succeeds(
     await store.create(container("c"))
     await eventually(lambda: stamp.calls.get("containers/demo/c", 0) >= 3)
     del stamp.fail["containers/demo/c"]
-    await eventually(lambda: stamp.informer.get("containers/demo/c").status.phase == "Running")  # type: ignore[union-attr]
+    await eventually(
+        lambda: must(stamp.informer.get("containers/demo/c")).status.phase == "Running"
+    )
     assert sample(metrics, "controller_runtime_reconcile_errors_total", controller="container") >= 3
     assert sample(metrics, "workqueue_retries_total", name="container") >= 3
 
@@ -173,7 +180,9 @@ async def test_invalid_record_written_to_etcd_gets_condition_not_action(
     status = json.loads(raw.value)["status"]
     assert status["conditions"][0]["type"] == "Invalid"
     assert "spec.ports[0].containerPort" in status["conditions"][0]["message"]
-    await eventually(lambda: stamp.informer.get("containers/demo/good").status.phase == "Running")  # type: ignore[union-attr]
+    await eventually(
+        lambda: must(stamp.informer.get("containers/demo/good")).status.phase == "Running"
+    )
     assert sample(metrics, "zun_invalid_records_total", kind="Container") == 1
     assert sample(metrics, "zun_undecodable_values_total", kind="Container") == 1
 
@@ -193,12 +202,14 @@ async def test_informer_relists_after_compaction_and_sees_deletes() -> None:
     await store.create(container("b"))
     task = asyncio.create_task(informer.run())
     await informer.synced.wait()
-    assert sorted(informer.keys()) == ["containers/demo/a", "containers/demo/b"]
+    assert sorted(informer.list_keys()) == ["containers/demo/a", "containers/demo/b"]
     kv.drop_watches()
     await store.delete(Container, "a", "demo")
     await store.create(container("c"))
     await kv.compact(await kv.revision())
-    await eventually(lambda: sorted(informer.keys()) == ["containers/demo/b", "containers/demo/c"])
+    await eventually(
+        lambda: sorted(informer.list_keys()) == ["containers/demo/b", "containers/demo/c"]
+    )
     assert ("containers/demo/a", False) in seen
     assert sample(metrics, "zun_informer_relists_total", kind="Container", reason="compacted") >= 1
     task.cancel()

@@ -12,6 +12,10 @@ from zun_controller.metrics import Metrics
 from zun_controller.store.memory import MemoryKV
 
 
+async def forever() -> None:
+    await asyncio.Event().wait()
+
+
 def elector(kv: MemoryKV, clock: FakeClock, identity: str) -> LeaderElector:
     return LeaderElector(kv, metrics=Metrics(), identity=identity, ttl=9, clock=clock)
 
@@ -29,7 +33,7 @@ async def test_one_leader_and_takeover_after_lease_expiry() -> None:
 
     async def lead_b() -> None:
         leading.append("b")
-        await asyncio.Event().wait()
+        await forever()
 
     ta = asyncio.create_task(a.run(lead_a))
     await clock.settle()
@@ -52,7 +56,7 @@ async def test_leader_steps_down_when_its_lease_is_gone() -> None:
     clock = FakeClock()
     kv = MemoryKV(now=clock.now)
     a = elector(kv, clock, "a")
-    task = asyncio.create_task(a.run(lambda: asyncio.Event().wait()))
+    task = asyncio.create_task(a.run(forever))
     await clock.settle()
     assert a.is_leader
     await kv.revoke_lease(a._lease)

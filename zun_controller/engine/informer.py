@@ -73,7 +73,7 @@ class Informer(Generic[R]):
     def raw(self, key: str) -> Cached | None:
         return self._cache.get(key)
 
-    def keys(self) -> list[str]:
+    def list_keys(self) -> list[str]:
         return list(self._cache)
 
     def __len__(self) -> int:

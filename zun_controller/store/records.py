@@ -16,6 +16,7 @@ import asyncio
 import base64
 import builtins
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from zun_controller.store.kv import KV, KeyValue, KVEvent, Txn, TxnResult
 from zun_controller.store.selector import parse_selector
 
 R = TypeVar("R", bound=Resource)
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
@@ -71,8 +73,10 @@ class RecordStore:
         *,
         now: Callable[[], datetime] = utcnow,
         new_uid: Callable[[], str] = lambda: str(uuid.uuid4()),
+        watch_retry: tuple[float, float] = (0.05, 2.0),
     ) -> None:
         self.kv = kv
+        self._watch_retry = watch_retry
         self._now = now
         self._new_uid = new_uid
 
@@ -243,18 +247,21 @@ class RecordStore:
 
     # -- watch ---------------------------------------------------------------------------------
 
-    async def watch(
-        self, prefix: str, revision: int, *, max_backoff: float = 2.0
-    ) -> AsyncIterator[builtins.list[KVEvent]]:
-        """Every change under `prefix` from `revision` on, across reconnects."""
-        next_revision, delay = revision, 0.05
+    async def watch(self, prefix: str, revision: int) -> AsyncIterator[builtins.list[KVEvent]]:
+        """Every change under `prefix` from `revision` on, across reconnects (with backoff)."""
+        first_delay, max_backoff = self._watch_retry
+        next_revision, delay = revision, first_delay
         while True:
             try:
                 async for batch in self.kv.watch(prefix, next_revision):
-                    delay = 0.05
+                    delay = first_delay
                     next_revision = batch[-1].mod_revision + 1
                     yield batch
-            except TransientError:
+            except TransientError as exc:
+                log.info(
+                    "watch interrupted; resuming",
+                    extra={"prefix": prefix, "revision": next_revision, "error": str(exc)},
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, max_backoff)
 
