@@ -1,0 +1,1 @@
+"""Test beds the e2e tests start: real control planes and engines on loopback."""
