@@ -15,6 +15,7 @@ from zun_controller.errors import (
 )
 from zun_controller.models.container import Container
 from zun_controller.models.registry import parse
+from zun_controller.store.batch import TxnBatcher
 from zun_controller.store.kv import KV, EventType, Txn
 from zun_controller.store.records import RecordStore
 
@@ -208,3 +209,31 @@ async def test_lease_keys_go_with_the_lease(kv: KV) -> None:
     await kv.revoke_lease(lease)
     assert await kv.get("/leader") is None
     assert await kv.keep_alive(lease) == 0
+
+
+async def test_status_writes_from_a_cached_value_batch_and_keep_spec(store: RecordStore) -> None:
+    objs = [await store.create(container(f"b-{i}")) for i in range(30)]
+    raws = [await store.kv.get(f"/zun/registry/containers/demo/b-{i}") for i in range(30)]
+    for obj in objs:
+        obj.spec.image = "sneaky"
+        obj.status.phase = "Running"
+    written = await asyncio.gather(
+        *(store.update_status(o, stored=r.value) for o, r in zip(objs, raws, strict=True) if r)
+    )
+    assert len({w.metadata.resource_version for w in written}) >= 1
+    for i in range(30):
+        stored = await store.get(Container, f"b-{i}", "demo")
+        assert stored.status.phase == "Running"
+        assert stored.spec.image == "busybox"
+    stale = objs[0]
+    with pytest.raises(ConflictError):
+        await store.update_status(stale, stored=raws[0].value if raws[0] else b"")
+
+
+async def test_batched_writes_to_one_key_never_share_a_request(kv: KV) -> None:
+    batcher = TxnBatcher(kv, max_batch=10)
+    results = await asyncio.gather(
+        *(batcher.commit(Txn(puts=[("/same", str(i).encode())])) for i in range(25))
+    )
+    assert all(r.succeeded for r in results)
+    assert len({r.revision for r in results}) == 25

@@ -70,6 +70,16 @@ class Informer(Generic[R]):
     def get_by_name(self, name: str, project: str | None = None) -> R | None:
         return self.get(queue_key(record_key(self.cls.KIND, name, project)))
 
+    def stored(self, obj: Resource) -> bytes | None:
+        """The cached value of obj at obj's resourceVersion, if the cache still has that one.
+
+        Pass it to `RecordStore.update_status(obj, stored=...)` to write status without a read.
+        """
+        cached = self._cache.get(obj.key)
+        if cached and str(cached.mod_revision) == obj.metadata.resource_version:
+            return cached.value
+        return None
+
     def raw(self, key: str) -> Cached | None:
         return self._cache.get(key)
 

@@ -33,7 +33,8 @@ from zun_controller.errors import (
 )
 from zun_controller.models.base import Resource
 from zun_controller.models.registry import check_scope
-from zun_controller.store.codec import decode, encode, load
+from zun_controller.store.batch import TxnBatcher
+from zun_controller.store.codec import decode, encode, load, with_status
 from zun_controller.store.keys import kind_prefix, record_key
 from zun_controller.store.kv import KV, KeyValue, KVEvent, Txn, TxnResult
 from zun_controller.store.selector import parse_selector
@@ -77,6 +78,7 @@ class RecordStore:
     ) -> None:
         self.kv = kv
         self._watch_retry = watch_retry
+        self._status_batcher = TxnBatcher(kv)
         self._now = now
         self._new_uid = new_uid
 
@@ -204,11 +206,25 @@ class RecordStore:
             return await self._remove(current)
         return await self._swap(current, new)
 
-    async def update_status(self, obj: R) -> R:
-        """Write status only, if obj's resourceVersion is still current."""
-        current = await self._current(obj)
-        new = current.model_copy(update={"status": obj.status.model_copy(deep=True)})
-        return await self._swap(current, new)
+    async def update_status(self, obj: R, *, stored: bytes | None = None) -> R:
+        """Write status only, if obj's resourceVersion is still current.
+
+        `stored` may give the value stored at that resourceVersion (an informer cache has it):
+        the write then needs no read first, and spec and metadata are still kept as stored,
+        since the compare-and-swap only succeeds if that value is still the current one.
+        """
+        if stored is None:
+            current = await self._current(obj)
+            new = current.model_copy(update={"status": obj.status.model_copy(deep=True)})
+            return await self._swap(current, new)
+        key = record_key(obj.KIND, obj.name, obj.project)
+        rv = int(obj.metadata.resource_version or 0)
+        txn = Txn(compares=[(key, rv)], puts=[(key, with_status(stored, obj))])
+        new = obj.model_copy(update={"metadata": obj.metadata.model_copy()})
+        result = self._swapped(new, await self._status_batcher.commit(txn))
+        if isinstance(result, ZunError):
+            raise result
+        return result
 
     async def update_status_many(self, objs: Sequence[R]) -> builtins.list[R | ZunError]:
         """Several status writes in one round trip; each succeeds or fails on its own."""
