@@ -1,0 +1,234 @@
+"""The `Runtime` port: one container engine on one host (a Docker engine, or any engine that
+speaks the Docker API), in driver terms that know nothing of records or the store.
+
+Every call is idempotent where its name says so, bounded in time, retried on transient
+failures by the implementation, and fails with the package's errors: `TransientError`
+(engine unreachable, timeout), `NotFoundError`, `ConflictError` (name taken),
+`PermanentError(reason, message)` with reason `ImageNotFound` or `InvalidConfig` or
+`RuntimeNotFound` when retrying cannot help.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    name: str
+    version: str
+    api_version: str
+    cpus: float
+    memory: int
+    containers: int
+    runtimes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PortMapping:
+    container_port: int
+    protocol: str = "tcp"  # "tcp" | "udp"
+    host_ip: str = "127.0.0.1"
+    host_port: int | None = None  # None or 0: the engine picks one
+
+
+@dataclass(frozen=True)
+class Mount:
+    volume: str  # engine volume name
+    path: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class Healthcheck:
+    command: tuple[str, ...]  # run inside the container, exit 0 = healthy (CMD form)
+    interval: float = 5.0
+    timeout: float = 2.0
+    retries: int = 3
+    start_period: float = 0.0
+
+
+@dataclass(frozen=True)
+class ContainerConfig:
+    """What to create. `name` is deterministic, so a second create of it is a conflict."""
+
+    name: str
+    image: str
+    labels: Mapping[str, str]
+    entrypoint: tuple[str, ...] | None = None
+    command: tuple[str, ...] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    workdir: str | None = None
+    hostname: str | None = None
+    ports: tuple[PortMapping, ...] = ()
+    cpus: float | None = None
+    memory: int | None = None
+    restart_policy: str = "no"  # engine-side: "no" | "always" | "on-failure"
+    networks: tuple[str, ...] = ()  # engine network names; the first is the primary
+    network_aliases: tuple[str, ...] = ()
+    mounts: tuple[Mount, ...] = ()
+    healthcheck: Healthcheck | None = None
+    runtime: str | None = None  # OCI runtime registered with the engine; None: its default
+    init: bool = True  # an init as PID 1, so SIGTERM stops fast
+
+
+class ContainerStatus(StrEnum):
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    RESTARTING = "restarting"
+    REMOVING = "removing"
+    EXITED = "exited"
+    DEAD = "dead"
+
+
+@dataclass(frozen=True)
+class PublishedPort:
+    container_port: int
+    protocol: str
+    host_ip: str
+    host_port: int
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    id: str
+    name: str
+    image: str
+    labels: Mapping[str, str]
+    status: ContainerStatus
+    exit_code: int | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    restart_count: int = 0
+    health: str | None = None  # "starting" | "healthy" | "unhealthy" | None
+    ips: Mapping[str, str] = field(default_factory=dict)  # network name -> IPv4
+    ports: tuple[PublishedPort, ...] = ()
+    cpus: float | None = None
+    memory: int | None = None
+    error: str = ""  # the engine's own error text (e.g. why start failed)
+
+
+@dataclass(frozen=True)
+class NetworkState:
+    id: str
+    name: str
+    labels: Mapping[str, str]
+    subnet: str | None = None
+
+
+@dataclass(frozen=True)
+class VolumeState:
+    name: str
+    labels: Mapping[str, str]
+    mountpoint: str | None = None
+
+
+@dataclass(frozen=True)
+class RuntimeEvent:
+    """A container event of the engine: `action` is Docker's (start, die, stop, pause, ...)."""
+
+    container_id: str
+    action: str
+    labels: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    output: bytes
+
+
+@dataclass(frozen=True)
+class ContainerStats:
+    cpu_percent: float  # of one core
+    memory_bytes: int
+    memory_limit: int
+
+
+class Runtime(Protocol):
+    """One engine. `labels` filters select containers/networks/volumes carrying every pair."""
+
+    name: str
+
+    async def info(self) -> HostInfo: ...
+
+    async def list_containers(self, labels: Mapping[str, str]) -> list[ContainerState]:
+        """Every container (any status) carrying the labels."""
+        ...
+
+    async def inspect(self, name_or_id: str) -> ContainerState | None: ...
+
+    async def image_exists(self, image: str) -> bool: ...
+
+    async def create(self, config: ContainerConfig) -> ContainerState:
+        """Create (not start); `ConflictError` if the name exists, `PermanentError` for a
+        missing image (reason ImageNotFound) or an unknown OCI runtime (RuntimeNotFound)."""
+        ...
+
+    async def start(self, container_id: str) -> None: ...
+
+    async def stop(self, container_id: str, timeout: float = 10.0) -> None:
+        """Stop; already stopped is fine."""
+        ...
+
+    async def pause(self, container_id: str) -> None: ...
+
+    async def unpause(self, container_id: str) -> None: ...
+
+    async def remove(self, container_id: str) -> None:
+        """Force-remove (kill if running); already gone is fine."""
+        ...
+
+    async def update_resources(
+        self, container_id: str, cpus: float | None, memory: int | None
+    ) -> None: ...
+
+    async def ensure_network(
+        self, name: str, labels: Mapping[str, str], *, internal: bool = False
+    ) -> NetworkState:
+        """Create the bridge network if absent (idempotent); returns it."""
+        ...
+
+    async def remove_network(self, name: str) -> None:
+        """Remove; absent is fine; `ConflictError` while containers use it."""
+        ...
+
+    async def list_networks(self, labels: Mapping[str, str]) -> list[NetworkState]: ...
+
+    async def ensure_volume(self, name: str, labels: Mapping[str, str]) -> VolumeState: ...
+
+    async def remove_volume(self, name: str) -> None:
+        """Remove; absent is fine; `ConflictError` while a container uses it."""
+        ...
+
+    async def list_volumes(self, labels: Mapping[str, str]) -> list[VolumeState]: ...
+
+    def events(self, labels: Mapping[str, str]) -> AsyncIterator[RuntimeEvent]:
+        """Container events from now on for containers carrying the labels; ends (raising
+        `TransientError`) when the engine goes away. Callers reconnect."""
+        ...
+
+    def logs(
+        self, container_id: str, *, tail: int | None = None, follow: bool = False
+    ) -> AsyncIterator[bytes]:
+        """stdout and stderr, interleaved as the engine gives them."""
+        ...
+
+    async def exec(self, container_id: str, command: list[str]) -> ExecResult: ...
+
+    async def stats(self, container_id: str) -> ContainerStats: ...
+
+    async def close(self) -> None: ...
+
+
+class RuntimeFactory(Protocol):
+    """Connects to an engine from a Host's endpoint (unix:// or tcp:// with TLS files)."""
+
+    def __call__(
+        self, name: str, endpoint: str, *, tls: Mapping[str, str] | None = None
+    ) -> Runtime: ...
