@@ -172,8 +172,8 @@ class Runtime(Protocol):
 
     async def start(self, container_id: str) -> None: ...
 
-    async def stop(self, container_id: str, timeout: float = 10.0) -> None:
-        """Stop; already stopped is fine."""
+    async def stop(self, container_id: str, grace: float = 10.0) -> None:
+        """Stop (SIGTERM, SIGKILL after `grace` seconds); already stopped is fine."""
         ...
 
     async def pause(self, container_id: str) -> None: ...
