@@ -7,7 +7,7 @@ Kubernetes. Every model forbids unknown fields so a typo is an error naming the 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -18,6 +18,15 @@ GROUP = "zun.openstack.org"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 DOMAIN = GROUP
+
+#: labels on everything Zun creates outside, so a restarted controller finds its own
+LABEL_MANAGED_BY = f"{GROUP}/managed-by"
+MANAGED_BY = "zun-controller"
+LABEL_UID = f"{GROUP}/uid"
+LABEL_PROJECT = f"{GROUP}/project"
+LABEL_NAME = f"{GROUP}/name"
+LABEL_KIND = f"{GROUP}/kind"
+LABEL_CONFIG_HASH = f"{GROUP}/config-hash"
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _QUALIFIED_KEY = re.compile(
@@ -108,6 +117,33 @@ class Status(Model):
 
     def condition(self, type_: str) -> Condition | None:
         return next((c for c in self.conditions if c.type == type_), None)
+
+    def set_condition(
+        self,
+        type_: str,
+        status: bool | ConditionStatus,
+        reason: str = "",
+        message: str = "",
+        *,
+        now: datetime | None = None,
+    ) -> None:
+        """Set a condition; its lastTransitionTime moves only when its status changes."""
+        value = (
+            status
+            if isinstance(status, ConditionStatus)
+            else (ConditionStatus.TRUE if status else ConditionStatus.FALSE)
+        )
+        old = self.condition(type_)
+        when = old.last_transition_time if old is not None and old.status == value else None
+        when = when or now or datetime.now(UTC).replace(microsecond=0)
+        new = Condition(
+            type=type_, status=value, reason=reason, message=message, last_transition_time=when
+        )
+        self.conditions = [c for c in self.conditions if c.type != type_] + [new]
+
+    def is_true(self, type_: str) -> bool:
+        cond = self.condition(type_)
+        return cond is not None and cond.status == ConditionStatus.TRUE
 
 
 class Scope(StrEnum):

@@ -9,6 +9,8 @@ from pydantic import ValidationError
 from zun_controller.errors import FieldError, InvalidError
 from zun_controller.models.base import API_VERSION, Resource, Scope
 from zun_controller.models.container import Container
+from zun_controller.models.host import Host
+from zun_controller.models.network import Network, Volume
 
 _KINDS: dict[str, type[Resource]] = {}
 
@@ -18,7 +20,7 @@ def register(cls: type[Resource]) -> type[Resource]:
     return cls
 
 
-for _cls in (Container,):
+for _cls in (Container, Host, Network, Volume):
     register(_cls)
 
 
