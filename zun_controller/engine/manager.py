@@ -75,7 +75,9 @@ class Manager:
             await self.health.start()
         self.serving.set()
         always = [asyncio.create_task(i.run()) for i in self.informers]
-        always += [asyncio.create_task(t.run()) for t in self.tasks if not t.leader_only]
+        always += [
+            asyncio.create_task(t.run(), name=t.name) for t in self.tasks if not t.leader_only
+        ]
         try:
             await self._until_stopped(stop, always)
         finally:
@@ -110,11 +112,16 @@ class Manager:
     async def _lead(self, stop: asyncio.Event) -> None:
         await asyncio.gather(*(i.synced.wait() for i in self.informers))
         log.info("starting controllers", extra={"controllers": [c.name for c in self.controllers]})
-        work = [asyncio.create_task(c.run()) for c in self.controllers]
-        work += [asyncio.create_task(t.run()) for t in self.tasks if t.leader_only]
+        work = [asyncio.create_task(c.run(), name=c.name) for c in self.controllers]
+        work += [asyncio.create_task(t.run(), name=t.name) for t in self.tasks if t.leader_only]
+        stopper = asyncio.create_task(stop.wait())
         try:
-            await stop.wait()
+            done, _ = await asyncio.wait({stopper, *work}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done - {stopper}:
+                log.error("a leader task ended; stopping", extra={"task": task.get_name()})
+                task.result()
         finally:
+            stopper.cancel()
             for task in work:
                 task.cancel()
             await asyncio.gather(*work, return_exceptions=True)

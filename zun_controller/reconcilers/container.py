@@ -1,0 +1,207 @@
+"""Container reconciler: one record, one engine container, converged level by level.
+
+Each pass: finalizer first; placement (persisted in status before anything is created, so a
+crash cannot place one record on two hosts); find our container by the record's uid label;
+recreate it if its config hash differs, update cpu/memory in place; create it if missing (a
+deterministic name makes a repeated create after a crash a conflict, and the container found
+is adopted); drive it to the desired state (Running, Stopped, Paused) honouring the restart
+policy; then report what the engine says. Deleting the record removes the container first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from zun_controller.drivers.runtime.base import ContainerConfig, ContainerState, Runtime
+from zun_controller.engine.client import Records
+from zun_controller.engine.reconciler import Result
+from zun_controller.errors import ConflictError, NotFoundError, PermanentError, TransientError
+from zun_controller.models.base import LABEL_CONFIG_HASH, LABEL_MANAGED_BY, LABEL_UID
+from zun_controller.models.container import Container, ContainerPhase, ContainerStatus
+from zun_controller.models.host import Host
+from zun_controller.models.network import Network, Volume
+from zun_controller.reconcilers.container_config import desired_config
+from zun_controller.reconcilers.container_state import apply_state, observe
+from zun_controller.reconcilers.naming import (
+    default_network,
+    default_network_labels,
+    labels_for,
+    network_name,
+    volume_name,
+)
+from zun_controller.reconcilers.placement import Placement
+from zun_controller.reconcilers.runtimes import RuntimePool
+
+log = logging.getLogger(__name__)
+FINALIZER = "zun.openstack.org/runtime"
+
+
+class Waiting(Exception):
+    """Something the container needs is not there yet; say why in status and look again."""
+
+    def __init__(self, reason: str, message: str, after: float = 5.0) -> None:
+        super().__init__(message)
+        self.reason, self.message, self.after = reason, message, after
+
+
+class ContainerReconciler:
+    def __init__(
+        self,
+        containers: Records[Container],
+        hosts: Records[Host],
+        networks: Records[Network],
+        volumes: Records[Volume],
+        pool: RuntimePool,
+        *,
+        stop_grace: float = 10.0,
+    ) -> None:
+        self.containers = containers
+        self.hosts = hosts
+        self.networks = networks
+        self.volumes = volumes
+        self.pool = pool
+        self.stop_grace = stop_grace
+        self.placement = Placement(containers, hosts, volumes)
+
+    async def reconcile(self, key: str) -> Result:
+        obj = self.containers.get(key)
+        if obj is None:
+            return Result()
+        if obj.metadata.deletion_timestamp:
+            return await self._finalize(obj)
+        if FINALIZER not in obj.metadata.finalizers:
+            obj.metadata.finalizers.append(FINALIZER)
+            obj = await self.containers.update(obj)
+        return await self._converge_and_report(obj)
+
+    async def _converge_and_report(self, obj: Container) -> Result:
+        before = obj.status.model_copy(deep=True)
+        try:
+            obj, before = await self._place(obj, before)
+            await self._converge(obj)
+        except Waiting as wait:
+            obj.status.set_condition("Ready", False, wait.reason, wait.message)
+            await self.containers.write_status(obj, before)
+            return Result(requeue_after=wait.after)
+        except PermanentError as exc:
+            obj.status.phase = ContainerPhase.ERROR
+            obj.status.set_condition("Ready", False, exc.reason, exc.message)
+            await self.containers.write_status(obj, before)
+            raise
+        except TransientError as exc:
+            obj.status.set_condition("Ready", False, "RuntimeUnavailable", str(exc))
+            await self.containers.write_status(obj, before)
+            raise
+        obj.status.observed_generation = obj.metadata.generation
+        await self.containers.write_status(obj, before)
+        return Result()
+
+    async def _place(
+        self, obj: Container, before: ContainerStatus
+    ) -> tuple[Container, ContainerStatus]:
+        if obj.status.host:
+            return obj, before
+        decision = await self.placement.place(obj)
+        if decision.host is None:
+            obj.status.phase = ContainerPhase.PENDING
+            raise Waiting("Unschedulable", decision.reason, after=5.0)
+        obj.status.host = decision.host
+        obj.status.phase = ContainerPhase.CREATING
+        obj.status.set_condition("Scheduled", True, "Placed", f"on host {decision.host}")
+        obj = await self.containers.write_status(obj)
+        return obj, obj.status.model_copy(deep=True)
+
+    def _runtime(self, obj: Container) -> Runtime:
+        host = self.hosts.get_by_name(obj.status.host or "")
+        if host is None or not host.status.is_true("Ready"):
+            why = "is not registered" if host is None else "is not ready"
+            raise Waiting("RuntimeUnavailable", f"host {obj.status.host} {why}")
+        return self.pool.for_host(host)
+
+    async def _converge(self, obj: Container) -> None:
+        runtime = self._runtime(obj)
+        config = desired_config(obj)
+        current = await self._current(runtime, obj, config)
+        if current is None:
+            await self._prerequisites(runtime, obj)
+            current = await self._create(runtime, config)
+        elif (current.cpus, current.memory) != (config.cpus, config.memory):
+            await runtime.update_resources(current.id, config.cpus, config.memory)
+        current = await apply_state(runtime, obj, current, self.stop_grace)
+        observe(obj, current)
+
+    async def _current(
+        self, runtime: Runtime, obj: Container, config: ContainerConfig
+    ) -> ContainerState | None:
+        """Our container if it matches the config; extras and stale ones are removed."""
+        found = await runtime.list_containers({LABEL_UID: obj.metadata.uid or ""})
+        keep = next(
+            (
+                c
+                for c in found
+                if c.labels.get(LABEL_CONFIG_HASH) == config.labels[LABEL_CONFIG_HASH]
+            ),
+            None,
+        )
+        for other in found:
+            if other is not keep:
+                log.info("removing container", extra={"key": obj.key, "id": other.id[:12]})
+                await runtime.remove(other.id)
+        return keep
+
+    async def _prerequisites(self, runtime: Runtime, obj: Container) -> None:
+        project = obj.project or ""
+        if not obj.spec.networks:
+            await runtime.ensure_network(default_network(project), default_network_labels(project))
+        for name in obj.spec.networks:
+            network = self.networks.get_by_name(name, project)
+            if network is None:
+                raise Waiting("NetworkNotFound", f"spec.networks: Network {name!r} does not exist")
+            await runtime.ensure_network(
+                network_name(project, name), labels_for(network), internal=network.spec.internal
+            )
+        for mount in obj.spec.volumes:
+            volume = self.volumes.get_by_name(mount.volume, project)
+            if volume is None:
+                raise Waiting(
+                    "VolumeNotFound", f"spec.volumes: Volume {mount.volume!r} does not exist"
+                )
+            await self.placement.bind_volume(volume, obj.status.host or "")
+            await runtime.ensure_volume(volume_name(project, mount.volume), labels_for(volume))
+
+    async def _create(self, runtime: Runtime, config: ContainerConfig) -> ContainerState:
+        if not await runtime.image_exists(config.image):
+            raise PermanentError("ImageNotFound", f"image {config.image!r} is not on the host")
+        try:
+            return await runtime.create(config)
+        except ConflictError:
+            existing = await runtime.inspect(config.name)
+            if existing is None:
+                raise
+            if existing.labels.get(LABEL_UID) == config.labels[LABEL_UID]:
+                return existing
+            if existing.labels.get(LABEL_MANAGED_BY) != config.labels[LABEL_MANAGED_BY]:
+                raise PermanentError(
+                    "NameConflict", f"a container named {config.name} exists and is not Zun's"
+                ) from None
+            await runtime.remove(existing.id)
+            return await runtime.create(config)
+
+    async def _finalize(self, obj: Container) -> Result:
+        if FINALIZER not in obj.metadata.finalizers:
+            return Result()
+        if obj.status.phase != ContainerPhase.DELETING:
+            before = obj.status.model_copy(deep=True)
+            obj.status.phase = ContainerPhase.DELETING
+            obj = await self.containers.write_status(obj, before)
+        host = self.hosts.get_by_name(obj.status.host or "") if obj.status.host else None
+        if host is not None:
+            runtime = self.pool.for_host(host)
+            for found in await runtime.list_containers({LABEL_UID: obj.metadata.uid or ""}):
+                await runtime.stop(found.id, self.stop_grace)
+                await runtime.remove(found.id)
+        obj.metadata.finalizers = [f for f in obj.metadata.finalizers if f != FINALIZER]
+        with contextlib.suppress(NotFoundError):
+            await self.containers.update(obj)
+        return Result()

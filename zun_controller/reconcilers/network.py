@@ -1,0 +1,142 @@
+"""Network and Volume reconcilers: per-project engine networks and volumes, with finalizers
+that keep them while Containers use them."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from zun_controller.engine.client import Records
+from zun_controller.engine.reconciler import Result
+from zun_controller.errors import ConflictError
+from zun_controller.models.base import Resource
+from zun_controller.models.container import Container
+from zun_controller.models.host import Host
+from zun_controller.models.network import Network, Volume
+from zun_controller.reconcilers.naming import labels_for, network_name, volume_name
+from zun_controller.reconcilers.runtimes import RuntimePool
+
+NETWORK_FINALIZER = "zun.openstack.org/network"
+VOLUME_FINALIZER = "zun.openstack.org/volume"
+R = TypeVar("R", bound=Resource)
+
+
+async def _ensure_finalizer(records: Records[R], obj: R, finalizer: str) -> R:
+    if finalizer in obj.metadata.finalizers:
+        return obj
+    obj.metadata.finalizers.append(finalizer)
+    return await records.update(obj)
+
+
+async def _drop_finalizer(records: Records[R], obj: R, finalizer: str) -> None:
+    obj.metadata.finalizers = [f for f in obj.metadata.finalizers if f != finalizer]
+    await records.update(obj)
+
+
+class NetworkReconciler:
+    def __init__(self, networks: Records[Network], hosts: Records[Host], pool: RuntimePool) -> None:
+        self.networks, self.hosts, self.pool = networks, hosts, pool
+
+    def _ready_hosts(self) -> list[Host]:
+        return list(self.hosts.all(lambda h: h.status.is_true("Ready")))
+
+    async def reconcile(self, key: str) -> Result:
+        net = self.networks.get(key)
+        if net is None:
+            return Result()
+        engine_name = network_name(net.project or "", net.name)
+        if net.metadata.deletion_timestamp:
+            return await self._delete(net, engine_name)
+        net = await _ensure_finalizer(self.networks, net, NETWORK_FINALIZER)
+        before = net.status.model_copy(deep=True)
+        for host in self._ready_hosts():
+            state = await self.pool.for_host(host).ensure_network(
+                engine_name, labels_for(net), internal=net.spec.internal
+            )
+            net.status.hosts[host.name] = state.id
+        net.status.phase = "Ready"
+        net.status.observed_generation = net.metadata.generation
+        net.status.set_condition("Ready", True, "Created", f"on {len(net.status.hosts)} host(s)")
+        await self.networks.write_status(net, before)
+        return Result()
+
+    async def _delete(self, net: Network, engine_name: str) -> Result:
+        if NETWORK_FINALIZER not in net.metadata.finalizers:
+            return Result()
+        try:
+            for host in self._ready_hosts():
+                await self.pool.for_host(host).remove_network(engine_name)
+        except ConflictError as exc:
+            before = net.status.model_copy(deep=True)
+            net.status.set_condition("Ready", False, "InUse", str(exc))
+            await self.networks.write_status(net, before)
+            return Result(requeue_after=5.0)
+        await _drop_finalizer(self.networks, net, NETWORK_FINALIZER)
+        return Result()
+
+
+class VolumeReconciler:
+    def __init__(
+        self,
+        volumes: Records[Volume],
+        containers: Records[Container],
+        hosts: Records[Host],
+        pool: RuntimePool,
+    ) -> None:
+        self.volumes, self.containers, self.hosts, self.pool = volumes, containers, hosts, pool
+
+    def _users(self, vol: Volume) -> list[str]:
+        def mounts(c: Container) -> bool:
+            return c.project == vol.project and any(m.volume == vol.name for m in c.spec.volumes)
+
+        return sorted(c.name for c in self.containers.all(mounts))
+
+    async def reconcile(self, key: str) -> Result:
+        vol = self.volumes.get(key)
+        if vol is None:
+            return Result()
+        if vol.metadata.deletion_timestamp:
+            return await self._delete(vol)
+        vol = await _ensure_finalizer(self.volumes, vol, VOLUME_FINALIZER)
+        before = vol.status.model_copy(deep=True)
+        vol.status.used_by = self._users(vol)
+        vol.status.host = vol.status.host or vol.spec.host
+        vol.status.observed_generation = vol.metadata.generation
+        host = self.hosts.get_by_name(vol.status.host) if vol.status.host else None
+        if host is None or not host.status.is_true("Ready"):
+            vol.status.phase = "Pending"
+            why = "waits for its first Container" if not vol.status.host else "host not ready"
+            vol.status.set_condition(
+                "Ready", False, "Unbound" if not vol.status.host else "HostNotReady", why
+            )
+        else:
+            state = await self.pool.for_host(host).ensure_volume(
+                volume_name(vol.project or "", vol.name), labels_for(vol)
+            )
+            vol.status.mountpoint = state.mountpoint
+            vol.status.phase = "InUse" if vol.status.used_by else "Available"
+            vol.status.set_condition("Ready", True, "Created", f"on host {host.name}")
+        await self.volumes.write_status(vol, before)
+        return Result()
+
+    async def _delete(self, vol: Volume) -> Result:
+        if VOLUME_FINALIZER not in vol.metadata.finalizers:
+            return Result()
+        users = self._users(vol)
+        before = vol.status.model_copy(deep=True)
+        if users:
+            vol.status.used_by = users
+            vol.status.set_condition("Ready", False, "InUse", f"mounted by {', '.join(users)}")
+            await self.volumes.write_status(vol, before)
+            return Result(requeue_after=5.0)
+        host = self.hosts.get_by_name(vol.status.host) if vol.status.host else None
+        if host is not None:
+            try:
+                await self.pool.for_host(host).remove_volume(
+                    volume_name(vol.project or "", vol.name)
+                )
+            except ConflictError as exc:
+                vol.status.set_condition("Ready", False, "InUse", str(exc))
+                await self.volumes.write_status(vol, before)
+                return Result(requeue_after=5.0)
+        await _drop_finalizer(self.volumes, vol, VOLUME_FINALIZER)
+        return Result()

@@ -1,0 +1,172 @@
+"""Wires the reference implementation's kinds into a manager: informers, controllers, the
+mappings between kinds, and the engine tasks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from zun_controller.drivers.runtime.base import RuntimeFactory
+from zun_controller.engine.client import Records
+from zun_controller.engine.controller import Controller
+from zun_controller.engine.informer import Cached, Informer
+from zun_controller.engine.manager import Manager, Task
+from zun_controller.engine.reconciler import Reconciler
+from zun_controller.errors import InvalidError
+from zun_controller.metrics import Metrics
+from zun_controller.models.base import Resource
+from zun_controller.models.container import Container
+from zun_controller.models.host import Host
+from zun_controller.models.network import Network, Volume
+from zun_controller.reconcilers.container import ContainerReconciler
+from zun_controller.reconcilers.host import HostReconciler
+from zun_controller.reconcilers.network import NetworkReconciler, VolumeReconciler
+from zun_controller.reconcilers.runtime_watch import OrphanSweeper, RuntimeEvents
+from zun_controller.reconcilers.runtimes import RuntimePool
+from zun_controller.store.codec import load
+from zun_controller.store.records import RecordStore
+
+R = TypeVar("R", bound=Resource)
+
+
+def _any_change(old: Cached | None, new: Cached | None) -> bool:
+    return True
+
+
+def _field(cached: Cached | None, *path: str) -> object:
+    if cached is None:
+        return None
+    try:
+        value: object = load(cached.value)
+    except InvalidError:
+        return None
+    for part in path:
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _records(store: RecordStore, cls: type[R], metrics: Metrics, resync: float) -> Records[R]:
+    return Records(store, Informer(store, cls, metrics=metrics, resync_period=resync))
+
+
+class RuntimeControllers:
+    """Everything of the reference implementation, registered on one manager."""
+
+    def __init__(
+        self,
+        manager: Manager,
+        store: RecordStore,
+        metrics: Metrics,
+        factory: RuntimeFactory,
+        *,
+        workers: int = 4,
+        resync_period: float = 60.0,
+        stop_grace: float = 10.0,
+        probe_every: float = 10.0,
+    ) -> None:
+        self.pool = RuntimePool(factory)
+        self.containers = _records(store, Container, metrics, resync_period)
+        self.hosts = _records(store, Host, metrics, resync_period)
+        self.networks = _records(store, Network, metrics, resync_period)
+        self.volumes = _records(store, Volume, metrics, resync_period)
+        self._store, self._metrics, self._workers = store, metrics, workers
+        self.container = self._controller(
+            "container",
+            ContainerReconciler(
+                self.containers,
+                self.hosts,
+                self.networks,
+                self.volumes,
+                self.pool,
+                stop_grace=stop_grace,
+            ),
+            self.containers.informer,
+        )
+        self.host = self._controller(
+            "host",
+            HostReconciler(self.hosts, self.containers, self.pool, probe_every=probe_every),
+            self.hosts.informer,
+        )
+        self.network = self._controller(
+            "network",
+            NetworkReconciler(self.networks, self.hosts, self.pool),
+            self.networks.informer,
+        )
+        self.volume = self._controller(
+            "volume",
+            VolumeReconciler(self.volumes, self.containers, self.hosts, self.pool),
+            self.volumes.informer,
+        )
+        self._map()
+        for controller in (self.host, self.network, self.volume, self.container):
+            manager.add_controller(controller)
+        self.events = events = RuntimeEvents(
+            self.hosts, self.pool, self.container.queue.add, self._placed_on
+        )
+        sweeper = OrphanSweeper(self.containers, self.hosts, self.pool)
+        manager.add_task(Task("runtime-events", events.run))
+        manager.add_task(Task("orphan-sweeper", sweeper.run))
+        manager.add_task(Task("runtime-pool-close", self._close_pool_on_stop))
+
+    def _controller(self, name: str, reconciler: Reconciler, informer: Informer[Any]) -> Controller:
+        return Controller(
+            name,
+            reconciler,
+            informer,
+            store=self._store,
+            metrics=self._metrics,
+            workers=self._workers,
+        )
+
+    async def _close_pool_on_stop(self) -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.pool.close()
+
+    def _map(self) -> None:
+        self.container.watches(self.hosts.informer, self._containers_of_host, _any_change)
+        self.container.watches(self.containers.informer, self._pending_on_delete, _any_change)
+        self.network.watches(self.hosts.informer, self._all_networks, _any_change)
+        self.volume.watches(self.hosts.informer, self._all_volumes, _any_change)
+        self.volume.watches(self.containers.informer, self._volumes_of_container)
+
+    def _containers_of_host(
+        self, key: str, old: Cached | None, new: Cached | None
+    ) -> Iterable[str]:
+        host = key.split("/", 1)[1]
+        for k in self.containers.informer.list_keys():
+            placed = _field(self.containers.informer.raw(k), "status", "host")
+            if placed in (host, None, ""):
+                yield k
+
+    def _placed_on(self, host: str) -> list[str]:
+        informer = self.containers.informer
+        return [
+            k for k in informer.list_keys() if _field(informer.raw(k), "status", "host") == host
+        ]
+
+    def _pending_on_delete(self, key: str, old: Cached | None, new: Cached | None) -> Iterable[str]:
+        if new is not None:
+            return
+        for k in self.containers.informer.list_keys():
+            if not _field(self.containers.informer.raw(k), "status", "host"):
+                yield k
+
+    def _all_networks(self, key: str, old: Cached | None, new: Cached | None) -> Iterable[str]:
+        return self.networks.informer.list_keys()
+
+    def _all_volumes(self, key: str, old: Cached | None, new: Cached | None) -> Iterable[str]:
+        return self.volumes.informer.list_keys()
+
+    def _volumes_of_container(
+        self, key: str, old: Cached | None, new: Cached | None
+    ) -> Iterable[str]:
+        project = key.split("/")[1]
+        names: set[str] = set()
+        for cached in (old, new):
+            for mount in _field(cached, "spec", "volumes") or []:  # type: ignore[attr-defined]
+                if isinstance(mount, dict) and isinstance(mount.get("volume"), str):
+                    names.add(mount["volume"])
+        return [f"volumes/{project}/{n}" for n in names]
