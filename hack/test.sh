@@ -16,6 +16,9 @@ step "mypy --strict"
 step "import layers"
 .venv/bin/lint-imports
 
+step "test bed: Kubernetes control plane (built once, cached in ~/.cache/zun)"
+hack/kube-build.sh
+
 step "pytest"
 set +e
 .venv/bin/pytest -p no:cacheprovider "${@:-tests}"

@@ -63,6 +63,8 @@ class ContainerReconciler:
         self.pool = pool
         self.stop_grace = stop_grace
         self.placement = Placement(containers, hosts, volumes)
+        #: default networks known to exist, per host: not looked up again for every create
+        self._networks_seen: set[tuple[str, str]] = set()
 
     async def reconcile(self, key: str) -> Result:
         obj = self.containers.get(key)
@@ -125,7 +127,11 @@ class ContainerReconciler:
         current = await self._current(runtime, obj, config)
         if current is None:
             await self._prerequisites(runtime, obj)
-            current = await self._create(runtime, config)
+            try:
+                current = await self._create(runtime, config)
+            except NotFoundError:
+                self._networks_seen.discard((obj.status.host or "", config.networks[0]))
+                raise TransientError(f"creating {config.name}: a network vanished") from None
         elif (current.cpus, current.memory) != (config.cpus, config.memory):
             await runtime.update_resources(current.id, config.cpus, config.memory)
         current = await apply_state(runtime, obj, current, self.stop_grace)
@@ -151,28 +157,34 @@ class ContainerReconciler:
         return keep
 
     async def _prerequisites(self, runtime: Runtime, obj: Container) -> None:
-        project = obj.project or ""
+        project, host = obj.project or "", obj.status.host or ""
         if not obj.spec.networks:
-            await runtime.ensure_network(default_network(project), default_network_labels(project))
-        for name in obj.spec.networks:
-            network = self.networks.get_by_name(name, project)
+            name = default_network(project)
+            async with self.pool.guard(host, name):
+                if (host, name) not in self._networks_seen:
+                    await runtime.ensure_network(name, default_network_labels(project))
+                    self._networks_seen.add((host, name))
+        for net in obj.spec.networks:
+            network = self.networks.get_by_name(net, project)
             if network is None:
-                raise Waiting("NetworkNotFound", f"spec.networks: Network {name!r} does not exist")
-            await runtime.ensure_network(
-                network_name(project, name), labels_for(network), internal=network.spec.internal
-            )
+                raise Waiting("NetworkNotFound", f"spec.networks: Network {net!r} does not exist")
+            name = network_name(project, net)
+            async with self.pool.guard(host, name):
+                await runtime.ensure_network(
+                    name, labels_for(network), internal=network.spec.internal
+                )
         for mount in obj.spec.volumes:
             volume = self.volumes.get_by_name(mount.volume, project)
             if volume is None:
                 raise Waiting(
                     "VolumeNotFound", f"spec.volumes: Volume {mount.volume!r} does not exist"
                 )
-            await self.placement.bind_volume(volume, obj.status.host or "")
-            await runtime.ensure_volume(volume_name(project, mount.volume), labels_for(volume))
+            await self.placement.bind_volume(volume, host)
+            name = volume_name(project, mount.volume)
+            async with self.pool.guard(host, name):
+                await runtime.ensure_volume(name, labels_for(volume))
 
     async def _create(self, runtime: Runtime, config: ContainerConfig) -> ContainerState:
-        if not await runtime.image_exists(config.image):
-            raise PermanentError("ImageNotFound", f"image {config.image!r} is not on the host")
         try:
             return await runtime.create(config)
         except ConflictError:

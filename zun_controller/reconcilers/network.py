@@ -49,9 +49,10 @@ class NetworkReconciler:
         net = await _ensure_finalizer(self.networks, net, NETWORK_FINALIZER)
         before = net.status.model_copy(deep=True)
         for host in self._ready_hosts():
-            state = await self.pool.for_host(host).ensure_network(
-                engine_name, labels_for(net), internal=net.spec.internal
-            )
+            async with self.pool.guard(host.name, engine_name):
+                state = await self.pool.for_host(host).ensure_network(
+                    engine_name, labels_for(net), internal=net.spec.internal
+                )
             net.status.hosts[host.name] = state.id
         net.status.phase = "Ready"
         net.status.observed_generation = net.metadata.generation
@@ -109,9 +110,9 @@ class VolumeReconciler:
                 "Ready", False, "Unbound" if not vol.status.host else "HostNotReady", why
             )
         else:
-            state = await self.pool.for_host(host).ensure_volume(
-                volume_name(vol.project or "", vol.name), labels_for(vol)
-            )
+            engine_name = volume_name(vol.project or "", vol.name)
+            async with self.pool.guard(host.name, engine_name):
+                state = await self.pool.for_host(host).ensure_volume(engine_name, labels_for(vol))
             vol.status.mountpoint = state.mountpoint
             vol.status.phase = "InUse" if vol.status.used_by else "Available"
             vol.status.set_condition("Ready", True, "Created", f"on host {host.name}")

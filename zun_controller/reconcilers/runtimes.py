@@ -1,7 +1,11 @@
 """`RuntimePool`: one `Runtime` client per Host, made from the Host's endpoint and kept until
-the endpoint changes or the Host goes."""
+the endpoint changes or the Host goes; and per-host locks for idempotent ensures that the
+engine does not make atomic (Docker lets two concurrent creates make two networks of one
+name)."""
 
 from __future__ import annotations
+
+import asyncio
 
 from zun_controller.drivers.runtime.base import Runtime, RuntimeFactory
 from zun_controller.models.host import Host
@@ -11,6 +15,11 @@ class RuntimePool:
     def __init__(self, factory: RuntimeFactory) -> None:
         self._factory = factory
         self._clients: dict[str, tuple[str, Runtime]] = {}
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    def guard(self, host: str, name: str) -> asyncio.Lock:
+        """One lock per (host, outside object name), for check-then-create sequences."""
+        return self._locks.setdefault((host, name), asyncio.Lock())
 
     def for_host(self, host: Host) -> Runtime:
         endpoint = host.spec.endpoint
