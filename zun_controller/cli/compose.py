@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from zun_controller.config import ManagerSettings
+from zun_controller.drivers.runtime.base import RuntimeFactory
 from zun_controller.engine.leader import LeaderElector
 from zun_controller.engine.manager import Manager
+from zun_controller.errors import AlreadyExistsError
 from zun_controller.metrics import Metrics
+from zun_controller.models.registry import parse
+from zun_controller.reconcilers.setup import RuntimeControllers
 from zun_controller.store.records import RecordStore
 
 
-def build_manager(store: RecordStore, settings: ManagerSettings, metrics: Metrics) -> Manager:
-    """A manager with every kind's controller registered (kinds arrive with their issues)."""
+def build_manager(
+    store: RecordStore,
+    settings: ManagerSettings,
+    metrics: Metrics,
+    runtime_factory: RuntimeFactory,
+) -> Manager:
+    """A manager with every kind's controller registered."""
     elector = (
         LeaderElector(
             store.kv,
@@ -22,9 +33,32 @@ def build_manager(store: RecordStore, settings: ManagerSettings, metrics: Metric
         if settings.leader_election
         else None
     )
-    return Manager(
+    manager = Manager(
         metrics=metrics,
         elector=elector,
         health_host=settings.health_host,
         health_port=settings.health_port,
     )
+    RuntimeControllers(
+        manager,
+        store,
+        metrics,
+        runtime_factory,
+        workers=settings.workers,
+        resync_period=settings.resync_period,
+    )
+    return manager
+
+
+async def register_local_host(store: RecordStore, endpoint: str, name: str = "local") -> None:
+    """The all-in-one's own engine as a Host (kept as it is when it exists already)."""
+    host = parse(
+        {
+            "apiVersion": "zun.openstack.org/v1alpha1",
+            "kind": "Host",
+            "metadata": {"name": name, "labels": {"zun.openstack.org/local": "true"}},
+            "spec": {"endpoint": endpoint},
+        }
+    )
+    with contextlib.suppress(AlreadyExistsError):
+        await store.create(host)

@@ -12,8 +12,9 @@ from typing import Annotated
 import typer
 
 from zun_controller.cli import logs
-from zun_controller.cli.compose import build_manager
+from zun_controller.cli.compose import build_manager, register_local_host
 from zun_controller.config import EtcdSettings, ManagerSettings, default_data_dir
+from zun_controller.drivers.runtime.docker import docker_runtime_factory
 from zun_controller.engine.leader import LeadershipLost
 from zun_controller.errors import ZunError
 from zun_controller.metrics import Metrics
@@ -43,12 +44,17 @@ LogJson = Annotated[bool, typer.Option("--log-json", envvar="ZUN_LOG_JSON", help
 LogLevel = Annotated[str, typer.Option("--log-level", envvar="ZUN_LOG_LEVEL")]
 
 
-async def _serve(etcd: EtcdSettings, settings: ManagerSettings, banner: bool) -> None:
+async def _serve(
+    etcd: EtcdSettings, settings: ManagerSettings, banner: bool, local_engine: str | None = None
+) -> None:
     assert etcd.url
     kv = EtcdKV.from_url(etcd.url, timeout=etcd.timeout)
     await kv.revision()
+    store = RecordStore(kv)
+    if local_engine:
+        await register_local_host(store, local_engine)
     metrics = Metrics()
-    manager = build_manager(RecordStore(kv), settings, metrics)
+    manager = build_manager(store, settings, metrics, docker_runtime_factory)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -95,6 +101,12 @@ def up(
     ] = None,
     health_port: HealthPort = 8081,
     workers: Workers = 4,
+    docker: Annotated[
+        str,
+        typer.Option(
+            "--docker", envvar="DOCKER_HOST", help="local engine, registered as Host 'local'"
+        ),
+    ] = "unix:///var/run/docker.sock",
     log_json: LogJson = False,
     log_level: LogLevel = "INFO",
 ) -> None:
@@ -109,7 +121,7 @@ def up(
         etcd = server.url
     try:
         settings = ManagerSettings(workers=workers, leader_election=False, health_port=health_port)
-        _run(_serve(EtcdSettings(url=etcd), settings, banner=True))
+        _run(_serve(EtcdSettings(url=etcd), settings, banner=True, local_engine=docker))
     finally:
         if server:
             server.stop()

@@ -1,0 +1,298 @@
+"""Container, Host, Network and Volume reconcilers on the in-memory store and FakeRuntime."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from zun_controller.drivers.runtime.base import ContainerConfig, ContainerStatus
+from zun_controller.drivers.runtime.fake import FakeRuntime, FakeRuntimeFactory
+from zun_controller.engine.manager import Manager
+from zun_controller.errors import NotFoundError
+from zun_controller.metrics import Metrics
+from zun_controller.models.base import LABEL_UID, Resource
+from zun_controller.models.container import Container
+from zun_controller.models.network import Volume
+from zun_controller.models.registry import parse
+from zun_controller.reconcilers.container_config import desired_config
+from zun_controller.reconcilers.setup import RuntimeControllers
+from zun_controller.store.memory import MemoryKV
+from zun_controller.store.records import RecordStore
+
+IMAGES = ("zun-test/httpd:v1", "zun-test/httpd:v2")
+
+
+class Bed:
+    def __init__(self) -> None:
+        self.store = RecordStore(MemoryKV())
+        self.factory = FakeRuntimeFactory(images=IMAGES)
+        self.manager = Manager(metrics=Metrics(), health_port=None)
+        self.ctl = RuntimeControllers(
+            self.manager,
+            self.store,
+            self.manager.metrics,
+            self.factory,
+            stop_grace=0,
+            probe_every=0.2,
+        )
+
+    def engine(self, host: str) -> FakeRuntime:
+        return self.factory.runtimes[f"tcp://{host}:2375"]
+
+    async def apply(self, kind: str, name: str, spec: dict[str, Any], **meta: Any) -> Resource:
+        metadata = {"name": name, **meta}
+        if kind not in ("Host",):
+            metadata.setdefault("project", "demo")
+        return await self.store.create(
+            parse(
+                {
+                    "apiVersion": "zun.openstack.org/v1alpha1",
+                    "kind": kind,
+                    "metadata": metadata,
+                    "spec": spec,
+                }
+            )
+        )
+
+    async def host(self, name: str, **capacity: Any) -> None:
+        spec: dict[str, Any] = {"endpoint": f"tcp://{name}:2375"}
+        if capacity:
+            spec["capacity"] = capacity
+        await self.apply("Host", name, spec)
+        await self.until(lambda: self.ready(name))
+
+    def ready(self, host: str) -> bool:
+        obj = self.ctl.hosts.get_by_name(host)
+        return obj is not None and obj.status.is_true("Ready")
+
+    def container(self, name: str) -> Container:
+        obj = self.ctl.containers.get_by_name(name, "demo")
+        assert obj is not None
+        return obj
+
+    async def until(self, check: Callable[[], bool], within: float = 5.0) -> None:
+        async with asyncio.timeout(within):
+            while not check():  # noqa: ASYNC110 - the reconcilers have no hook to await
+                await asyncio.sleep(0.01)
+
+    async def phase(self, name: str, phase: str, within: float = 5.0) -> Container:
+        def reached() -> bool:
+            obj = self.ctl.containers.get_by_name(name, "demo")
+            return obj is not None and obj.status.phase == phase
+
+        await self.until(reached, within)
+        return self.container(name)
+
+    async def edit(self, name: str, **spec: Any) -> None:
+        obj = await self.store.get(Container, name, "demo")
+        obj.spec = type(obj.spec).model_validate({**obj.spec.model_dump(), **spec})
+        await self.store.update(obj)
+
+
+@pytest.fixture
+async def bed() -> AsyncIterator[Bed]:
+    bed = Bed()
+    stop = asyncio.Event()
+    task = asyncio.create_task(bed.manager.run(stop))
+    yield bed
+    stop.set()
+    await asyncio.wait_for(task, 10)
+
+
+def engine_containers(engine: FakeRuntime, uid: str | None) -> list[Any]:
+    return [c for c in engine._containers.values() if c.state().labels.get(LABEL_UID) == uid]
+
+
+async def test_container_runs_with_published_port_and_labels(bed: Bed) -> None:
+    await bed.host("a")
+    await bed.apply("Container", "web", {"image": IMAGES[0], "ports": [{"containerPort": 8080}]})
+    obj = await bed.phase("web", "Running")
+    assert obj.status.host == "a"
+    assert obj.status.is_true("Ready")
+    assert obj.status.ports and obj.status.ports[0].host_ip == "127.0.0.1"
+    assert obj.metadata.finalizers == ["zun.openstack.org/runtime"]
+    state = await bed.engine("a").inspect(obj.status.container_id or "")
+    assert state is not None and state.status == ContainerStatus.RUNNING
+    assert state.name == "zun-demo-web"
+    assert "zun-demo" in state.ips
+
+
+async def test_desired_state_drives_the_engine(bed: Bed) -> None:
+    await bed.host("a")
+    await bed.apply("Container", "web", {"image": IMAGES[0]})
+    cid = (await bed.phase("web", "Running")).status.container_id or ""
+    for state, phase, engine_status in [
+        ("Paused", "Paused", ContainerStatus.PAUSED),
+        ("Stopped", "Stopped", ContainerStatus.EXITED),
+        ("Running", "Running", ContainerStatus.RUNNING),
+    ]:
+        await bed.edit("web", state=state)
+        await bed.phase("web", phase)
+        inspected = await bed.engine("a").inspect(cid)
+        assert inspected is not None and inspected.status == engine_status
+
+
+async def test_spread_full_host_and_unschedulable(bed: Bed) -> None:
+    await bed.host("a")
+    await bed.host("b")
+    await bed.host("small", memory="64Mi")
+    for i in range(6):
+        await bed.apply(
+            "Container", f"c{i}", {"image": IMAGES[0], "resources": {"memory": "128Mi"}}
+        )
+    for i in range(6):
+        await bed.phase(f"c{i}", "Running")
+    hosts = [bed.container(f"c{i}").status.host or "" for i in range(6)]
+    assert sorted(hosts) == ["a", "a", "a", "b", "b", "b"]
+    await bed.apply("Container", "huge", {"image": IMAGES[0], "resources": {"memory": "100Gi"}})
+    huge = await bed.phase("huge", "Pending")
+    cond = huge.status.condition("Ready")
+    assert cond is not None and cond.reason == "Unschedulable"
+    assert "small: insufficient memory" in cond.message
+
+
+async def test_missing_image_backs_off_without_a_crash_loop(bed: Bed) -> None:
+    await bed.host("a")
+    await bed.apply("Container", "ghost", {"image": "zun-test/nope:1"})
+    obj = await bed.phase("ghost", "Error")
+    cond = obj.status.condition("Ready")
+    assert cond is not None and cond.reason == "ImageNotFound"
+    await asyncio.sleep(0.5)
+    retries = bed.manager.metrics.registry.get_sample_value(
+        "controller_runtime_reconcile_errors_total", {"controller": "container"}
+    )
+    assert retries is not None and 1 <= retries <= 10
+    bed.engine("a").add_image("zun-test/nope:1")
+    await bed.phase("ghost", "Running", within=10)
+
+
+async def test_image_change_recreates_memory_change_updates_in_place(bed: Bed) -> None:
+    await bed.host("a")
+    await bed.apply("Container", "web", {"image": IMAGES[0]})
+    first = (await bed.phase("web", "Running")).status.container_id
+    await bed.edit(
+        "web",
+        resources=bed.container("web").spec.resources.model_copy(update={"memory": 64 * 2**20}),
+    )
+    await bed.until(lambda: bed.container("web").status.observed_generation == 2)
+    state = await bed.engine("a").inspect(first or "")
+    assert state is not None and state.memory == 64 * 2**20
+    assert bed.container("web").status.container_id == first
+    await bed.edit("web", image=IMAGES[1])
+    await bed.until(lambda: bed.container("web").status.observed_generation == 3)
+    second = bed.container("web").status
+    assert second.container_id != first and second.phase == "Running"
+    assert await bed.engine("a").inspect(first or "") is None
+
+
+async def test_drift_is_undone(bed: Bed) -> None:
+    await bed.host("a")
+    await bed.apply("Container", "web", {"image": IMAGES[0]})
+    obj = await bed.phase("web", "Running")
+    engine = bed.engine("a")
+    await engine.stop(obj.status.container_id or "")
+    await bed.until(lambda: bed.container("web").status.restart_count == 1)
+    await bed.phase("web", "Running")
+    await engine.remove(bed.container("web").status.container_id or "")
+    await bed.until(lambda: len(engine_containers(engine, obj.metadata.uid)) == 1)
+    await bed.phase("web", "Running")
+
+
+async def test_delete_removes_the_container_first(bed: Bed) -> None:
+    await bed.host("a")
+    await bed.apply("Container", "web", {"image": IMAGES[0]})
+    obj = await bed.phase("web", "Running")
+    await bed.store.delete(Container, "web", "demo")
+    await bed.until(lambda: bed.ctl.containers.get_by_name("web", "demo") is None)
+    assert engine_containers(bed.engine("a"), obj.metadata.uid) == []
+    with pytest.raises(NotFoundError):
+        await bed.store.get(Container, "web", "demo")
+
+
+async def test_unreachable_host_turns_not_ready_and_its_containers_say_so(bed: Bed) -> None:
+    await bed.host("a")
+    await bed.apply("Container", "web", {"image": IMAGES[0]})
+    await bed.phase("web", "Running")
+    bed.engine("a").unreachable = True
+    await bed.until(lambda: not bed.ready("a"))
+
+    def says_so() -> bool:
+        cond = bed.container("web").status.condition("Ready")
+        return cond is not None and cond.reason == "RuntimeUnavailable"
+
+    await bed.until(says_so)
+
+
+async def test_a_create_repeated_after_a_crash_adopts_instead_of_duplicating() -> None:
+    bed = Bed()
+    # what a controller killed between its create and its status write leaves behind: the
+    # record placed on host a, and the container made, but no status about it
+    await bed.apply("Host", "a", {"endpoint": "tcp://a:2375"})
+    created = await bed.apply(
+        "Container", "web", {"image": IMAGES[0]}, finalizers=["zun.openstack.org/runtime"]
+    )
+    assert isinstance(created, Container)
+    created.status.host = "a"
+    obj = await bed.store.update_status(created)
+    engine = bed.factory("a", "tcp://a:2375")
+    await engine.ensure_network("zun-demo", {})
+    made = await engine.create(desired_config(obj))
+    stop = asyncio.Event()
+    task = asyncio.create_task(bed.manager.run(stop))
+    try:
+        await bed.phase("web", "Running")
+        assert [c.id for c in engine_containers(engine, obj.metadata.uid)] == [made.id]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def test_orphans_go_and_foreign_containers_stay(bed: Bed) -> None:
+    await bed.host("a")
+    engine = bed.engine("a")
+    await bed.apply("Container", "web", {"image": IMAGES[0]})
+    obj = await bed.phase("web", "Running")
+    orphan = desired_config(obj)
+    orphan = ContainerConfig(
+        **{
+            **orphan.__dict__,
+            "name": "zun-demo-gone",
+            "labels": {**orphan.labels, LABEL_UID: "dead"},
+        }
+    )
+    await engine.create(orphan)
+    await engine.create(ContainerConfig(name="someone-else", image=IMAGES[0], labels={}))
+    removed = (
+        await __import__("zun_controller.reconcilers.runtime_watch", fromlist=["x"])
+        .OrphanSweeper(bed.ctl.containers, bed.ctl.hosts, bed.ctl.pool)
+        .sweep(engine)
+    )
+    assert removed == ["zun-demo-gone"]
+    assert await engine.inspect("someone-else") is not None
+    assert await engine.inspect("zun-demo-web") is not None
+
+
+async def test_volume_is_kept_while_mounted(bed: Bed) -> None:
+    await bed.host("a")
+    await bed.apply("Volume", "data", {})
+    await bed.apply(
+        "Container",
+        "db",
+        {"image": IMAGES[0], "volumes": [{"volume": "data", "mountPath": "/data"}]},
+    )
+    await bed.phase("db", "Running")
+    await bed.store.delete(Volume, "data", "demo")
+
+    def in_use() -> bool:
+        vol = bed.ctl.volumes.get_by_name("data", "demo")
+        cond = vol.status.condition("Ready") if vol else None
+        return cond is not None and cond.reason == "InUse"
+
+    await bed.until(in_use)
+    assert await bed.engine("a").list_volumes({"zun.openstack.org/name": "data"})
+    await bed.store.delete(Container, "db", "demo")
+    await bed.until(lambda: bed.ctl.volumes.get_by_name("data", "demo") is None, within=15)
+    assert not await bed.engine("a").list_volumes({"zun.openstack.org/name": "data"})
