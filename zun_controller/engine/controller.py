@@ -40,13 +40,18 @@ def _without_status(cached: Cached) -> object:
     except InvalidError:
         return cached.value
     data.pop("status", None)
+    meta = data.get("metadata")
+    if isinstance(meta, dict) and not meta.get("deletionTimestamp"):
+        meta.pop("finalizers", None)
     return data
 
 
 def ignore_status_only_changes(old: Cached | None, new: Cached | None) -> bool:
-    """Like controller-runtime's GenerationChanged predicate, but for any non-status change.
+    """Like controller-runtime's GenerationChanged predicate, but for any change of spec or
+    metadata other than status and finalizers (while not deleting).
 
-    Our own status writes then do not wake the reconciler again; resyncs (old is new) do.
+    Our own status writes and the finalizer a reconciler adds then do not wake it again;
+    resyncs (old is new) and everything users change do.
     """
     if old is None or new is None or old is new:
         return True
