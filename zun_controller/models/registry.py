@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from zun_controller.errors import FieldError, InvalidError
+from zun_controller.models.application import Application, Cluster, Secret
 from zun_controller.models.base import API_VERSION, Resource, Scope
 from zun_controller.models.container import Container
 from zun_controller.models.host import Host
@@ -20,7 +21,7 @@ def register(cls: type[Resource]) -> type[Resource]:
     return cls
 
 
-for _cls in (Container, Host, Network, Volume):
+for _cls in (Container, Host, Network, Volume, Application, Cluster, Secret):
     register(_cls)
 
 
