@@ -45,7 +45,7 @@ class AppObservation:
     endpoints: tuple[str, ...] = ()
     #: a rollout toward `revision` is under way
     progressing: bool = False
-    #: why the rollout toward `revision` failed (deadline passed, replicas failing health), else None
+    #: why the rollout toward `revision` failed (deadline passed, failing health); else None
     failed: str | None = None
     #: free-form engine detail for conditions (e.g. "3/3 tasks running")
     message: str = ""
