@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from zun_controller.cli import logs
+from zun_controller.cli import crds, logs
 from zun_controller.cli.compose import build_manager, register_local_host
 from zun_controller.config import EtcdSettings, ManagerSettings, default_data_dir
 from zun_controller.drivers.runtime.docker import docker_runtime_factory
@@ -141,6 +141,9 @@ def run(
     logs.setup(log_level, log_json)
     settings = _settings(workers, lease_ttl, identity, health_port)
     _run(_serve(EtcdSettings(url=etcd), settings, banner=False))
+
+
+app.command("crds")(crds.crds)
 
 
 def main() -> None:

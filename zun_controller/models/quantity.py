@@ -54,5 +54,5 @@ def parse_cpu(value: object) -> float:
     return cores
 
 
-MemoryBytes = Annotated[int, BeforeValidator(parse_memory)]
-Cores = Annotated[float, BeforeValidator(parse_cpu)]
+MemoryBytes = Annotated[int, BeforeValidator(parse_memory, json_schema_input_type=int | str)]
+Cores = Annotated[float, BeforeValidator(parse_cpu, json_schema_input_type=float | str)]
