@@ -12,6 +12,7 @@ from zun_controller.models.base import API_VERSION, Resource, Scope
 from zun_controller.models.container import Container
 from zun_controller.models.host import Host
 from zun_controller.models.network import Network, Volume
+from zun_controller.models.project import Project, Quota
 
 _KINDS: dict[str, type[Resource]] = {}
 
@@ -21,7 +22,7 @@ def register(cls: type[Resource]) -> type[Resource]:
     return cls
 
 
-for _cls in (Container, Host, Network, Volume, Application, Cluster, Secret):
+for _cls in (Container, Host, Network, Volume, Application, Cluster, Secret, Project, Quota):
     register(_cls)
 
 
