@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from zun_controller.cli import crds, logs
+from zun_controller.cli import bridge, crds, logs
 from zun_controller.cli.compose import build_manager, register_local_host
 from zun_controller.config import EtcdSettings, ManagerSettings, default_data_dir
 from zun_controller.drivers.runtime.docker import docker_runtime_factory
@@ -144,6 +144,7 @@ def run(
 
 
 app.command("crds")(crds.crds)
+app.command("bridge")(bridge.bridge)
 
 
 def main() -> None:

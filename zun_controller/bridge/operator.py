@@ -1,0 +1,100 @@
+"""The kopf side of the bridge: custom resource events become store writes (spec goes down).
+
+Handlers are level-based: create, update and resume (every resource at start-up, so a
+restarted bridge resyncs everything) all do the same thing — make the record match the custom
+resource. Deleting a custom resource deletes the record and holds kopf's finalizer until the
+record is gone (its own finalizers clean up outside first). Invalid resources get a status
+condition naming the field and are not retried until they change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import kopf
+
+from zun_controller.bridge.mapping import record_from_resource, wants_change
+from zun_controller.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    InvalidError,
+    NotFoundError,
+    TransientError,
+)
+from zun_controller.models.base import GROUP, VERSION, Resource
+from zun_controller.models.registry import by_kind
+from zun_controller.store.records import RecordStore
+
+
+class Downward:
+    """Applies custom resources to the store."""
+
+    def __init__(self, store: RecordStore) -> None:
+        self.store = store
+
+    async def sync(self, kind: str, body: dict[str, Any], patch: Any) -> None:
+        try:
+            desired = record_from_resource(kind, body)
+        except InvalidError as exc:
+            patch.status["phase"] = "Invalid"
+            patch.status["conditions"] = [
+                {
+                    "type": "Invalid",
+                    "status": "True",
+                    "reason": "ValidationFailed",
+                    "message": str(exc),
+                }
+            ]
+            raise kopf.PermanentError(str(exc)) from None
+        try:
+            await self._converge(desired)
+        except (ConflictError, TransientError) as exc:
+            raise kopf.TemporaryError(str(exc), delay=1) from None
+
+    async def _converge(self, desired: Resource) -> None:
+        cls = type(desired)
+        try:
+            current = await self.store.get(cls, desired.name, desired.project)
+        except NotFoundError:
+            with contextlib.suppress(AlreadyExistsError):
+                await self.store.create(desired)
+            return
+        if current.metadata.deletion_timestamp or not wants_change(current, desired):
+            return
+        current.spec = desired.spec
+        current.metadata.labels = desired.metadata.labels
+        current.metadata.annotations = desired.metadata.annotations
+        await self.store.update(current)
+
+    async def remove(self, kind: str, body: dict[str, Any]) -> None:
+        cls = by_kind(kind)
+        meta = body.get("metadata", {})
+        project = meta.get("namespace")
+        try:
+            await self.store.delete(cls, meta["name"], project)
+            await self.store.get(cls, meta["name"], project)
+        except NotFoundError:
+            return
+        raise kopf.TemporaryError("waiting for the record's cleanup outside", delay=1)
+
+
+def register(registry: kopf.OperatorRegistry, downward: Downward, kinds: list[str]) -> None:
+    for kind in kinds:
+        _register_kind(registry, downward, kind)
+
+
+def _register_kind(registry: kopf.OperatorRegistry, downward: Downward, kind: str) -> None:
+    plural = by_kind(kind).KIND.plural
+    resource = (GROUP, VERSION, plural)
+
+    async def sync(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+        await downward.sync(kind, dict(body), patch)
+
+    async def remove(body: kopf.Body, **_: Any) -> None:
+        await downward.remove(kind, dict(body))
+
+    kopf.on.create(*resource, registry=registry, id="sync")(sync)
+    kopf.on.update(*resource, registry=registry, id="sync")(sync)
+    kopf.on.resume(*resource, registry=registry, id="sync")(sync)
+    kopf.on.delete(*resource, registry=registry, id="remove")(remove)
