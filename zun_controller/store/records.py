@@ -193,8 +193,11 @@ class RecordStore:
         meta.resource_version = str(result.revision)
         return new
 
-    async def update(self, obj: R) -> R:
-        """Write spec and user metadata if obj's resourceVersion is still current."""
+    async def update(self, obj: R, *, guard: Txn | None = None) -> R:
+        """Write spec and user metadata if obj's resourceVersion is still current.
+
+        `guard` adds compares and writes to the same transaction (a quota charge on a resize).
+        """
         current = await self._current(obj)
         new = current.model_copy(deep=True)
         new.spec = obj.spec.model_copy(deep=True)
@@ -204,7 +207,7 @@ class RecordStore:
             new.metadata.generation = current.metadata.generation + 1
         if current.metadata.deletion_timestamp and not new.metadata.finalizers:
             return await self._remove(current)
-        return await self._swap(current, new)
+        return await self._swap(current, new, guard)
 
     async def update_status(self, obj: R, *, stored: bytes | None = None) -> R:
         """Write status only, if obj's resourceVersion is still current.
@@ -304,10 +307,14 @@ class RecordStore:
             f"{given} is stale (now {current.metadata.resource_version}); read it again and retry"
         )
 
-    def _swap_txn(self, current: Resource, new: Resource) -> Txn:
+    def _swap_txn(self, current: Resource, new: Resource, guard: Txn | None = None) -> Txn:
         key = record_key(current.KIND, current.name, current.project)
         return Txn(
-            compares=[(key, int(current.metadata.resource_version or 0))], puts=[(key, encode(new))]
+            compares=[
+                (key, int(current.metadata.resource_version or 0)),
+                *(guard.compares if guard else ()),
+            ],
+            puts=[(key, encode(new)), *(guard.puts if guard else ())],
         )
 
     def _swapped(self, new: R, result: TxnResult) -> R | ZunError:
@@ -326,8 +333,8 @@ class RecordStore:
             f"(now {now.mod_revision}); read it again and retry"
         )
 
-    async def _swap(self, current: R, new: R) -> R:
-        result = self._swapped(new, await self.kv.commit(self._swap_txn(current, new)))
+    async def _swap(self, current: R, new: R, guard: Txn | None = None) -> R:
+        result = self._swapped(new, await self.kv.commit(self._swap_txn(current, new, guard)))
         if isinstance(result, ZunError):
             raise result
         return result

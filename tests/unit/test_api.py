@@ -1,0 +1,154 @@
+"""REST semantics on the in-memory store: CRUD, errors in one shape, roles, watch, quotas."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from zun_controller.api.app import create_app
+from zun_controller.api.auth import Role, Tokens
+from zun_controller.store.memory import MemoryKV
+from zun_controller.store.records import RecordStore
+
+P = "/apis/zun.openstack.org/v1alpha1"
+
+
+def ctr(name: str, **spec: Any) -> dict[str, Any]:
+    return {"kind": "Container", "metadata": {"name": name}, "spec": {"image": "x", **spec}}
+
+
+class Api:
+    def __init__(self, kv: MemoryKV) -> None:
+        self.kv = kv
+        self.app = create_app(RecordStore(kv), release=False)
+        self.tokens = Tokens(kv)
+
+    async def client(self, role: Role = Role.ADMIN, *projects: str) -> httpx.AsyncClient:
+        token = await self.tokens.create(f"t{len(projects)}{role}", role, list(projects))
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app),
+            base_url="http://api",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[Api]:
+    yield Api(MemoryKV())
+
+
+async def test_create_get_list_replace_patch_delete(api: Api) -> None:
+    c = await api.client()
+    r = await c.post(f"{P}/projects/demo/containers", json=ctr("web", labels={}))
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["metadata"]["project"] == "demo" and body["metadata"]["generation"] == 1
+    assert (await c.post(f"{P}/projects/demo/containers", json=ctr("web"))).status_code == 409
+    got = (await c.get(f"{P}/projects/demo/containers/web")).json()
+    got["spec"]["image"] = "y"
+    r = await c.put(f"{P}/projects/demo/containers/web", json=got)
+    assert r.status_code == 200 and r.json()["metadata"]["generation"] == 2
+    stale = await c.put(f"{P}/projects/demo/containers/web", json=got)
+    assert stale.status_code == 409 and stale.json()["reason"] == "Conflict"
+    r = await c.patch(
+        f"{P}/projects/demo/containers/web",
+        content=json.dumps({"metadata": {"labels": {"tier": "web"}}}),
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert r.status_code == 200 and r.json()["metadata"]["labels"] == {"tier": "web"}
+    await c.post(f"{P}/projects/demo/containers", json=ctr("db"))
+    sel = (await c.get(f"{P}/projects/demo/containers?labelSelector=tier=web")).json()
+    assert [o["metadata"]["name"] for o in sel["items"]] == ["web"]
+    page = (await c.get(f"{P}/projects/demo/containers?limit=1")).json()
+    assert len(page["items"]) == 1 and page["metadata"]["continue"]
+    rest = await c.get(
+        f"{P}/projects/demo/containers?limit=1&continue={page['metadata']['continue']}"
+    )
+    assert [o["metadata"]["name"] for o in rest.json()["items"]] == ["web"]
+    assert (await c.delete(f"{P}/projects/demo/containers/web")).status_code == 200
+    assert (await c.get(f"{P}/projects/demo/containers/web")).json()["code"] == 404
+
+
+async def test_invalid_body_is_422_with_field_paths_and_writes_nothing(api: Api) -> None:
+    c = await api.client()
+    before = await api.kv.revision()
+    r = await c.post(
+        f"{P}/projects/demo/containers",
+        json=ctr("web", ports=[{"containerPort": 1, "hostPort": 70000}]),
+    )
+    body = r.json()
+    assert r.status_code == 422 and body["kind"] == "Status" and body["reason"] == "Invalid"
+    assert body["details"]["causes"][0]["field"] == "spec.ports[0].hostPort"
+    assert (await c.post(f"{P}/projects/demo/containers", content=b"{")).status_code == 400
+    wrong = ctr("web")
+    wrong["metadata"]["project"] = "other"
+    assert (await c.post(f"{P}/projects/demo/containers", json=wrong)).status_code == 422
+    assert await api.kv.revision() == before
+
+
+async def test_tokens_roles_and_projects(api: Api) -> None:
+    admin = await api.client()
+    await admin.post(f"{P}/projects/b/containers", json=ctr("secret"))
+    anon = httpx.AsyncClient(transport=httpx.ASGITransport(app=api.app), base_url="http://api")
+    assert (await anon.get(f"{P}/projects/a/containers")).status_code == 401
+    member = await api.client(Role.MEMBER, "a")
+    reader = await api.client(Role.READER, "a")
+    assert (await member.post(f"{P}/projects/a/containers", json=ctr("web"))).status_code == 201
+    assert (await member.get(f"{P}/projects/b/containers")).status_code == 403
+    assert (await member.get(f"{P}/projects/b/containers/secret")).status_code == 403
+    assert (await member.delete(f"{P}/projects/b/containers/secret")).status_code == 403
+    assert (await reader.get(f"{P}/projects/a/containers/web")).status_code == 200
+    assert (await reader.post(f"{P}/projects/a/containers", json=ctr("x"))).status_code == 403
+    assert (await reader.delete(f"{P}/projects/a/containers/web")).status_code == 403
+    across = (await member.get(f"{P}/containers")).json()["items"]
+    assert [o["metadata"]["name"] for o in across] == ["web"]
+    r = await member.post(f"{P}/projects/a/containers", json=ctr("r", runtime="runsc"))
+    assert r.status_code == 403 and "spec.runtime" in r.json()["message"]
+    assert (await member.post(f"{P}/hosts", json={})).status_code == 403
+    r = await member.post(f"{P}/tokens", json={"name": "x", "role": "admin"})
+    assert r.status_code == 403
+    r = await admin.post(f"{P}/tokens", json={"name": "x", "role": "reader", "projects": ["a"]})
+    assert r.status_code == 201 and r.json()["token"].startswith("zun_")
+    assert r.json()["token"].encode() not in b"".join(
+        kv.value for kv in (await api.kv.range("/")).kvs
+    )
+
+
+async def test_status_is_read_only(api: Api) -> None:
+    c = await api.client()
+    await c.post(f"{P}/projects/demo/containers", json=ctr("web"))
+    assert (await c.get(f"{P}/projects/demo/containers/web/status")).status_code == 200
+    r = await c.put(f"{P}/projects/demo/containers/web/status", json={})
+    assert r.status_code == 405 and r.json()["kind"] == "Status"
+
+
+async def test_watch_streams_events_and_reports_compaction(api: Api) -> None:
+    c = await api.client()
+    await c.post(f"{P}/projects/demo/containers", json=ctr("web"))
+    await c.delete(f"{P}/projects/demo/containers/web")
+    r = await c.get(f"{P}/projects/demo/containers?watch=true&resourceVersion=1&timeoutSeconds=0.2")
+    types = [json.loads(line)["type"] for line in r.text.splitlines()]
+    assert types == ["ADDED", "DELETED"]
+    await api.kv.compact(await api.kv.revision())
+    r = await c.get(f"{P}/projects/demo/containers?watch=true&resourceVersion=1&timeoutSeconds=1")
+    event = json.loads(r.text.splitlines()[0])
+    assert event["type"] == "ERROR" and event["object"]["code"] == 410
+
+
+async def test_quota_admits_up_to_its_limit_and_shows_usage(api: Api) -> None:
+    c = await api.client()
+    quota = {"kind": "Quota", "metadata": {"name": "demo"}, "spec": {"limits": {"containers": 2}}}
+    assert (await c.post(f"{P}/quotas", json=quota)).status_code == 201
+    codes = [
+        (await c.post(f"{P}/projects/demo/containers", json=ctr(f"c{i}"))).status_code
+        for i in range(3)
+    ]
+    assert codes == [201, 201, 403]
+    assert (await c.get(f"{P}/quotas/demo")).json()["status"]["used"]["containers"] == 2
+    await c.delete(f"{P}/projects/demo/containers/c0")
+    await api.app.state.zun.quota.recompute("demo")
+    assert (await c.get(f"{P}/quotas/demo")).json()["status"]["used"]["containers"] == 1

@@ -1,0 +1,58 @@
+"""`create_app`: the FastAPI application over a `RecordStore`, with the quota releaser running
+for the app's lifetime. `/healthz`, `/readyz` and `/openapi.json` need no token."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+
+from zun_controller.api import containers, routes, tokens
+from zun_controller.api.auth import Tokens
+from zun_controller.api.context import ApiContext
+from zun_controller.api.errors import HANDLERS, ApiError, translate
+from zun_controller.api.io import ContainerIO
+from zun_controller.api.quota import QuotaAdmission
+from zun_controller.api.release import QuotaReleaser
+from zun_controller.store.records import RecordStore
+
+
+def create_app(
+    store: RecordStore, io: ContainerIO | None = None, *, release: bool = True
+) -> FastAPI:
+    ctx = ApiContext(store=store, tokens=Tokens(store.kv), quota=QuotaAdmission(store), io=io)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(QuotaReleaser(ctx.quota).run()) if release else None
+        yield
+        if task:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app = FastAPI(title="Zun controller API", version="v1alpha1", lifespan=lifespan)
+    app.state.zun = ctx
+    for exc_type, handler in HANDLERS.items():
+        app.add_exception_handler(exc_type, handler)
+    app.add_exception_handler(Exception, HANDLERS[ApiError])
+    app.include_router(tokens.router)
+    app.include_router(containers.router)
+    app.include_router(routes.router)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> dict[str, Any]:
+        try:
+            await store.kv.revision()
+        except Exception as exc:
+            raise translate(exc) from None
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,160 @@
+"""The resource paths of DESIGN.md "Interfaces", for every registered kind.
+
+`/apis/zun.openstack.org/v1alpha1/projects/{project}/{plural}[/{name}[/status]]` for
+project-scoped kinds and `/apis/zun.openstack.org/v1alpha1/{plural}[/{name}[/status]]` for
+cluster-scoped ones (and, read-only, for a project-scoped kind across the caller's projects).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from zun_controller.api import access, crud
+from zun_controller.api.auth import Principal
+from zun_controller.api.context import PREFIX, context, kind_of, principal
+from zun_controller.api.errors import ApiError
+from zun_controller.api.watch import Watch
+from zun_controller.models.base import Resource, Scope
+
+router = APIRouter(prefix=PREFIX)
+Who = Annotated[Principal, Depends(principal)]
+Obj = dict[str, Any]
+
+
+def _kind(plural: str, project: str | None) -> type[Resource]:
+    cls = kind_of(plural)
+    if project is not None and cls.KIND.scope is Scope.CLUSTER:
+        raise ApiError(404, f"{cls.KIND.plural} are cluster-scoped: use {PREFIX}/{plural}")
+    return cls
+
+
+def _named(plural: str, project: str | None) -> type[Resource]:
+    cls = _kind(plural, project)
+    if project is None and cls.KIND.scope is Scope.PROJECT:
+        raise ApiError(
+            404, f"{plural} are project-scoped: use {PREFIX}/projects/{{project}}/{plural}"
+        )
+    return cls
+
+
+async def _list(
+    request: Request, who: Principal, plural: str, project: str | None, params: Obj
+) -> Any:
+    cls = _kind(plural, project)
+    access.check(who, cls, project, None, write=False)
+    ctx = context(request)
+    if params.get("watch"):
+        stream = Watch(ctx, who, cls, project, params).stream()
+        return StreamingResponse(stream, media_type="application/x-ndjson")
+    return await crud.listed(ctx, who, cls, project, params)
+
+
+def _params(
+    labelSelector: str | None = None,
+    limit: Annotated[int, Query(ge=0, le=10000)] = 0,
+    continue_: Annotated[str | None, Query(alias="continue")] = None,
+    watch: bool = False,
+    resourceVersion: Annotated[int, Query(ge=0)] = 0,
+    timeoutSeconds: Annotated[float | None, Query(gt=0, le=3600)] = None,
+) -> Obj:
+    return {
+        "labelSelector": labelSelector,
+        "limit": limit,
+        "continue": continue_,
+        "watch": watch,
+        "resourceVersion": resourceVersion,
+        "timeoutSeconds": timeoutSeconds,
+    }
+
+
+Params = Annotated[Obj, Depends(_params)]
+
+
+@router.get("/projects/{project}/{plural}")
+async def list_in_project(
+    request: Request, who: Who, project: str, plural: str, params: Params
+) -> Any:
+    return await _list(request, who, plural, project, params)
+
+
+@router.get("/{plural}")
+async def list_cluster(request: Request, who: Who, plural: str, params: Params) -> Any:
+    return await _list(request, who, plural, None, params)
+
+
+async def _create(
+    request: Request, who: Principal, plural: str, project: str | None
+) -> JSONResponse:
+    cls = _named(plural, project)
+    access.check(who, cls, project, None, write=True)
+    ctx = context(request)
+    obj = await crud.create(ctx, who, cls, project, await crud.body_of(request))
+    return JSONResponse(await crud.shown(ctx, obj), status_code=201)
+
+
+@router.post("/projects/{project}/{plural}", status_code=201)
+async def create_in_project(request: Request, who: Who, project: str, plural: str) -> JSONResponse:
+    return await _create(request, who, plural, project)
+
+
+@router.post("/{plural}", status_code=201)
+async def create_cluster(request: Request, who: Who, plural: str) -> JSONResponse:
+    return await _create(request, who, plural, None)
+
+
+async def _get(
+    request: Request, who: Principal, plural: str, project: str | None, name: str
+) -> Obj:
+    cls = _named(plural, project)
+    access.check(who, cls, project, name, write=False)
+    ctx = context(request)
+    return await crud.shown(ctx, await ctx.store.get(cls, name, project))
+
+
+async def _write(
+    request: Request, who: Principal, plural: str, project: str | None, name: str
+) -> Obj:
+    cls = _named(plural, project)
+    access.check(who, cls, project, name, write=True)
+    ctx = context(request)
+    if request.method == "PUT":
+        obj = await crud.replace(ctx, who, cls, project, name, await crud.body_of(request))
+    elif request.method == "PATCH":
+        obj = await crud.patch(ctx, who, cls, project, name, request)
+    else:
+        rv = request.query_params.get("resourceVersion")
+        obj = await ctx.store.delete(cls, name, project, resource_version=rv)
+    return await crud.shown(ctx, obj)
+
+
+@router.get("/projects/{project}/{plural}/{name}")
+@router.get("/projects/{project}/{plural}/{name}/status")
+async def get_in_project(request: Request, who: Who, project: str, plural: str, name: str) -> Obj:
+    return await _get(request, who, plural, project, name)
+
+
+@router.api_route("/projects/{project}/{plural}/{name}", methods=["PUT", "PATCH", "DELETE"])
+async def write_in_project(request: Request, who: Who, project: str, plural: str, name: str) -> Obj:
+    return await _write(request, who, plural, project, name)
+
+
+@router.get("/{plural}/{name}")
+@router.get("/{plural}/{name}/status")
+async def get_cluster(request: Request, who: Who, plural: str, name: str) -> Obj:
+    return await _get(request, who, plural, None, name)
+
+
+@router.api_route("/{plural}/{name}", methods=["PUT", "PATCH", "DELETE"])
+async def write_cluster(request: Request, who: Who, plural: str, name: str) -> Obj:
+    return await _write(request, who, plural, None, name)
+
+
+@router.api_route(
+    "/projects/{project}/{plural}/{name}/status", methods=["PUT", "PATCH", "POST", "DELETE"]
+)
+@router.api_route("/{plural}/{name}/status", methods=["PUT", "PATCH", "POST", "DELETE"])
+async def status_is_read_only(who: Who) -> Obj:
+    raise ApiError(405, "status is written by the controller; users may only read it")
