@@ -1,4 +1,4 @@
-"""`zun-controller`: `up` (all-in-one on one machine) and `run` (the manager alone)."""
+"""`zun-controller`: `up` (all-in-one on one machine), `run` (the manager alone), `api`, `token`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from typing import Annotated
 
 import typer
 
-from zun_controller.cli import bridge, crds, logs
+from zun_controller.cli import api_commands, bridge, crds, logs
+from zun_controller.cli.apiserver import RunningApi, first_admin_token, start_api
+from zun_controller.cli.apiserver import banner as _banner
 from zun_controller.cli.compose import build_manager, register_local_host
 from zun_controller.config import EtcdSettings, ManagerSettings, default_data_dir
 from zun_controller.drivers.runtime.docker import docker_runtime_factory
@@ -45,7 +47,11 @@ LogLevel = Annotated[str, typer.Option("--log-level", envvar="ZUN_LOG_LEVEL")]
 
 
 async def _serve(
-    etcd: EtcdSettings, settings: ManagerSettings, banner: bool, local_engine: str | None = None
+    etcd: EtcdSettings,
+    settings: ManagerSettings,
+    banner: bool,
+    local_engine: str | None = None,
+    api_port: int | None = None,
 ) -> None:
     assert etcd.url
     kv = EtcdKV.from_url(etcd.url, timeout=etcd.timeout)
@@ -63,14 +69,23 @@ async def _serve(
     await asyncio.wait(
         {runner, asyncio.ensure_future(manager.serving.wait())}, return_when="FIRST_COMPLETED"
     )
+    api = await _start_api(store, api_port) if api_port is not None else None
     if banner and manager.health:
         health = f"http://{manager.health.host}:{manager.health.port}"
         print(f"zun-controller is up\n  etcd:    {etcd.url}\n  health:  {health}/healthz")
+        if api:
+            print(_banner(api.url, await first_admin_token(store)))
         print(f"  metrics: {health}/metrics\nPress Ctrl-C to stop.", flush=True)
     try:
         await runner
     finally:
+        if api:
+            await api.stop()
         await kv.close()
+
+
+async def _start_api(store: RecordStore, port: int) -> RunningApi:
+    return await start_api(store, docker_runtime_factory, port)
 
 
 def _settings(
@@ -107,6 +122,9 @@ def up(
             "--docker", envvar="DOCKER_HOST", help="local engine, registered as Host 'local'"
         ),
     ] = "unix:///var/run/docker.sock",
+    api_port: Annotated[
+        int, typer.Option("--api-port", envvar="ZUN_API_PORT", help="REST API on 127.0.0.1")
+    ] = 7070,
     log_json: LogJson = False,
     log_level: LogLevel = "INFO",
 ) -> None:
@@ -121,7 +139,7 @@ def up(
         etcd = server.url
     try:
         settings = ManagerSettings(workers=workers, leader_election=False, health_port=health_port)
-        _run(_serve(EtcdSettings(url=etcd), settings, banner=True, local_engine=docker))
+        _run(_serve(EtcdSettings(url=etcd), settings, True, local_engine=docker, api_port=api_port))
     finally:
         if server:
             server.stop()
@@ -145,6 +163,8 @@ def run(
 
 app.command("crds")(crds.crds)
 app.command("bridge")(bridge.bridge)
+app.command("api")(api_commands.api)
+app.command("token")(api_commands.token)
 
 
 def main() -> None:

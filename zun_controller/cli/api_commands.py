@@ -1,0 +1,73 @@
+"""`zun-controller api` (the REST API alone, against --etcd) and `zun-controller token` (make a
+token straight in etcd: how an operator gets a new admin token without one)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from typing import Annotated
+
+import typer
+
+from zun_controller.api.auth import Role, Tokens
+from zun_controller.cli import logs
+from zun_controller.cli.apiserver import banner, start_api
+from zun_controller.drivers.runtime.docker import docker_runtime_factory
+from zun_controller.errors import ZunError
+from zun_controller.store.etcd import EtcdKV
+from zun_controller.store.records import RecordStore
+
+EtcdOpt = Annotated[str, typer.Option("--etcd", envvar="ZUN_ETCD", help="etcd client URL")]
+ApiPort = Annotated[
+    int, typer.Option("--api-port", envvar="ZUN_API_PORT", help="API port on 127.0.0.1")
+]
+
+
+async def _api(etcd: str, port: int) -> None:
+    kv = EtcdKV.from_url(etcd)
+    try:
+        await kv.revision()
+        running = await start_api(RecordStore(kv), docker_runtime_factory, port)
+        print(f"zun-controller api is up\n{banner(running.url, None)}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        await asyncio.wait(
+            {running.task, asyncio.ensure_future(stop.wait())}, return_when="FIRST_COMPLETED"
+        )
+        await running.stop()
+    finally:
+        await kv.close()
+
+
+def api(etcd: EtcdOpt = "http://127.0.0.1:2379", api_port: ApiPort = 7070) -> None:
+    """The REST API alone, on 127.0.0.1, against an existing etcd."""
+    logs.setup("INFO", False)
+    try:
+        asyncio.run(_api(etcd, api_port))
+    except ZunError as exc:
+        print(f"zun-controller: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from None
+
+
+async def _token(etcd: str, name: str, role: Role, projects: list[str]) -> str:
+    kv = EtcdKV.from_url(etcd)
+    try:
+        return await Tokens(kv).create(name, role, projects)
+    finally:
+        await kv.close()
+
+
+def token(
+    name: Annotated[str, typer.Option("--name", help="who or what the token is for")],
+    role: Annotated[Role, typer.Option("--role")] = Role.MEMBER,
+    project: Annotated[list[str] | None, typer.Option("--project", help="repeatable")] = None,
+    etcd: EtcdOpt = "http://127.0.0.1:2479",
+) -> None:
+    """Make an API token in etcd (stored hashed) and print it, once."""
+    if role is not Role.ADMIN and not project:
+        print("zun-controller: a member or reader token needs --project", file=sys.stderr)
+        raise typer.Exit(2)
+    print(asyncio.run(_token(etcd, name, role, project or [])))

@@ -1,0 +1,127 @@
+"""The API server as a long-lived part of a process: uvicorn on one loopback port, the first
+admin token, and the `ContainerIO` adapter that gives the API logs and exec through the
+runtime drivers (one `RuntimePool` of its own, clients made from each Host's endpoint)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Generator
+
+import uvicorn
+
+from zun_controller.api.app import create_app
+from zun_controller.api.auth import Role, Tokens
+from zun_controller.drivers.runtime.base import Runtime, RuntimeFactory
+from zun_controller.errors import PermanentError
+from zun_controller.models.container import Container
+from zun_controller.models.host import Host
+from zun_controller.reconcilers.runtimes import RuntimePool
+from zun_controller.store.records import RecordStore
+
+
+class PoolContainerIO:
+    """`api.io.ContainerIO` on the runtime drivers."""
+
+    def __init__(self, store: RecordStore, factory: RuntimeFactory) -> None:
+        self.store = store
+        self.pool = RuntimePool(factory)
+
+    async def _runtime_of(self, container: Container) -> tuple[str, Runtime]:
+        if not container.status.host or not container.status.container_id:
+            raise PermanentError("NotPlaced", f"{container.key} has no engine container yet")
+        host = await self.store.get(Host, container.status.host)
+        return container.status.container_id, self.pool.for_host(host)
+
+    async def logs(
+        self, container: Container, *, tail: int | None, follow: bool
+    ) -> AsyncIterator[bytes]:
+        cid, runtime = await self._runtime_of(container)
+        async for chunk in runtime.logs(cid, tail=tail, follow=follow):
+            yield chunk
+
+    async def exec(self, container: Container, command: list[str]) -> tuple[int, bytes]:
+        cid, runtime = await self._runtime_of(container)
+        result = await runtime.exec(cid, command)
+        return result.exit_code, result.output
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers: the process's composition root has them."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def api_server(
+    store: RecordStore, factory: RuntimeFactory | None, port: int
+) -> tuple[uvicorn.Server, PoolContainerIO | None]:
+    io = PoolContainerIO(store, factory) if factory else None
+    app = create_app(store, io)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    return _Server(config), io
+
+
+def bound_port(server: uvicorn.Server) -> int:
+    port: int = server.servers[0].sockets[0].getsockname()[1]
+    return port
+
+
+async def first_admin_token(store: RecordStore) -> str | None:
+    """A new admin token when none exists yet (shown once), else None."""
+    tokens = Tokens(store.kv)
+    if await tokens.any_admin():
+        return None
+    return await tokens.create("admin", Role.ADMIN, [])
+
+
+class RunningApi:
+    def __init__(self, server: uvicorn.Server, io: PoolContainerIO | None) -> None:
+        self.server, self.io = server, io
+        self.task = asyncio.create_task(server.serve())
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{bound_port(self.server)}"
+
+    async def started(self, within: float = 15.0) -> None:
+        deadline = time.monotonic() + within
+        while not self.server.started:
+            if self.task.done() or time.monotonic() > deadline:
+                port = self.server.config.port
+                raise PermanentError("ApiNotServing", f"cannot serve the API on 127.0.0.1:{port}")
+            await asyncio.sleep(0.02)
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        with contextlib.suppress(BaseException):
+            await self.task
+        if self.io:
+            await self.io.close()
+
+
+async def start_api(store: RecordStore, factory: RuntimeFactory | None, port: int) -> RunningApi:
+    """The API serving on 127.0.0.1:`port` (0: any free port), once it accepts connections."""
+    running = RunningApi(*api_server(store, factory, port))
+    await running.started()
+    return running
+
+
+def banner(url: str, token: str | None) -> str:
+    lines = [f"  api:     {url}  (OpenAPI: {url}/openapi.json)"]
+    if token:
+        lines += [
+            "  admin token (shown once; keep it):",
+            f"    export ZUN_URL={url} ZUN_TOKEN={token}",
+        ]
+    else:
+        lines.append(
+            "  admin token: made on first start; for a new one run "
+            "`zun-controller token --name NAME --role admin --etcd URL`"
+        )
+    return "\n".join(lines)
