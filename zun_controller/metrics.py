@@ -6,12 +6,20 @@ registry (no global state), and every label combination a controller will use st
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 RESULTS = ("success", "error", "requeue", "requeue_after")
 _DURATION_BUCKETS = (
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 )  # fmt: skip
+_CONVERGENCE_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0)
+DRIVER_RESULTS = ("success", "error")
+#: (kind, phase, project) -> number of records, computed at scrape time
+RecordCounts = Callable[[], Iterable[tuple[str, str, str, int]]]
 
 
 class Metrics:
@@ -112,6 +120,66 @@ class Metrics:
         self.cache_records = Gauge(
             "zun_informer_cache_records", "Records in an informer's cache", ["kind"], registry=r
         )
+        self._init_zun(r)
+
+    def _init_zun(self, r: CollectorRegistry) -> None:
+        self.convergence = Histogram(
+            "zun_convergence_seconds",
+            "From a spec change seen by the informer to status Ready for that generation",
+            ["kind"],
+            buckets=_CONVERGENCE_BUCKETS,
+            registry=r,
+        )
+        self.driver_calls = Counter(
+            "zun_driver_calls_total",
+            "Calls to a runtime driver by engine (Host), operation and result",
+            ["engine", "operation", "result"],
+            registry=r,
+        )
+        self.driver_seconds = Histogram(
+            "zun_driver_call_seconds",
+            "Duration of runtime driver calls by engine (Host) and operation",
+            ["engine", "operation"],
+            buckets=_DURATION_BUCKETS,
+            registry=r,
+        )
+        self.drift_corrections = Counter(
+            "zun_drift_corrections_total",
+            "Corrections made because the engine differed from an unchanged record",
+            ["kind", "action"],
+            registry=r,
+        )
+        self.container_cpu = Gauge(
+            "zun_container_cpu_ratio",
+            "CPU used by a Container record's container, in cores (1.0 = one core)",
+            ["project", "name"],
+            registry=r,
+        )
+        self.container_memory = Gauge(
+            "zun_container_memory_bytes",
+            "Memory used by a Container record's container",
+            ["project", "name"],
+            registry=r,
+        )
+        self.events_dropped = Counter(
+            "zun_events_dropped_total", "Events not written (store errors, full buffer)", registry=r
+        )
+        self._record_sources: list[RecordCounts] = []
+        r.register(_RecordsCollector(self._record_sources))
+
+    def add_record_counts(self, source: RecordCounts) -> None:
+        """Let `zun_records` include what `source` counts at each scrape."""
+        self._record_sources.append(source)
+
+    def init_driver(self, engine: str, operations: Iterable[str]) -> None:
+        for op in operations:
+            for result in DRIVER_RESULTS:
+                self.driver_calls.labels(engine, op, result)
+            self.driver_seconds.labels(engine, op)
+
+    def init_drift(self, kind: str, actions: Iterable[str]) -> None:
+        for action in actions:
+            self.drift_corrections.labels(kind, action)
 
     def init_controller(self, name: str, workers: int) -> None:
         for result in RESULTS:
@@ -132,6 +200,7 @@ class Metrics:
         self.undecodable_values.labels(kind)
         self.relists.labels(kind, "compacted")
         self.cache_records.labels(kind).set(0)
+        self.convergence.labels(kind)
 
     def queue(self, name: str) -> QueueMetricsAdapter:
         return QueueMetricsAdapter(self, name)
@@ -164,3 +233,22 @@ class QueueMetricsAdapter:
 
     def retry(self) -> None:
         self._retries.inc()
+
+
+class _RecordsCollector(Collector):
+    """`zun_records{kind,phase,project}`, counted from informer caches when scraped."""
+
+    def __init__(self, sources: list[RecordCounts]) -> None:
+        self._sources = sources
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "zun_records", "Records by kind, phase and project", labels=["kind", "phase", "project"]
+        )
+        for source in self._sources:
+            for kind, phase, project, n in source():
+                family.add_metric([kind, phase, project], n)
+        yield family
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return iter(())

@@ -6,11 +6,15 @@ import json
 import logging
 import sys
 
+from zun_controller.engine.logcontext import CONTEXT_ATTR, ReconcileContextFilter
+
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
 def _extras(record: logging.LogRecord) -> dict[str, object]:
-    return {k: v for k, v in vars(record).items() if k not in _STANDARD}
+    """The record's own keys, after those of the reconcile it was logged in."""
+    own = {k: v for k, v in vars(record).items() if k not in _STANDARD and k != CONTEXT_ATTR}
+    return {**getattr(record, CONTEXT_ATTR, {}), **own}
 
 
 class KeyValueFormatter(logging.Formatter):
@@ -37,6 +41,7 @@ class JsonFormatter(logging.Formatter):
 def setup(level: str = "INFO", json_logs: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_logs else KeyValueFormatter())
+    handler.addFilter(ReconcileContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -18,6 +18,7 @@ from typing import Any
 
 from zun_controller.engine.clock import Clock, RealClock
 from zun_controller.engine.informer import Cached, Informer
+from zun_controller.engine.logcontext import bind, unbind
 from zun_controller.engine.reconciler import Reconciler, Result, TerminalError
 from zun_controller.engine.workqueue import ShutDown, WorkQueue
 from zun_controller.errors import InvalidError
@@ -134,6 +135,7 @@ class Controller:
         reconcile_id = uuid.uuid4().hex[:12]
         started = time.perf_counter()
         outcome = "success"
+        context = bind(self.informer.kind, key, reconcile_id)
         try:
             result = await self.reconciler.reconcile(key)
         except InvalidError as exc:
@@ -156,6 +158,7 @@ class Controller:
         else:
             outcome = self._schedule(key, result)
         finally:
+            unbind(context)
             self._metrics.reconcile_time.labels(self.name).observe(time.perf_counter() - started)
         self._metrics.reconcile_total.labels(self.name, outcome).inc()
 

@@ -15,13 +15,16 @@ import logging
 
 from zun_controller.drivers.runtime.base import ContainerConfig, ContainerState, Runtime
 from zun_controller.engine.client import Records
+from zun_controller.engine.events import EventRecorder
 from zun_controller.engine.reconciler import Result
 from zun_controller.errors import ConflictError, NotFoundError, PermanentError, TransientError
+from zun_controller.metrics import Metrics
 from zun_controller.models.base import LABEL_CONFIG_HASH, LABEL_MANAGED_BY, LABEL_UID
 from zun_controller.models.container import Container, ContainerPhase, ContainerStatus
 from zun_controller.models.host import Host
 from zun_controller.models.network import Network, Volume
 from zun_controller.reconcilers.container_config import desired_config
+from zun_controller.reconcilers.container_events import ContainerEvents
 from zun_controller.reconcilers.container_state import apply_state, observe
 from zun_controller.reconcilers.naming import (
     default_network,
@@ -55,6 +58,8 @@ class ContainerReconciler:
         pool: RuntimePool,
         *,
         stop_grace: float = 10.0,
+        recorder: EventRecorder | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.containers = containers
         self.hosts = hosts
@@ -63,6 +68,7 @@ class ContainerReconciler:
         self.pool = pool
         self.stop_grace = stop_grace
         self.placement = Placement(containers, hosts, volumes)
+        self.events = ContainerEvents(recorder, metrics)
         #: default networks known to exist, per host: not looked up again for every create
         self._networks_seen: set[tuple[str, str]] = set()
 
@@ -87,6 +93,7 @@ class ContainerReconciler:
             await self.containers.write_status(obj, before)
             return Result(requeue_after=wait.after)
         except PermanentError as exc:
+            self.events.failed(obj, exc.reason, exc.message)
             obj.status.phase = ContainerPhase.ERROR
             obj.status.set_condition("Ready", False, exc.reason, exc.message)
             await self.containers.write_status(obj, before)
@@ -107,11 +114,13 @@ class ContainerReconciler:
         decision = await self.placement.place(obj)
         if decision.host is None:
             obj.status.phase = ContainerPhase.PENDING
+            self.events.unschedulable(obj, decision.reason)
             raise Waiting("Unschedulable", decision.reason, after=5.0)
         obj.status.host = decision.host
         obj.status.phase = ContainerPhase.CREATING
         obj.status.set_condition("Scheduled", True, "Placed", f"on host {decision.host}")
         obj = await self.containers.write_status(obj)
+        self.events.scheduled(obj)
         return obj, obj.status.model_copy(deep=True)
 
     def _runtime(self, obj: Container) -> Runtime:
@@ -132,9 +141,12 @@ class ContainerReconciler:
             except NotFoundError:
                 self._networks_seen.discard((obj.status.host or "", config.networks[0]))
                 raise TransientError(f"creating {config.name}: a network vanished") from None
+            self.events.created(obj, current)
         elif (current.cpus, current.memory) != (config.cpus, config.memory):
             await runtime.update_resources(current.id, config.cpus, config.memory)
+        before = current
         current = await apply_state(runtime, obj, current, self.stop_grace)
+        self.events.state_changed(obj, before, current)
         observe(obj, current)
 
     async def _current(
@@ -213,6 +225,7 @@ class ContainerReconciler:
             for found in await runtime.list_containers({LABEL_UID: obj.metadata.uid or ""}):
                 await runtime.stop(found.id, self.stop_grace)
                 await runtime.remove(found.id)
+                self.events.killed(obj, found)
         obj.metadata.finalizers = [f for f in obj.metadata.finalizers if f != FINALIZER]
         with contextlib.suppress(NotFoundError):
             await self.containers.update(obj)

@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 from zun_controller.drivers.runtime.base import RuntimeFactory
 from zun_controller.engine.client import Records
 from zun_controller.engine.controller import Controller
+from zun_controller.engine.convergence import record_counts, track_convergence
+from zun_controller.engine.events import EventRecorder
 from zun_controller.engine.informer import Cached, Informer
 from zun_controller.engine.manager import Manager, Task
 from zun_controller.engine.reconciler import Reconciler
@@ -21,9 +23,11 @@ from zun_controller.models.host import Host
 from zun_controller.models.network import Network, Volume
 from zun_controller.reconcilers.container import ContainerReconciler
 from zun_controller.reconcilers.host import HostReconciler
+from zun_controller.reconcilers.instrumented import instrumented
 from zun_controller.reconcilers.network import NetworkReconciler, VolumeReconciler
 from zun_controller.reconcilers.runtime_watch import OrphanSweeper, RuntimeEvents
 from zun_controller.reconcilers.runtimes import RuntimePool
+from zun_controller.reconcilers.stats_sampler import StatsSampler
 from zun_controller.store.codec import load
 from zun_controller.store.records import RecordStore
 
@@ -64,8 +68,11 @@ class RuntimeControllers:
         resync_period: float = 60.0,
         stop_grace: float = 10.0,
         probe_every: float = 10.0,
+        recorder: EventRecorder | None = None,
+        stats_every: float = 15.0,
     ) -> None:
-        self.pool = RuntimePool(factory)
+        self.pool = RuntimePool(instrumented(factory, metrics))
+        self.recorder = recorder or EventRecorder(store, metrics)
         self.containers = _records(store, Container, metrics, resync_period)
         self.hosts = _records(store, Host, metrics, resync_period)
         self.networks = _records(store, Network, metrics, resync_period)
@@ -80,6 +87,8 @@ class RuntimeControllers:
                 self.volumes,
                 self.pool,
                 stop_grace=stop_grace,
+                recorder=self.recorder,
+                metrics=metrics,
             ),
             self.containers.informer,
         )
@@ -108,6 +117,19 @@ class RuntimeControllers:
         manager.add_task(Task("runtime-events", events.run))
         manager.add_task(Task("orphan-sweeper", sweeper.run))
         manager.add_task(Task("runtime-pool-close", self._close_pool_on_stop))
+        self._observe(manager, stats_every)
+
+    def _observe(self, manager: Manager, stats_every: float) -> None:
+        """Events, convergence latency, record counts and container stats."""
+        for records in (self.containers, self.hosts, self.networks, self.volumes):
+            track_convergence(records.informer, self._metrics)
+        self._metrics.add_record_counts(lambda: record_counts(manager.informers))
+        if recorder_task_needed(manager, self.recorder):
+            manager.add_task(Task("event-recorder", self.recorder.run))
+        sampler = StatsSampler(
+            self.containers, self.hosts, self.pool, self._metrics, every=stats_every
+        )
+        manager.add_task(Task("stats-sampler", sampler.run))
 
     def _controller(self, name: str, reconciler: Reconciler, informer: Informer[Any]) -> Controller:
         return Controller(
@@ -170,3 +192,8 @@ class RuntimeControllers:
                 if isinstance(mount, dict) and isinstance(mount.get("volume"), str):
                     names.add(mount["volume"])
         return [f"volumes/{project}/{n}" for n in names]
+
+
+def recorder_task_needed(manager: Manager, recorder: EventRecorder) -> bool:
+    """Whether no task of the manager writes this recorder's Events yet."""
+    return not any(getattr(t.run, "__self__", None) is recorder for t in manager.tasks)
