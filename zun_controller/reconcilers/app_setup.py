@@ -1,0 +1,120 @@
+"""Wires Applications, Clusters and Secrets into a manager: informers, the two controllers,
+the mappings between kinds (a Cluster or Secret change wakes what depends on it), and the
+shared orchestrator pool."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+from zun_controller.engine.client import Records
+from zun_controller.engine.controller import Controller
+from zun_controller.engine.informer import Cached, Informer
+from zun_controller.engine.manager import Manager, Task
+from zun_controller.engine.reconciler import Reconciler
+from zun_controller.errors import InvalidError
+from zun_controller.metrics import Metrics
+from zun_controller.models.application import Application, Cluster, Secret
+from zun_controller.reconcilers.application import ApplicationReconciler
+from zun_controller.reconcilers.cluster import ClusterReconciler
+from zun_controller.reconcilers.orchestrators import DockerFactory, OrchestratorPool
+from zun_controller.reconcilers.setup import RuntimeControllers
+from zun_controller.store.codec import load
+from zun_controller.store.records import RecordStore
+
+
+def _field(cached: Cached | None, *path: str) -> object:
+    try:
+        value: object = load(cached.value) if cached else None
+    except InvalidError:
+        return None
+    for part in path:
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _any_change(old: Cached | None, new: Cached | None) -> bool:
+    return True
+
+
+class ApplicationControllers:
+    """The unified COE API's controllers, registered on one manager."""
+
+    def __init__(
+        self,
+        manager: Manager,
+        store: RecordStore,
+        metrics: Metrics,
+        *,
+        runtime: RuntimeControllers | None = None,
+        docker: DockerFactory | None = None,
+        workers: int = 4,
+        resync_period: float = 60.0,
+        probe_every: float = 15.0,
+    ) -> None:
+        self._store, self._metrics, self._workers = store, metrics, workers
+        self.apps = Records(
+            store, Informer(store, Application, metrics=metrics, resync_period=resync_period)
+        )
+        self.clusters = Records(
+            store, Informer(store, Cluster, metrics=metrics, resync_period=resync_period)
+        )
+        self.secrets = Records(
+            store, Informer(store, Secret, metrics=metrics, resync_period=resync_period)
+        )
+        self.pool = OrchestratorPool(self.secrets, docker or self._docker_factory(runtime))
+        self.application = self._controller(
+            "application",
+            ApplicationReconciler(self.apps, self.clusters, self.pool),
+            self.apps.informer,
+        )
+        self.cluster = self._controller(
+            "cluster",
+            ClusterReconciler(self.clusters, self.pool, probe_every=probe_every),
+            self.clusters.informer,
+        )
+        manager.add_informer(self.secrets.informer)
+        self.application.watches(self.clusters.informer, self._apps_of_cluster, _any_change)
+        self.cluster.watches(self.secrets.informer, self._clusters_of_secret, _any_change)
+        manager.add_controller(self.cluster)
+        manager.add_controller(self.application)
+        manager.add_task(Task("orchestrator-pool-close", self._close_pool_on_stop))
+
+    def _docker_factory(self, runtime: RuntimeControllers | None) -> DockerFactory | None:
+        return None
+
+    def _controller(self, name: str, reconciler: Reconciler, informer: Informer[Any]) -> Controller:
+        return Controller(
+            name,
+            reconciler,
+            informer,
+            store=self._store,
+            metrics=self._metrics,
+            workers=self._workers,
+        )
+
+    async def _close_pool_on_stop(self) -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.pool.close()
+
+    def _apps_of_cluster(self, key: str, old: Cached | None, new: Cached | None) -> Iterable[str]:
+        cluster = key.split("/", 1)[1]
+        informer = self.apps.informer
+        return [
+            k for k in informer.list_keys() if _field(informer.raw(k), "spec", "cluster") == cluster
+        ]
+
+    def _clusters_of_secret(
+        self, key: str, old: Cached | None, new: Cached | None
+    ) -> Iterable[str]:
+        secret = key.split("/", 1)[1]
+        informer = self.clusters.informer
+        out = []
+        for k in informer.list_keys():
+            for ref in ("tlsSecret", "kubeconfigSecret"):
+                if _field(informer.raw(k), "spec", ref, "name") == secret:
+                    out.append(k)
+        return out

@@ -1,0 +1,153 @@
+"""Application reconciler, engine-independent: whatever the Cluster's type, it picks the
+revision to run (app_revision), has the Cluster's orchestrator apply and observe it, rolls
+back by itself when the observation says the new revision failed, and writes status.
+
+Every decision about revisions (current, previous, failed, history) is written to status
+*before* the orchestrator acts on it: the write is a compare-and-swap, so a reconcile that
+read a stale cache fails there instead of applying an old revision again.
+
+Deleting an Application asks its orchestrator to remove everything it made, then drops the
+finalizer. An Application whose Cluster record is gone is let go (nothing can be reached).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from zun_controller.drivers.orchestrators.base import AppObservation, Orchestrator
+from zun_controller.engine.client import Records
+from zun_controller.engine.reconciler import Result, TerminalError
+from zun_controller.errors import NotFoundError, PermanentError, TransientError
+from zun_controller.models.application import Application, Cluster
+from zun_controller.reconcilers import app_status
+from zun_controller.reconcilers.app_revision import Target, can_roll_back, roll_back, target
+from zun_controller.reconcilers.orchestrators import OrchestratorPool, SecretMissing
+
+log = logging.getLogger(__name__)
+FINALIZER = "zun.openstack.org/application"
+
+
+class Waiting(Exception):
+    def __init__(self, reason: str, message: str, after: float = 5.0) -> None:
+        super().__init__(message)
+        self.reason, self.message, self.after = reason, message, after
+
+
+class ApplicationReconciler:
+    def __init__(
+        self,
+        apps: Records[Application],
+        clusters: Records[Cluster],
+        pool: OrchestratorPool,
+        *,
+        poll_progressing: float = 1.0,
+        poll_steady: float = 15.0,
+    ) -> None:
+        self.apps = apps
+        self.clusters = clusters
+        self.pool = pool
+        self.poll_progressing = poll_progressing
+        self.poll_steady = poll_steady
+
+    async def reconcile(self, key: str) -> Result:
+        app = self.apps.get(key)
+        if app is None:
+            return Result()
+        if app.metadata.deletion_timestamp:
+            return await self._finalize(app)
+        if FINALIZER not in app.metadata.finalizers:
+            app.metadata.finalizers.append(FINALIZER)
+            app = await self.apps.update(app)
+        before = app.status.model_copy(deep=True)
+        try:
+            orchestrator = await self._orchestrator(app)
+            obs, revision = await self._converge(app, orchestrator)
+        except Waiting as wait:
+            app.status.set_condition("Progressing", False, wait.reason, wait.message)
+            await self.apps.write_status(app, before)
+            return Result(requeue_after=wait.after)
+        except PermanentError as exc:
+            app.status.phase = "Failed"
+            app.status.set_condition("Progressing", False, exc.reason, exc.message)
+            await self.apps.write_status(app, before)
+            raise TerminalError(str(exc)) from exc
+        except TransientError as exc:
+            app.status.set_condition("Available", False, "ClusterUnavailable", str(exc))
+            await self.apps.write_status(app, before)
+            raise
+        app_status.fill(app, obs, revision)
+        await self.apps.write_status(app, before)
+        steady = app_status.complete(app, obs) or obs.failed
+        return Result(requeue_after=self.poll_steady if steady else self.poll_progressing)
+
+    async def _orchestrator(self, app: Application) -> Orchestrator:
+        cluster = self.clusters.get_by_name(app.spec.cluster)
+        if cluster is None:
+            raise Waiting(
+                "ClusterNotFound", f"spec.cluster: Cluster {app.spec.cluster!r} not found"
+            )
+        if not cluster.status.is_true("Ready"):
+            raise Waiting("ClusterNotReady", f"Cluster {cluster.name} is not ready")
+        try:
+            return await self.pool.get(cluster)
+        except SecretMissing as exc:
+            raise Waiting("SecretNotFound", str(exc)) from None
+
+    async def _decide(self, app: Application, before: object) -> None:
+        """Persist revision decisions before acting on them (compare-and-swap); `app` keeps
+        being the object the caller holds, at its new resourceVersion."""
+        if app.status != before:
+            written = await self.apps.write_status(app)
+            app.metadata.resource_version = written.metadata.resource_version
+
+    async def _converge(
+        self, app: Application, orchestrator: Orchestrator
+    ) -> tuple[AppObservation, str]:
+        before = app.status.model_copy(deep=True)
+        chosen = target(app)
+        await self._decide(app, before)
+        await orchestrator.apply(app, chosen.template, chosen.revision)
+        obs = await orchestrator.observe(app, chosen.revision)
+        if obs.failed and not chosen.held_back and can_roll_back(app, chosen.revision):
+            chosen = await self._roll_back(app, chosen, obs.failed)
+            await self._decide(app, before)
+            await orchestrator.apply(app, chosen.template, chosen.revision)
+            obs = await orchestrator.observe(app, chosen.revision)
+        return obs, chosen.revision
+
+    async def _roll_back(self, app: Application, failed: Target, why: str) -> Target:
+        reason, message = app_status.split_failure(why)
+        back = roll_back(app, failed.revision)
+        app.status.set_condition(
+            "RolledBack",
+            True,
+            reason,
+            f"revision {failed.revision} failed ({message}); running {back.revision} again",
+        )
+        log.warning(
+            "rolling back",
+            extra={
+                "key": app.key,
+                "failed": failed.revision,
+                "to": back.revision,
+                "reason": reason,
+            },
+        )
+        return back
+
+    async def _finalize(self, app: Application) -> Result:
+        if FINALIZER not in app.metadata.finalizers:
+            return Result()
+        cluster = self.clusters.get_by_name(app.spec.cluster)
+        if cluster is not None:
+            try:
+                orchestrator = await self.pool.get(cluster)
+            except SecretMissing:
+                orchestrator = None
+            if orchestrator is not None and not await orchestrator.delete(app):
+                return Result(requeue_after=self.poll_progressing)
+        app.metadata.finalizers = [f for f in app.metadata.finalizers if f != FINALIZER]
+        with contextlib.suppress(NotFoundError):
+            await self.apps.update(app)
+        return Result()
