@@ -9,8 +9,10 @@ from zun_controller.drivers.runtime.base import RuntimeFactory
 from zun_controller.engine.leader import LeaderElector
 from zun_controller.engine.manager import Manager
 from zun_controller.errors import AlreadyExistsError
+from zun_controller.gitops.setup import register_gitops
 from zun_controller.metrics import Metrics
 from zun_controller.models.registry import parse
+from zun_controller.reconcilers.app_setup import ApplicationControllers
 from zun_controller.reconcilers.setup import RuntimeControllers
 from zun_controller.store.records import RecordStore
 
@@ -39,7 +41,7 @@ def build_manager(
         health_host=settings.health_host,
         health_port=settings.health_port,
     )
-    RuntimeControllers(
+    runtime = RuntimeControllers(
         manager,
         store,
         metrics,
@@ -47,6 +49,8 @@ def build_manager(
         workers=settings.workers,
         resync_period=settings.resync_period,
     )
+    ApplicationControllers(manager, store, metrics, runtime=runtime, workers=settings.workers)
+    register_gitops(manager, store, metrics, settings.gitops_cache)
     return manager
 
 
