@@ -30,3 +30,4 @@ class ManagerSettings:
     resync_period: float = 300.0
     health_host: str = "127.0.0.1"
     health_port: int = 8081
+    gitops_cache: Path = field(default_factory=lambda: default_data_dir() / "gitops")

@@ -10,8 +10,8 @@ from zun_controller.errors import FieldError, InvalidError
 from zun_controller.models.application import Application, Cluster, Secret
 from zun_controller.models.base import API_VERSION, Resource, Scope
 from zun_controller.models.container import Container
-from zun_controller.models.gitrepository import GitRepository
 from zun_controller.models.event import Event
+from zun_controller.models.gitrepository import GitRepository
 from zun_controller.models.host import Host
 from zun_controller.models.network import Network, Volume
 from zun_controller.models.project import Project, Quota
