@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine lacks for running and testing Zun, idempotently:
-# Debian packages (etcd, Docker, busybox for test images, haproxy for the load balancer image,
+# Debian packages (etcd, Docker, busybox for test images, haproxy for the load balancer image, prometheus
+# for the observability e2e,
 # git) and a virtualenv at .venv with the project and its test extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pkg in etcd-server etcd-client docker.io busybox-static haproxy iproute2 git openssl iptables; do
+for pkg in etcd-server etcd-client docker.io busybox-static haproxy iproute2 git openssl iptables prometheus; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if ((${#need_apt[@]})); then
