@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine lacks for running and testing Zun, idempotently:
-# Debian packages (etcd, Docker, busybox for test images, haproxy for the load balancer image, prometheus
-# for the observability e2e,
-# git) and a virtualenv at .venv with the project and its test extras.
+# Debian packages (etcd, Docker, busybox for test images, haproxy for the load balancer image,
+# prometheus for the observability e2e, git) and a virtualenv at .venv with the project and its
+# test extras.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
