@@ -1,0 +1,81 @@
+"""`zun-controller up` as a user starts it, and `zunctl` as a user runs it, for e2e tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+ZUN = str(BIN / "zun-controller")
+ZUNCTL = str(BIN / "zunctl")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class AllInOne:
+    """`zun-controller up` in a subprocess; `url` and `token` as it printed them."""
+
+    def __init__(self, workdir: Path, etcd_url: str, docker_url: str) -> None:
+        self.log = workdir / "up.log"
+        cmd = [
+            ZUN, "up", "--etcd", etcd_url, "--data-dir", str(workdir / "data"),
+            "--api-port", str(free_port()), "--health-port", str(free_port()),
+            "--docker", docker_url,
+        ]  # fmt: skip
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        self.url, self.token = self._banner()
+
+    def _banner(self, within: float = 60.0) -> tuple[str, str]:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            text = self.log.read_text()
+            found = re.search(r"export ZUN_URL=(\S+) ZUN_TOKEN=(\S+)", text)
+            if found:
+                return found.group(1), found.group(2)
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        self.stop()
+        raise AssertionError(f"no URL and token printed:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+def zunctl(
+    url: str, token: str, project: str, *args: str, stdin: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "ZUN_URL": url,
+        "ZUN_TOKEN": token,
+        "ZUN_PROJECT": project,
+        "ZUN_CONFIG": "/nonexistent/zun.yaml",
+    }
+    return subprocess.run(
+        [ZUNCTL, *args],
+        check=False,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

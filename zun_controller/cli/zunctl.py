@@ -1,0 +1,214 @@
+"""`zunctl`: the command line of the REST API (DESIGN.md "Interfaces").
+
+Exit status 0 on success; otherwise non-zero with one line on stderr (`zunctl: <reason>`).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Annotated
+
+import typer
+
+from zun_controller.cli.zunctl_apply import apply_one, diff_one, read_manifests
+from zun_controller.cli.zunctl_client import Client, Config, ZunctlError, path_of, where
+from zun_controller.cli.zunctl_describe import describe as describe_record
+from zun_controller.cli.zunctl_output import console, headers, row, show
+from zun_controller.errors import InvalidError
+from zun_controller.models.base import GROUP, Resource
+from zun_controller.models.container import Container
+from zun_controller.models.registry import lookup
+
+app = typer.Typer(
+    help="Zun: containers as records; apply, get, describe, delete, logs, exec.",
+    add_completion=False,
+)
+
+Project = Annotated[
+    str | None, typer.Option("--project", "-p", help="project [ZUN_PROJECT or config]")
+]
+Files = Annotated[str, typer.Option("--filename", "-f", help="FILE, DIR or - (stdin)")]
+
+
+def _client(project: str | None) -> Client:
+    return Client(Config.load(project))
+
+
+def _kind(name: str) -> type[Resource]:
+    try:
+        return lookup(name)
+    except InvalidError as exc:
+        raise ZunctlError(str(exc).removeprefix("kind: ")) from None
+
+
+@app.command()
+def apply(
+    filename: Files,
+    project: Project = None,
+    prune: Annotated[bool, typer.Option("--prune", help="(not yet: issue 7)")] = False,
+) -> None:
+    """Create or update every object of the manifests; one line per object."""
+    if prune:
+        raise ZunctlError("--prune is not implemented yet (issue 7); apply without it", code=2)
+    client = _client(project)
+    for m in read_manifests(filename, client.config.project):
+        print(apply_one(client, m), flush=True)
+
+
+@app.command()
+def diff(filename: Files, project: Project = None) -> None:
+    """Show how the manifests differ from the live records; exit 1 when they do."""
+    client = _client(project)
+    changed = [
+        d for m in read_manifests(filename, client.config.project) if (d := diff_one(client, m))
+    ]
+    for text in changed:
+        print(text)
+    if changed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def get(
+    kind: str,
+    name: Annotated[str | None, typer.Argument()] = None,
+    project: Project = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="json|yaml|wide")] = None,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="follow changes")] = False,
+) -> None:
+    """List records of a kind, or show one."""
+    cls, client = _kind(kind), _client(project)
+    where_ = client.config.project
+    if watch:
+        return _watch(client, cls, where_, name, output)
+    data = client.need(cls, name, where_) if name else client.request("GET", path_of(cls, where_))
+    try:
+        show(cls, data, output, many=name is None)
+    except ValueError as exc:
+        raise ZunctlError(str(exc), code=2) from None
+    return None
+
+
+def _watch(
+    client: Client, cls: type[Resource], project: str, name: str | None, output: str | None
+) -> None:
+    wide = output == "wide"
+    if output not in ("json", "yaml"):
+        print("   ".join(headers(cls, wide)), flush=True)
+    for event in client.watch(path_of(cls, project)):
+        obj = event.get("object", {})
+        if event.get("type") == "ERROR":
+            raise ZunctlError(obj.get("message", "watch ended"))
+        if name and obj.get("metadata", {}).get("name") != name:
+            continue
+        if output in ("json", "yaml"):
+            show(cls, event, output, many=False)
+        else:
+            print("   ".join([*row(cls, obj, wide), event.get("type", "")]), flush=True)
+
+
+@app.command()
+def describe(kind: str, name: str, project: Project = None) -> None:
+    """Spec, status, conditions and recent events of one record."""
+    cls, client = _kind(kind), _client(project)
+    describe_record(client, cls, client.need(cls, name, client.config.project))
+
+
+@app.command()
+def delete(
+    kind: Annotated[str | None, typer.Argument()] = None,
+    name: Annotated[str | None, typer.Argument()] = None,
+    filename: Annotated[str | None, typer.Option("--filename", "-f")] = None,
+    project: Project = None,
+    wait: Annotated[bool, typer.Option("--wait", help="until the record is gone")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="seconds to --wait")] = 120.0,
+) -> None:
+    """Delete a record (KIND NAME) or every object of manifests (-f)."""
+    client = _client(project)
+    if filename:
+        targets = [
+            (m.cls, m.name, m.project) for m in read_manifests(filename, client.config.project)
+        ]
+    elif kind and name:
+        targets = [(_kind(kind), name, client.config.project)]
+    else:
+        raise ZunctlError("say what to delete: KIND NAME or -f FILE", code=2)
+    for cls, obj_name, obj_project in targets:
+        _delete(client, cls, obj_name, obj_project, wait, timeout)
+
+
+def _delete(
+    client: Client, cls: type[Resource], name: str, project: str | None, wait: bool, timeout: float
+) -> None:
+    ref = f"{cls.KIND.kind.lower()}.{GROUP}/{name}"
+    client.need(cls, name, project)
+    client.request("DELETE", path_of(cls, project, name))
+    if not wait:
+        print(f"{ref} deleted", flush=True)
+        return
+    deadline, since = time.monotonic() + timeout, time.monotonic()
+    with console.status(f"{ref} deleting") as status:
+        while (live := client.get(cls, name, project)) is not None:
+            if time.monotonic() > deadline:
+                raise ZunctlError(f"{where(cls, name, project)} still there after {timeout:g}s")
+            phase = (live.get("status") or {}).get("phase") or "Deleting"
+            status.update(f"{ref} deleting: {phase} ({time.monotonic() - since:.0f}s)")
+            time.sleep(0.5)
+    print(f"{ref} deleted", flush=True)
+
+
+@app.command()
+def logs(
+    name: str,
+    project: Project = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+    tail: Annotated[int | None, typer.Option("--tail", help="last N lines")] = None,
+) -> None:
+    """stdout and stderr of a Container."""
+    client = _client(project)
+    client.need(Container, name, client.config.project)
+    params: dict[str, str] = {"follow": str(follow).lower()}
+    if tail is not None:
+        params["tailLines"] = str(tail)
+    path = path_of(Container, client.config.project, name) + "/log"
+    for chunk in client.stream("GET", path, params=params):
+        sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
+
+
+@app.command("exec", context_settings={"allow_interspersed_args": False})
+def exec_(
+    name: str,
+    command: Annotated[list[str], typer.Argument(help="-- CMD ARG...")],
+    project: Project = None,
+) -> None:
+    """Run a command in a Container; exits with the command's exit code."""
+    command = command[1:] if command[:1] == ["--"] else command
+    if not command:
+        raise ZunctlError("say what to run: zunctl exec NAME -- CMD...", code=2)
+    client = _client(project)
+    client.need(Container, name, client.config.project)
+    path = path_of(Container, client.config.project, name) + "/exec"
+    result = client.request("POST", path, json={"command": command})
+    sys.stdout.write(result["output"])
+    sys.stdout.flush()
+    if result["exitCode"]:
+        raise typer.Exit(result["exitCode"])
+
+
+def main() -> None:
+    try:
+        code = app(standalone_mode=False)
+    except ZunctlError as exc:
+        print(f"zunctl: {exc}", file=sys.stderr)
+        sys.exit(exc.code)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:
+        usage = getattr(exc, "format_message", None)  # the command line parser's own errors
+        if usage is None:
+            raise
+        print(f"zunctl: {usage()}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
