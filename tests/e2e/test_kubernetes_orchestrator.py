@@ -251,6 +251,11 @@ async def test_hand_edits_are_undone_by_apply(
     assert deploy["spec"]["template"]["spec"]["containers"][0]["image"] == "zun-test/httpd:v1"
     assert get(kube, project, "svc/web")["spec"]["type"] == "NodePort"
 
+    kube.kubectl_run("-n", project, "delete", "deploy/web", "--wait=false")
+    await orch.apply(app, app.spec.template, "r1")
+    await until(orch, app, "r1", converged(app))
+    assert get(kube, project, "deploy/web")["status"]["readyReplicas"] == 3
+
 
 async def test_delete_cleans_up_and_keeps_the_namespace(
     kube: KubeControlPlane, orch: KubernetesOrchestrator, project: str

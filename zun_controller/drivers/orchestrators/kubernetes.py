@@ -144,9 +144,9 @@ class KubernetesOrchestrator:
         wanted_svc = service(app, spec) if spec is not None and spec.ports else None
         try:
             await self._apply_all(app, ns, wanted_deploy, wanted_svc)
-        except NotFoundError:
-            self._namespaces.discard(ns)  # deleted behind our back: create it next time
-            raise
+        except NotFoundError:  # the namespace was deleted behind our back: make it again
+            self._namespaces.discard(ns)
+            await self._apply_all(app, ns, wanted_deploy, wanted_svc)
 
     async def _apply_all(
         self, app: Application, ns: str, wanted_deploy: Manifest, wanted_svc: Manifest | None
