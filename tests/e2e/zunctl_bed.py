@@ -79,3 +79,35 @@ def zunctl(
         text=True,
         timeout=timeout,
     )
+
+
+class ApiOnly:
+    """`zun-controller api` in a subprocess, and an admin token made by `zun-controller token`."""
+
+    def __init__(self, workdir: Path, etcd_url: str) -> None:
+        self.log = workdir / "api.log"
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        made = subprocess.run(
+            [ZUN, "token", "--name", "root", "--role", "admin", "--etcd", etcd_url],
+            check=True, capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        self.token = made.stdout.strip()
+        cmd = [ZUN, "api", "--etcd", etcd_url, "--api-port", str(port)]
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while "zun-controller api is up" not in self.log.read_text():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError(f"api did not start:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)

@@ -152,3 +152,34 @@ async def test_quota_admits_up_to_its_limit_and_shows_usage(api: Api) -> None:
     await c.delete(f"{P}/projects/demo/containers/c0")
     await api.app.state.zun.quota.recompute("demo")
     assert (await c.get(f"{P}/quotas/demo")).json()["status"]["used"]["containers"] == 1
+
+
+async def test_quota_charges_resizes_in_the_same_write(api: Api) -> None:
+    c = await api.client()
+    limits = {"replicas": 5, "cpu": 1}
+    quota = {"kind": "Quota", "metadata": {"name": "demo"}, "spec": {"limits": limits}}
+    assert (await c.post(f"{P}/quotas", json=quota)).status_code == 201
+    app = {
+        "kind": "Application",
+        "metadata": {"name": "shop"},
+        "spec": {
+            "cluster": "local",
+            "replicas": 3,
+            "template": {"containers": [{"name": "w", "image": "x", "resources": {"cpu": "200m"}}]},
+        },
+    }
+    assert (await c.post(f"{P}/projects/demo/applications", json=app)).status_code == 201
+    url, merge = f"{P}/projects/demo/applications/shop", "application/merge-patch+json"
+
+    async def scale(n: int) -> httpx.Response:
+        body = json.dumps({"spec": {"replicas": n}})
+        return await c.patch(url, content=body, headers={"Content-Type": merge})
+
+    refused = await scale(6)
+    assert refused.status_code == 403 and "replicas: 6 > 5" in refused.json()["message"]
+    assert (await c.get(url)).json()["spec"]["replicas"] == 3
+    assert (await scale(5)).status_code == 200
+    used = (await c.get(f"{P}/quotas/demo")).json()["status"]["used"]
+    assert (used["replicas"], used["cpu"], used["applications"]) == (5, 1.0, 1)
+    assert (await scale(1)).status_code == 200
+    assert (await c.get(f"{P}/quotas/demo")).json()["status"]["used"]["replicas"] == 1

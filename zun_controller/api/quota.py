@@ -55,9 +55,10 @@ def charge_of(obj: Resource) -> QuotaUsage:
 
 
 def add(a: QuotaUsage, b: QuotaUsage, sign: int = 1) -> QuotaUsage:
-    return QuotaUsage.model_validate(
-        {f: getattr(a, f) + sign * getattr(b, f) for f in QuotaUsage.model_fields}
-    )
+    """a + sign * b; cpu kept to whole millicores, so sums do not drift."""
+    total = {f: getattr(a, f) + sign * getattr(b, f) for f in QuotaUsage.model_fields}
+    total["cpu"] = round(total["cpu"], 3)
+    return QuotaUsage.model_validate(total)
 
 
 def exceeded(used: QuotaUsage, limits: QuotaLimits, growth: QuotaUsage) -> list[str]:
