@@ -69,6 +69,8 @@ def test_patch_changes_only_what_differs() -> None:
     app = _app()
     wanted = managed_fields(app, app.spec.template, "r1")
     stored = {**wanted, "TaskTemplate": {**wanted["TaskTemplate"], "ForceUpdate": 0}}
+    # the engine leaves zero values out of the spec it stores
+    stored["UpdateConfig"] = {k: v for k, v in wanted["UpdateConfig"].items() if v != 0}
     assert patch(stored, wanted) is None
     scaled = managed_fields(_app(replicas=7), app.spec.template, "r1")
     posted = patch(stored, scaled)

@@ -169,7 +169,10 @@ def replicas_of(spec: dict[str, Any]) -> int | None:
 
 
 def covers(current: Any, wanted: Any) -> bool:
-    """Whether `current` says everything `wanted` says (the engine may have added defaults)."""
+    """Whether `current` says everything `wanted` says: the engine may have added defaults,
+    and it leaves out zero values (`Delay: 0`, `MaxFailureRatio: 0`) when it stores a spec."""
+    if current is None and not wanted:
+        return True
     if isinstance(wanted, dict):
         return isinstance(current, dict) and all(
             covers(current.get(k), v) for k, v in wanted.items()
