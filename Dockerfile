@@ -1,16 +1,19 @@
-# Multi-stage image of the controller. The base is a build argument so it can be built where no
-# registry is reachable, from a locally made Python base image.
+# Multi-stage image of the controller, run as a non-root user. The base is a build argument so
+# it can be built where no registry is reachable, from a locally made Python base image
+# (hack/build-image.sh makes one with hack/python-base.sh and builds this with it).
 ARG BASE=python:3.11-slim
 FROM ${BASE} AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY zun_controller ./zun_controller
-RUN python -m pip wheel --no-deps --wheel-dir /wheels .
+# pyproject.toml, README.md, zun_controller/ and, optionally, wheelhouse/: the dependencies'
+# wheels for a build with no package index (see .dockerignore); without it pip uses the index.
+COPY . .
+RUN if [ -d wheelhouse ]; then set -- --no-index --find-links wheelhouse; fi; \
+    python -m pip wheel --no-cache-dir --wheel-dir /wheels "$@" .
 
 FROM ${BASE}
 COPY --from=build /wheels /wheels
-RUN python -m pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels \
-    && useradd --system --uid 10001 --no-create-home zun
-USER 10001
+RUN python -m pip install --no-cache-dir --no-index --find-links /wheels zun-controller \
+    && rm -rf /wheels
+USER 10001:10001
 ENTRYPOINT ["zun-controller"]
 CMD ["--help"]
