@@ -183,3 +183,11 @@ async def test_quota_charges_resizes_in_the_same_write(api: Api) -> None:
     assert (used["replicas"], used["cpu"], used["applications"]) == (5, 1.0, 1)
     assert (await scale(1)).status_code == 200
     assert (await c.get(f"{P}/quotas/demo")).json()["status"]["used"]["replicas"] == 1
+
+
+async def test_openapi_document_lists_every_path(api: Api) -> None:
+    c = await api.client()
+    paths = (await c.get("/openapi.json")).json()["paths"]
+    assert f"{P}/projects/{{project}}/{{plural}}/{{name}}" in paths
+    assert set(paths[f"{P}/{{plural}}/{{name}}"]) == {"get", "put", "patch", "delete"}
+    assert (await c.get("/healthz")).json() == {"status": "ok"}

@@ -136,8 +136,25 @@ async def get_in_project(request: Request, who: Who, project: str, plural: str, 
     return await _get(request, who, plural, project, name)
 
 
-@router.api_route("/projects/{project}/{plural}/{name}", methods=["PUT", "PATCH", "DELETE"])
-async def write_in_project(request: Request, who: Who, project: str, plural: str, name: str) -> Obj:
+@router.put("/projects/{project}/{plural}/{name}")
+async def replace_in_project(
+    request: Request, who: Who, project: str, plural: str, name: str
+) -> Obj:
+    """Replace spec, labels and annotations; metadata.resourceVersion must be current."""
+    return await _write(request, who, plural, project, name)
+
+
+@router.patch("/projects/{project}/{plural}/{name}")
+async def patch_in_project(request: Request, who: Who, project: str, plural: str, name: str) -> Obj:
+    """A JSON merge patch (application/merge-patch+json)."""
+    return await _write(request, who, plural, project, name)
+
+
+@router.delete("/projects/{project}/{plural}/{name}")
+async def delete_in_project(
+    request: Request, who: Who, project: str, plural: str, name: str
+) -> Obj:
+    """Delete; with finalizers the record stays, marked deleting. Answers it as it ends up."""
     return await _write(request, who, plural, project, name)
 
 
@@ -147,14 +164,28 @@ async def get_cluster(request: Request, who: Who, plural: str, name: str) -> Obj
     return await _get(request, who, plural, None, name)
 
 
-@router.api_route("/{plural}/{name}", methods=["PUT", "PATCH", "DELETE"])
-async def write_cluster(request: Request, who: Who, plural: str, name: str) -> Obj:
+@router.put("/{plural}/{name}")
+async def replace_cluster(request: Request, who: Who, plural: str, name: str) -> Obj:
+    """Replace spec, labels and annotations; metadata.resourceVersion must be current."""
     return await _write(request, who, plural, None, name)
 
 
-@router.api_route(
-    "/projects/{project}/{plural}/{name}/status", methods=["PUT", "PATCH", "POST", "DELETE"]
-)
-@router.api_route("/{plural}/{name}/status", methods=["PUT", "PATCH", "POST", "DELETE"])
+@router.patch("/{plural}/{name}")
+async def patch_cluster(request: Request, who: Who, plural: str, name: str) -> Obj:
+    """A JSON merge patch (application/merge-patch+json)."""
+    return await _write(request, who, plural, None, name)
+
+
+@router.delete("/{plural}/{name}")
+async def delete_cluster(request: Request, who: Who, plural: str, name: str) -> Obj:
+    """Delete; with finalizers the record stays, marked deleting. Answers it as it ends up."""
+    return await _write(request, who, plural, None, name)
+
+
 async def status_is_read_only(who: Who) -> Obj:
     raise ApiError(405, "status is written by the controller; users may only read it")
+
+
+for _path in ("/projects/{project}/{plural}/{name}/status", "/{plural}/{name}/status"):
+    for _method in ("PUT", "PATCH", "POST", "DELETE"):
+        router.add_api_route(_path, status_is_read_only, methods=[_method], include_in_schema=False)
