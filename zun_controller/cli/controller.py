@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import signal
 import sys
 from pathlib import Path
@@ -33,6 +34,12 @@ HealthPort = Annotated[
     int,
     typer.Option(
         "--health-port", envvar="ZUN_HEALTH_PORT", help="port of /healthz /readyz /metrics"
+    ),
+]
+HealthHost = Annotated[
+    str,
+    typer.Option(
+        "--health-host", envvar="ZUN_HEALTH_HOST", help="address of /healthz /readyz /metrics"
     ),
 ]
 Workers = Annotated[int, typer.Option("--workers", envvar="ZUN_WORKERS", help="workers per kind")]
@@ -149,6 +156,7 @@ def up(
 def run(
     etcd: EtcdOpt = "http://127.0.0.1:2379",
     health_port: HealthPort = 8081,
+    health_host: HealthHost = "127.0.0.1",
     workers: Workers = 4,
     lease_ttl: LeaseTtl = 10,
     identity: Identity = None,
@@ -158,6 +166,7 @@ def run(
     """The manager alone, with leader election, against an existing etcd."""
     logs.setup(log_level, log_json)
     settings = _settings(workers, lease_ttl, identity, health_port)
+    settings = dataclasses.replace(settings, health_host=health_host)
     _run(_serve(EtcdSettings(url=etcd), settings, banner=False))
 
 
