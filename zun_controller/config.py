@@ -31,3 +31,5 @@ class ManagerSettings:
     health_host: str = "127.0.0.1"
     health_port: int = 8081
     gitops_cache: Path = field(default_factory=lambda: default_data_dir() / "gitops")
+    #: append one JSON line per reconcile here (engine/actionlog.py); None: no action log
+    action_log: Path | None = None

@@ -6,7 +6,8 @@ import contextlib
 
 from zun_controller.config import ManagerSettings
 from zun_controller.drivers.runtime.base import RuntimeFactory
-from zun_controller.engine.leader import LeaderElector
+from zun_controller.engine.actionlog import ActionLog
+from zun_controller.engine.leader import LeaderElector, default_identity
 from zun_controller.engine.manager import Manager
 from zun_controller.errors import AlreadyExistsError
 from zun_controller.gitops.setup import register_gitops
@@ -35,11 +36,13 @@ def build_manager(
         if settings.leader_election
         else None
     )
+    identity = elector.identity if elector else (settings.identity or default_identity())
     manager = Manager(
         metrics=metrics,
         elector=elector,
         health_host=settings.health_host,
         health_port=settings.health_port,
+        observer=ActionLog(settings.action_log, identity) if settings.action_log else None,
     )
     runtime = RuntimeControllers(
         manager,

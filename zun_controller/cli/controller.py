@@ -160,13 +160,17 @@ def run(
     workers: Workers = 4,
     lease_ttl: LeaseTtl = 10,
     identity: Identity = None,
+    action_log: Annotated[
+        Path | None,
+        typer.Option("--action-log", envvar="ZUN_ACTION_LOG", help="JSON line per reconcile"),
+    ] = None,
     log_json: LogJson = False,
     log_level: LogLevel = "INFO",
 ) -> None:
     """The manager alone, with leader election, against an existing etcd."""
     logs.setup(log_level, log_json)
     settings = _settings(workers, lease_ttl, identity, health_port)
-    settings = dataclasses.replace(settings, health_host=health_host)
+    settings = dataclasses.replace(settings, health_host=health_host, action_log=action_log)
     _run(_serve(EtcdSettings(url=etcd), settings, banner=False))
 
 

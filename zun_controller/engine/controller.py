@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 Predicate = Callable[[Cached | None, Cached | None], bool]
 #: maps a changed record's key onto the keys to reconcile (e.g. its owner's)
 Mapper = Callable[[str, Cached | None, Cached | None], Iterable[str]]
+#: told of every reconcile: (controller, key, wall-clock start, wall-clock end)
+Observer = Callable[[str, str, float, float], None]
 
 
 def _without_status(cached: Cached) -> object:
@@ -82,6 +84,7 @@ class Controller:
             name, clock=clock or RealClock(), metrics=metrics.queue(name)
         )
         metrics.init_controller(name, workers)
+        self.observer: Observer | None = None
         informer.add_handler(self._handler(predicate, None))
 
     def watches(
@@ -133,7 +136,7 @@ class Controller:
 
     async def _process(self, key: str) -> None:
         reconcile_id = uuid.uuid4().hex[:12]
-        started = time.perf_counter()
+        started, wall_start = time.perf_counter(), time.time()
         outcome = "success"
         context = bind(self.informer.kind, key, reconcile_id)
         try:
@@ -160,6 +163,8 @@ class Controller:
         finally:
             unbind(context)
             self._metrics.reconcile_time.labels(self.name).observe(time.perf_counter() - started)
+            if self.observer is not None:
+                self.observer(self.name, key, wall_start, time.time())
         self._metrics.reconcile_total.labels(self.name, outcome).inc()
 
     def _schedule(self, key: str, result: Result) -> str:

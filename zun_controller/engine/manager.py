@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from zun_controller.engine.controller import Controller
+from zun_controller.engine.controller import Controller, Observer
 from zun_controller.engine.health import HealthServer
 from zun_controller.engine.informer import Informer
 from zun_controller.engine.leader import LeaderElector
@@ -39,9 +39,11 @@ class Manager:
         elector: LeaderElector | None = None,
         health_host: str = "127.0.0.1",
         health_port: int | None = 0,
+        observer: Observer | None = None,
     ) -> None:
         self.metrics = metrics
         self.elector = elector
+        self.observer = observer
         self.informers: list[Informer[Any]] = []
         self.controllers: list[Controller] = []
         self.tasks: list[Task] = []
@@ -61,6 +63,7 @@ class Manager:
     def add_controller(self, controller: Controller) -> None:
         if controller.informer not in self.informers:
             self.add_informer(controller.informer)
+        controller.observer = self.observer
         self.controllers.append(controller)
 
     def add_task(self, task: Task) -> None:
