@@ -5,6 +5,7 @@ delete. Every check reads the cluster through kubectl, as a user would."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -14,7 +15,7 @@ from testbed.kube import BUILD_TIMEOUT_S, KubeControlPlane, start_control_plane
 
 from zun_controller.drivers.orchestrators.base import AppObservation
 from zun_controller.drivers.orchestrators.kubernetes import KubernetesOrchestrator
-from zun_controller.errors import PermanentError, TransientError
+from zun_controller.errors import ConflictError, PermanentError, TransientError
 from zun_controller.models.application import Application
 from zun_controller.models.registry import parse
 
@@ -312,3 +313,28 @@ async def test_unreachable_cluster_is_transient(kube: KubeControlPlane) -> None:
     finally:
         await orch.close()
     assert time.monotonic() - started < 10
+
+
+async def test_a_namespace_deleted_by_hand_is_made_again(
+    kube: KubeControlPlane, orch: KubernetesOrchestrator, project: str
+) -> None:
+    app = make_app(project, replicas=1)
+    await orch.apply(app, app.spec.template, "r1")
+    await until(orch, app, "r1", converged(app))
+
+    # A finalizer on a ConfigMap keeps the namespace Terminating until the test lets it go.
+    meta = {"name": "hold", "namespace": project, "finalizers": ["zun.test/hold"]}
+    hold = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta}
+    kube.kubectl_run("apply", "-f", "-", input_text=json.dumps(hold))
+    kube.kubectl_run("delete", "namespace", project, "--wait=false")
+    # Updates of what is still there would pass while the namespace empties (in ~10 s here);
+    # creates are refused: take the Deployment and Service away at once.
+    kube.kubectl_run("-n", project, "delete", "deploy,svc", "--all", "--wait=false")
+    with pytest.raises(ConflictError, match="being terminated"):
+        await orch.apply(app, app.spec.template, "r1")
+    release = '[{"op": "remove", "path": "/metadata/finalizers"}]'
+    kube.kubectl_run("-n", project, "patch", "configmap/hold", "--type=json", "-p", release)
+    kube.kubectl_run("wait", "--for=delete", f"namespace/{project}", "--timeout=60s", timeout=70)
+    await orch.apply(app, app.spec.template, "r1")
+    await until(orch, app, "r1", converged(app))
+    assert get(kube, project, "svc/web")["spec"]["type"] == "NodePort"

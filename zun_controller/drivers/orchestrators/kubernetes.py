@@ -147,6 +147,9 @@ class KubernetesOrchestrator:
         except NotFoundError:  # the namespace was deleted behind our back: make it again
             self._namespaces.discard(ns)
             await self._apply_all(app, ns, wanted_deploy, wanted_svc)
+        except ConflictError:  # e.g. the namespace is being deleted: look again next time
+            self._namespaces.discard(ns)
+            raise
 
     async def _apply_all(
         self, app: Application, ns: str, wanted_deploy: Manifest, wanted_svc: Manifest | None

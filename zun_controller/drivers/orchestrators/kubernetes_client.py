@@ -54,14 +54,22 @@ APPLY_PATCH = "application/apply-patch+yaml"
 _TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
+def _causes(exc: Any) -> list[dict[str, Any]]:
+    try:
+        body = json.loads(exc.body or "{}")
+    except (TypeError, ValueError):
+        return []
+    causes: list[dict[str, Any]] = (body.get("details") or {}).get("causes") or []
+    return causes
+
+
 def _status_message(exc: Any) -> str:
     """The API's Status message, with the fields its causes name (`spec.x: why`)."""
     try:
         body = json.loads(exc.body or "{}")
     except (TypeError, ValueError):
         return str(exc.reason or exc.status)
-    causes = (body.get("details") or {}).get("causes") or []
-    named = [f"{c['field']}: {c.get('message', '')}" for c in causes if c.get("field")]
+    named = [f"{c['field']}: {c.get('message', '')}" for c in _causes(exc) if c.get("field")]
     return "; ".join(named) or str(body.get("message") or exc.reason)
 
 
@@ -70,7 +78,9 @@ def _translate_api(exc: Any, what: str) -> ZunError:
     message = f"{what}: {_status_message(exc)}"
     if status == 404:
         return NotFoundError(message)
-    if status == 409:
+    # 403 NamespaceTerminating: a namespace on its way out, made again once it is gone
+    terminating = any(c.get("reason") == "NamespaceTerminating" for c in _causes(exc))
+    if status == 409 or (status == 403 and terminating):
         return ConflictError(message)
     if status in (400, 422):
         return PermanentError("InvalidSpec", message)
