@@ -13,7 +13,7 @@ from testbed.kube import BUILD_TIMEOUT_S, KubeControlPlane, start_control_plane
 from zun_bed import ZunBed
 
 from zun_controller.errors import NotFoundError
-from zun_controller.models.application import Application
+from zun_controller.models.application import Application, Cluster
 from zun_controller.store.server import EtcdServer
 
 pytestmark = pytest.mark.e2e
@@ -114,6 +114,14 @@ async def test_application_converges_restores_drift_and_goes_on_delete(
     svc = kube.kubectl_json("-n", project, "get", "svc", "web")
     assert svc["spec"]["type"] == "LoadBalancer"
     assert f"127.0.0.1:{svc['spec']['ports'][0]['nodePort']}" in app.status.endpoints
+
+    cluster = await zun.store.get(Cluster, "kube")
+    nodes = kube.kubectl_json("get", "nodes")["items"]
+    assert cluster.status.is_true("Ready") and cluster.status.reachable
+    assert cluster.status.version == kube.kubectl_json("version")["serverVersion"]["gitVersion"]
+    assert cluster.status.nodes == len(nodes)
+    cpus = sum(int(n["status"]["allocatable"]["cpu"]) for n in nodes)
+    assert cluster.status.capacity.cpu == cpus
 
     await edit_spec(zun, project, replicas=4)
     await ready(zun, project, 4)
