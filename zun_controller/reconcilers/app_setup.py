@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
+from zun_controller.drivers.orchestrators.base import Orchestrator
 from zun_controller.engine.client import Records
 from zun_controller.engine.controller import Controller
 from zun_controller.engine.informer import Cached, Informer
@@ -16,6 +17,8 @@ from zun_controller.engine.reconciler import Reconciler
 from zun_controller.errors import InvalidError
 from zun_controller.metrics import Metrics
 from zun_controller.models.application import Application, Cluster, Secret
+from zun_controller.reconcilers.app_docker import DEFAULT_LB_IMAGE, DockerOrchestrator
+from zun_controller.reconcilers.app_docker_status import LABEL_APP
 from zun_controller.reconcilers.application import ApplicationReconciler
 from zun_controller.reconcilers.cluster import ClusterReconciler
 from zun_controller.reconcilers.orchestrators import DockerFactory, OrchestratorPool
@@ -52,7 +55,9 @@ class ApplicationControllers:
         workers: int = 4,
         resync_period: float = 60.0,
         probe_every: float = 15.0,
+        lb_image: str = DEFAULT_LB_IMAGE,
     ) -> None:
+        self._lb_image = lb_image
         self._store, self._metrics, self._workers = store, metrics, workers
         self.apps = Records(
             store, Informer(store, Application, metrics=metrics, resync_period=resync_period)
@@ -75,6 +80,11 @@ class ApplicationControllers:
             self.clusters.informer,
         )
         manager.add_informer(self.secrets.informer)
+        if runtime is not None:
+            self.application.watches(
+                runtime.containers.informer, self._app_of_container, _any_change
+            )
+            self.cluster.watches(runtime.hosts.informer, self._all_clusters, _any_change)
         self.application.watches(self.clusters.informer, self._apps_of_cluster, _any_change)
         self.cluster.watches(self.secrets.informer, self._clusters_of_secret, _any_change)
         manager.add_controller(self.cluster)
@@ -82,7 +92,24 @@ class ApplicationControllers:
         manager.add_task(Task("orchestrator-pool-close", self._close_pool_on_stop))
 
     def _docker_factory(self, runtime: RuntimeControllers | None) -> DockerFactory | None:
-        return None
+        """Docker clusters run on the reference implementation's records: without it, none."""
+        if runtime is None:
+            return None
+
+        def build(cluster: Cluster) -> Orchestrator:
+            return DockerOrchestrator(
+                cluster, runtime.containers, runtime.hosts, runtime.pool, lb_image=self._lb_image
+            )
+
+        return build
+
+    def _all_clusters(self, key: str, old: Cached | None, new: Cached | None) -> Iterable[str]:
+        return self.clusters.informer.list_keys()
+
+    def _app_of_container(self, key: str, old: Cached | None, new: Cached | None) -> Iterable[str]:
+        project = key.split("/")[1]
+        names = {_field(c, "metadata", "labels", LABEL_APP) for c in (old, new)}
+        return [f"applications/{project}/{n}" for n in names if isinstance(n, str)]
 
     def _controller(self, name: str, reconciler: Reconciler, informer: Informer[Any]) -> Controller:
         return Controller(

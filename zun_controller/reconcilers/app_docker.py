@@ -1,0 +1,246 @@
+"""`DockerOrchestrator`: an Application on a `docker` Cluster as Zun's own records.
+
+Each replica is a Container record `<app>-<revision>-<n>` owned by the Application (owner
+reference, labels), placed by the Container reconciler on the Cluster's Hosts
+(`spec.hostSelector`); a balancer Container `<app>-lb` publishes the service's ports on
+127.0.0.1 and forwards to the ready replicas over the project network (app_docker_lb).
+Rolling updates are the controller's (app_docker_plan): new replicas first, within maxSurge;
+old ones are drained (out of the balancer, then deleted `drain_seconds` later) only as new
+ones pass their health gate, within maxUnavailable.
+
+A bridge network is per host, so the balancer reaches the replicas placed on its own host;
+replicas elsewhere are counted but get no traffic (cross-host networking is not done).
+Swarm's limit applies here too for now: one container per replica.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+from zun_controller.drivers.orchestrators.base import AppObservation, ClusterInfo, OwnedApp
+from zun_controller.drivers.orchestrators.rollout import surge_and_unavailable
+from zun_controller.engine.client import Records
+from zun_controller.errors import AlreadyExistsError, NotFoundError, PermanentError, TransientError
+from zun_controller.models.application import Application, AppTemplate, Cluster, ServiceType
+from zun_controller.models.base import ObjectMeta, OwnerReference
+from zun_controller.models.container import Container, ContainerSpec, Port
+from zun_controller.models.host import Host
+from zun_controller.reconcilers import app_docker_lb as lb_config
+from zun_controller.reconcilers.app_docker_plan import Replica, plan
+from zun_controller.reconcilers.app_docker_status import (
+    ANNOTATION_DRAIN,
+    LABEL_APP,
+    LABEL_REVISION,
+    LABEL_ROLE,
+    draining,
+    now,
+    observation,
+    ready,
+)
+from zun_controller.reconcilers.naming import default_network, network_name
+from zun_controller.reconcilers.runtimes import RuntimePool
+
+DEFAULT_LB_IMAGE = "zun-test/haproxy:2.6"
+
+
+def _owned_by(obj: Container, app: Application) -> bool:
+    return any(ref.uid == app.metadata.uid for ref in obj.metadata.owner_references)
+
+
+class DockerOrchestrator:
+    def __init__(
+        self,
+        cluster: Cluster,
+        containers: Records[Container],
+        hosts: Records[Host],
+        pool: RuntimePool,
+        *,
+        lb_image: str = DEFAULT_LB_IMAGE,
+        drain_seconds: float = 2.0,
+    ) -> None:
+        self.cluster = cluster
+        self.containers = containers
+        self.hosts = hosts
+        self.pool = pool
+        self.lb_image = lb_image
+        self.drain_seconds = drain_seconds
+        #: balancer container id -> the configuration it was last given
+        self._pushed: dict[str, str] = {}
+
+    # -- records
+
+    def _owned(self, app: Application) -> Iterator[Container]:
+        return self.containers.all(lambda c: _owned_by(c, app))
+
+    def _meta(self, app: Application, name: str, role: str, revision: str = "") -> ObjectMeta:
+        labels = {LABEL_APP: app.name, LABEL_ROLE: role}
+        if revision:
+            labels[LABEL_REVISION] = revision
+        owner = OwnerReference(kind="Application", name=app.name, uid=app.metadata.uid or "")
+        return ObjectMeta(name=name, project=app.project, labels=labels, owner_references=[owner])
+
+    def _replica(self, app: Application, template: AppTemplate, revision: str, n: int) -> Container:
+        name = f"{app.name}-{revision}-{n}"
+        if len(name) > 63:
+            raise PermanentError(
+                "Unsupported", f"metadata.name: {app.name!r} is too long for replica names"
+            )
+        spec = ContainerSpec.model_validate(template.containers[0].model_dump(exclude={"name"}))
+        spec.ports = []  # replicas are reached through the balancer
+        spec.labels = {**template.labels, **spec.labels}
+        spec.host_selector = {**self.cluster.spec.host_selector, **spec.host_selector}
+        return Container(metadata=self._meta(app, name, "replica", revision), spec=spec)
+
+    def _balancer(self, app: Application, template: AppTemplate) -> Container | None:
+        service = app.spec.service
+        if service is None or service.type is ServiceType.INTERNAL or not service.ports:
+            return None
+        ports = [Port(container_port=p.port, host_port=p.node_port) for p in service.ports]
+        spec = ContainerSpec(
+            image=self.lb_image,
+            ports=ports,
+            host_selector=dict(self.cluster.spec.host_selector),
+            networks=list(template.containers[0].networks),
+        )
+        return Container(metadata=self._meta(app, f"{app.name}-lb", "lb"), spec=spec)
+
+    async def _create(self, obj: Container) -> None:
+        with contextlib.suppress(AlreadyExistsError):
+            await self.containers.store.create(obj)
+
+    async def _delete(self, obj: Container) -> None:
+        with contextlib.suppress(NotFoundError):
+            await self.containers.store.delete(Container, obj.name, obj.project)
+
+    # -- the port
+
+    async def info(self) -> ClusterInfo:
+        wanted = self.cluster.spec.host_selector.items()
+        hosts = list(
+            self.hosts.all(
+                lambda h: h.status.is_true("Ready") and wanted <= h.metadata.labels.items()
+            )
+        )
+        if not hosts:
+            raise TransientError("no Ready Host matches spec.hostSelector")
+        return ClusterInfo(
+            version=f"Docker {hosts[0].status.version}",
+            nodes=len(hosts),
+            cpus=sum(h.status.capacity.cpu for h in hosts),
+            memory=sum(h.status.capacity.memory for h in hosts),
+        )
+
+    async def apply(self, app: Application, template: AppTemplate, revision: str) -> None:
+        if len(template.containers) != 1:
+            raise PermanentError(
+                "Unsupported",
+                f"spec.template.containers: docker clusters run one container per replica; "
+                f"the template has {len(template.containers)}",
+            )
+        owned = list(self._owned(app))
+        lb = await self._ensure_balancer(app, template, owned)
+        replicas = [c for c in owned if c.metadata.labels.get(LABEL_ROLE) == "replica"]
+        draining = await self._step(app, template, revision, replicas)
+        await self._sync_balancer(app, template, lb, replicas, draining)
+        await self._reap(lb, replicas)
+
+    async def _ensure_balancer(
+        self, app: Application, template: AppTemplate, owned: list[Container]
+    ) -> Container | None:
+        wanted = self._balancer(app, template)
+        lb = next((c for c in owned if c.metadata.labels.get(LABEL_ROLE) == "lb"), None)
+        if wanted is None:
+            if lb is not None:
+                await self._delete(lb)
+            return None
+        if lb is None:
+            await self._create(wanted)
+        elif lb.spec != wanted.spec and not lb.metadata.deletion_timestamp:
+            lb.spec = wanted.spec
+            await self.containers.update(lb)
+        return lb
+
+    async def _step(
+        self, app: Application, template: AppTemplate, revision: str, replicas: list[Container]
+    ) -> set[str]:
+        live = [c for c in replicas if not draining(c)]
+
+        def as_replica(c: Container) -> Replica:
+            return Replica(c.name, int(c.name.rsplit("-", 1)[1]), ready(c))
+
+        new = [as_replica(c) for c in live if c.metadata.labels.get(LABEL_REVISION) == revision]
+        old = [as_replica(c) for c in live if c.metadata.labels.get(LABEL_REVISION) != revision]
+        surge, unavailable = surge_and_unavailable(app.spec.update_strategy, app.spec.replicas)
+        step = plan(app.spec.replicas, surge, unavailable, new, old)
+        for n in step.create:
+            await self._create(self._replica(app, template, revision, n))
+        stamp = now().isoformat()
+        for c in live:
+            if c.name in step.drain:
+                c.metadata.annotations[ANNOTATION_DRAIN] = stamp
+                with contextlib.suppress(NotFoundError):
+                    await self.containers.update(c)
+        return {c.name for c in replicas if draining(c)} | set(step.drain)
+
+    async def _sync_balancer(
+        self,
+        app: Application,
+        template: AppTemplate,
+        lb: Container | None,
+        replicas: list[Container],
+        draining: set[str],
+    ) -> None:
+        if lb is None or not lb.status.is_true("Ready") or not lb.status.container_id:
+            return
+        host = self.hosts.get_by_name(lb.status.host or "")
+        if host is None:
+            return
+        nets = template.containers[0].networks
+        net = (
+            network_name(app.project or "", nets[0]) if nets else default_network(app.project or "")
+        )
+        backends = [
+            lb_config.Backend(c.name, c.status.ips[net])
+            for c in replicas
+            if ready(c)
+            and c.name not in draining
+            and c.status.host == lb.status.host
+            and net in c.status.ips
+        ]
+        config = lb_config.render(app, template, backends)
+        if self._pushed.get(lb.status.container_id) != config:
+            await lb_config.push(self.pool.for_host(host), lb.status.container_id, config)
+            self._pushed[lb.status.container_id] = config
+
+    async def _reap(self, lb: Container | None, replicas: list[Container]) -> None:
+        pushed = self._pushed.get(lb.status.container_id or "", "") if lb else ""
+        due = now() - timedelta(seconds=self.drain_seconds)
+        for c in replicas:
+            since = c.metadata.annotations.get(ANNOTATION_DRAIN)
+            if since is None or c.metadata.deletion_timestamp:
+                continue
+            if datetime.fromisoformat(since) <= due and f" {c.name} " not in pushed:
+                await self._delete(c)
+
+    async def observe(self, app: Application, revision: str) -> AppObservation:
+        return observation(app, list(self._owned(app)), revision)
+
+    async def delete(self, app: Application) -> bool:
+        owned = list(self._owned(app))
+        for c in owned:
+            if not c.metadata.deletion_timestamp:
+                await self._delete(c)
+        return not owned
+
+    async def list_owned(self) -> list[OwnedApp]:
+        out: dict[str, OwnedApp] = {}
+        for c in self.containers.all(lambda c: LABEL_APP in c.metadata.labels):
+            for ref in c.metadata.owner_references:
+                if ref.kind == "Application":
+                    out[ref.uid] = OwnedApp(c.project or "", ref.name, ref.uid)
+        return list(out.values())
+
+    async def close(self) -> None:
+        self._pushed.clear()
