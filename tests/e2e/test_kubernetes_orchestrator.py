@@ -290,6 +290,16 @@ async def test_objects_zun_did_not_make_are_left_alone(
     deploy = get(kube, project, "deploy/web")
     assert deploy["spec"]["template"]["spec"]["containers"][0]["image"] == "someone/else:1"
 
+    kube.kubectl_run("-n", project, "create", "service", "clusterip", "api", "--tcp=80:8080")
+    other = make_app(project, name="api")
+    with pytest.raises(PermanentError, match="NameConflict"):
+        await orch.apply(other, other.spec.template, "r1")
+    names = [d["metadata"]["name"] for d in get(kube, project, "deploy")["items"]]
+    assert names == ["web"]  # nothing half-applied
+    assert "zun.openstack.org/uid" not in (
+        get(kube, project, "svc/api")["metadata"].get("labels") or {}
+    )
+
 
 async def test_invalid_spec_names_the_field(orch: KubernetesOrchestrator, project: str) -> None:
     app = make_app(

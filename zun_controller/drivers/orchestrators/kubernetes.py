@@ -17,6 +17,7 @@ deciding to roll back is the Application reconciler's, which applies the previou
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import Any
 
@@ -156,14 +157,18 @@ class KubernetesOrchestrator:
     ) -> None:
         await self._ensure_namespace(ns)
         kube = self._kube
-        self._ours(await self._deployment(app), app)
+        # Both are checked before anything is written: no half-applied app on a NameConflict.
+        current_deploy, current_svc = await asyncio.gather(
+            self._deployment(app), self._service(app)
+        )
+        self._ours(current_deploy, app)
+        self._ours(current_svc, app)
         await kube.call(
             lambda: kube.apps.patch_namespaced_deployment(
                 app.name, ns, wanted_deploy, **kube.apply_options()
             ),
             f"apply Deployment {ns}/{app.name}",
         )
-        current_svc = self._ours(await self._service(app), app)
         if wanted_svc is not None:
             await kube.call(
                 lambda: kube.core.patch_namespaced_service(
