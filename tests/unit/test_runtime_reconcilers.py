@@ -11,7 +11,7 @@ import pytest
 from zun_controller.drivers.runtime.base import ContainerConfig, ContainerStatus
 from zun_controller.drivers.runtime.fake import FakeRuntime, FakeRuntimeFactory
 from zun_controller.engine.manager import Manager
-from zun_controller.errors import NotFoundError
+from zun_controller.errors import NotFoundError, TransientError
 from zun_controller.metrics import Metrics
 from zun_controller.models.base import LABEL_UID, Resource
 from zun_controller.models.container import Container
@@ -296,3 +296,15 @@ async def test_volume_is_kept_while_mounted(bed: Bed) -> None:
     await bed.store.delete(Container, "db", "demo")
     await bed.until(lambda: bed.ctl.volumes.get_by_name("data", "demo") is None, within=15)
     assert not await bed.engine("a").list_volumes({"zun.openstack.org/name": "data"})
+
+
+async def test_a_container_whose_start_hits_a_stale_task_is_recreated(bed: Bed) -> None:
+    await bed.host("a")
+    await bed.apply("Container", "web", {"image": IMAGES[0]})
+    first = (await bed.phase("web", "Running")).status.container_id or ""
+    engine = bed.engine("a")
+    await engine.stop(first)
+    engine.fail_next("start", TransientError(f"start {first}: task {first}: already exists"))
+    await bed.until(lambda: bed.container("web").status.container_id not in (None, first))
+    await bed.phase("web", "Running")
+    assert await engine.inspect(first) is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zun_controller.drivers.runtime.base import ContainerState, Runtime
 from zun_controller.drivers.runtime.base import ContainerStatus as Engine
-from zun_controller.errors import NotFoundError
+from zun_controller.errors import NotFoundError, TransientError, ZunError
 from zun_controller.models.container import (
     Container,
     ContainerPhase,
@@ -27,6 +27,19 @@ def should_restart(obj: Container, state: ContainerState) -> bool:
     return policy is RestartPolicy.ON_FAILURE and (state.exit_code or 0) != 0
 
 
+async def _start(runtime: Runtime, cid: str) -> None:
+    """Start; a container the engine cannot start because its runtime task survived an engine
+    crash ("task ... already exists", seen after dockerd was killed) is removed, so the next
+    pass creates it afresh (its volumes are kept)."""
+    try:
+        await runtime.start(cid)
+    except ZunError as exc:
+        if "already exists" not in str(exc):
+            raise
+        await runtime.remove(cid)
+        raise TransientError(f"container {cid[:12]} had a stale runtime task; recreating") from exc
+
+
 async def apply_state(
     runtime: Runtime, obj: Container, state: ContainerState, grace: float
 ) -> ContainerState:
@@ -37,7 +50,7 @@ async def apply_state(
         elif now in _STOPPED and should_restart(obj, state):
             if state.started_at is not None:
                 obj.status.restart_count += 1
-            await runtime.start(cid)
+            await _start(runtime, cid)
     elif want is DesiredState.STOPPED:
         if now == Engine.PAUSED:
             await runtime.unpause(cid)
@@ -45,7 +58,7 @@ async def apply_state(
             await runtime.stop(cid, grace)
     elif want is DesiredState.PAUSED:
         if now in _STOPPED:
-            await runtime.start(cid)
+            await _start(runtime, cid)
         if now != Engine.PAUSED:
             await runtime.pause(cid)
     if (after := await runtime.inspect(cid)) is None:

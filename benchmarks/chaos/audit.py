@@ -1,0 +1,98 @@
+"""The auditor: the store against the engine, and the replicas' action logs against each other.
+
+Findings are lists of names, so a report says exactly what is wrong; a clean audit has every
+list empty.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+
+from zun_controller.models.base import LABEL_PROJECT, LABEL_UID
+from zun_controller.models.container import Container
+from zun_controller.store.records import RecordStore
+
+ENGINE_STATUS = {"Running": "running", "Stopped": "exited"}
+
+
+@dataclass(frozen=True)
+class Desired:
+    image: str
+    state: str  # Running | Stopped
+
+
+@dataclass
+class Findings:
+    lost: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    unconverged: list[str] = field(default_factory=list)
+    untruthful: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)
+    overlapping_actions: list[str] = field(default_factory=list)
+
+    def clean(self) -> bool:
+        return not any(vars(self).values())
+
+    def counts(self) -> dict[str, int]:
+        return {k: len(v) for k, v in vars(self).items()}
+
+
+async def audit(
+    store: RecordStore, engine: docker.DockerClient, project: str, expected: dict[str, Desired]
+) -> Findings:
+    found = Findings()
+    records = {r.name: r for r in (await store.list(Container, project)).items}
+    found.lost = sorted(set(expected) - set(records))
+    found.unexpected = sorted(set(records) - set(expected))
+    outside = engine.containers.list(all=True, filters={"label": f"{LABEL_PROJECT}={project}"})
+    by_uid: dict[str, list[Any]] = defaultdict(list)
+    for c in outside:
+        by_uid[c.labels.get(LABEL_UID, "")].append(c)
+    uids = {r.metadata.uid for r in records.values()}
+    found.duplicates = sorted(u for u, cs in by_uid.items() if len(cs) > 1)
+    found.orphans = sorted(c.name for c in outside if c.labels.get(LABEL_UID) not in uids)
+    for name, want in expected.items():
+        if (record := records.get(name)) is not None:
+            _check(record, want, by_uid.get(record.metadata.uid or "", []), found)
+    return found
+
+
+def _check(record: Container, want: Desired, outside: list[Any], found: Findings) -> None:
+    status = record.status
+    done = status.observed_generation == record.metadata.generation
+    if record.spec.image != want.image or record.spec.state != want.state or not done:
+        found.unconverged.append(record.name)
+        return
+    if status.phase != want.state or len(outside) != 1:
+        found.unconverged.append(record.name)
+        return
+    real = outside[0]
+    image = real.attrs["Config"]["Image"]
+    if (
+        status.container_id != real.id
+        or real.status != ENGINE_STATUS[want.state]
+        or image != want.image
+    ):
+        found.untruthful.append(record.name)
+
+
+def overlapping_actions(action_log: Path) -> list[str]:
+    """Reconciles of two different replicas whose [start, end] intervals overlap."""
+    if not action_log.exists():
+        return []
+    rows = [json.loads(line) for line in action_log.read_text().splitlines() if line.strip()]
+    rows.sort(key=lambda r: r["start"])
+    bad, latest_end, latest_who = [], 0.0, ""
+    for row in rows:
+        if row["who"] != latest_who and row["start"] < latest_end:
+            bad.append(f"{latest_who} until {latest_end:.3f} vs {row['who']} at {row['start']:.3f}")
+        if row["end"] > latest_end:
+            latest_end, latest_who = row["end"], row["who"]
+    return bad

@@ -1,0 +1,252 @@
+"""The chaos run: records converge and change while faults are injected, then the audit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import signal
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from benchmarks.chaos.audit import Desired, Findings, audit, overlapping_actions
+from benchmarks.chaos.world import World
+from zun_controller.errors import AlreadyExistsError, ConflictError, NotFoundError, TransientError
+from zun_controller.models.container import Container, DesiredState
+from zun_controller.models.registry import parse
+from zun_controller.store.records import RecordStore
+
+PROJECT = "chaos"
+IMAGES = ("zun-test/httpd:v1", "zun-test/httpd:v2")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Profile:
+    records: int
+    faults: int
+    seconds: float
+    converge_within: float = 300.0
+
+
+PROFILES = {
+    "short": Profile(records=24, faults=8, seconds=60),
+    "long": Profile(records=500, faults=120, seconds=1800, converge_within=900),
+}
+
+
+@dataclass
+class Report:
+    profile: str
+    records_created: int = 0
+    changes: int = 0
+    deletes: int = 0
+    faults: dict[str, int] = field(default_factory=dict)
+    seconds_to_converge_after_last_fault: float = 0.0
+    findings: dict[str, int] = field(default_factory=dict)
+    details: dict[str, list[str]] = field(default_factory=dict)
+    passed: bool = False
+
+
+def progress(msg: str) -> None:
+    print(f"[chaos {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+async def retrying(op: Callable[[], Awaitable[T]], limit: float = 120.0) -> T:
+    """Retry through etcd outages; the caller's op must be safe to repeat."""
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            return await op()
+        except (TransientError, ConflictError, TimeoutError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.3)
+
+
+class Workload:
+    """What the harness has been told is acknowledged, kept as the expected end state."""
+
+    def __init__(self, store: RecordStore, rng: random.Random) -> None:
+        self.store, self.rng = store, rng
+        self.expected: dict[str, Desired] = {}
+        self.serial = 0
+        self.stats: Counter[str] = Counter()
+
+    async def create(self) -> None:
+        name = f"c{self.serial:04d}"
+        self.serial += 1
+        doc = {"apiVersion": "zun.openstack.org/v1alpha1", "kind": "Container",
+               "metadata": {"name": name, "project": PROJECT},
+               "spec": {"image": IMAGES[0], "restartPolicy": "Always"}}  # fmt: skip
+
+        async def op() -> None:
+            # AlreadyExists: an earlier try went through before its answer was lost
+            with contextlib.suppress(AlreadyExistsError):
+                await self.store.create(parse(doc))
+
+        await retrying(op)
+        self.expected[name] = Desired(IMAGES[0], "Running")
+        self.stats["created"] += 1
+
+    async def change(self) -> None:
+        name = self.rng.choice(sorted(self.expected))
+        old = self.expected[name]
+        new = (
+            Desired(IMAGES[1 - IMAGES.index(old.image)], old.state)
+            if self.rng.random() < 0.5
+            else Desired(old.image, "Stopped" if old.state == "Running" else "Running")
+        )
+
+        async def op() -> None:
+            obj = await self.store.get(Container, name, PROJECT)
+            obj.spec.image = new.image
+            obj.spec.state = DesiredState(new.state)
+            await self.store.update(obj)
+
+        await retrying(op)
+        self.expected[name] = new
+        self.stats["changed"] += 1
+
+    async def delete(self) -> None:
+        name = self.rng.choice(sorted(self.expected))
+
+        async def op() -> None:
+            with contextlib.suppress(NotFoundError):
+                await self.store.delete(Container, name, PROJECT)
+
+        await retrying(op)
+        del self.expected[name]
+        self.stats["deleted"] += 1
+
+    async def step(self) -> None:
+        roll = self.rng.random()
+        if roll < 0.4 or len(self.expected) < 4:
+            await self.create()
+        elif roll < 0.85:
+            await self.change()
+        else:
+            await self.delete()
+
+
+class Faults:
+    def __init__(self, world: World, rng: random.Random) -> None:
+        self.world, self.rng = world, rng
+        self.counts: Counter[str] = Counter()
+
+    async def inject(self) -> str:
+        fault = self.rng.choice(
+            [
+                "kill_controller",
+                "kill_controller",
+                "restart_etcd",
+                "compact",
+                "restart_dockerd",
+                "pause_etcd",
+            ]
+        )
+        progress(f"fault: {fault}")
+        await getattr(self, fault)()
+        self.counts[fault] += 1
+        return fault
+
+    async def kill_controller(self) -> None:
+        name = self.rng.choice(sorted(self.world.replicas))
+        self.world.kill_replica(name)
+        await asyncio.sleep(self.rng.uniform(0.5, 3))
+        self.world.start_replica(name)
+
+    async def restart_etcd(self) -> None:
+        await asyncio.to_thread(self.world.etcd.restart)
+
+    async def compact(self) -> None:
+        store = self.world.store()
+        try:
+            await retrying(lambda: _compact(store), 30)
+        finally:
+            await store.kv.close()
+
+    async def restart_dockerd(self) -> None:
+        await asyncio.to_thread(self.world.restart_engine)
+
+    async def pause_etcd(self) -> None:
+        self.world.etcd.signal(signal.SIGSTOP)
+        await asyncio.sleep(6.0)  # longer than the replicas' 4 s lease
+        self.world.etcd.signal(signal.SIGCONT)
+
+
+async def _compact(store: RecordStore) -> None:
+    await store.kv.compact(await store.kv.revision())
+
+
+async def register_engine(store: RecordStore, url: str) -> None:
+    host = {"apiVersion": "zun.openstack.org/v1alpha1", "kind": "Host",
+            "metadata": {"name": "chaos"}, "spec": {"endpoint": url}}  # fmt: skip
+    with contextlib.suppress(AlreadyExistsError):
+        await store.create(parse(host))
+
+
+async def drive(world: World, profile: Profile, name: str, seed: int) -> Report:
+    rng = random.Random(seed)
+    report = Report(profile=name)
+    store = world.store()
+    work, faults = Workload(store, rng), Faults(world, rng)
+    try:
+        await retrying(lambda: register_engine(store, world.engine_url))
+        for _ in range(profile.records):
+            await work.create()
+        progress(f"{profile.records} records; {profile.faults} faults in {profile.seconds:.0f}s")
+        gap = profile.seconds / profile.faults
+        for _ in range(profile.faults):
+            deadline = time.monotonic() + rng.uniform(0.5 * gap, 1.5 * gap)
+            while time.monotonic() < deadline:
+                await work.step()
+                await asyncio.sleep(rng.uniform(0.05, 0.5))
+            await faults.inject()
+        last_fault = time.monotonic()
+        findings = await converge(world, store, work, profile.converge_within)
+        report.seconds_to_converge_after_last_fault = time.monotonic() - last_fault
+    finally:
+        await store.kv.close()
+    report.records_created = work.stats["created"]
+    report.changes = work.stats["changed"]
+    report.deletes = work.stats["deleted"]
+    report.faults = dict(faults.counts)
+    report.findings = findings.counts()
+    report.details = {k: v[:20] for k, v in vars(findings).items() if v}
+    report.passed = findings.clean()
+    return report
+
+
+async def converge(world: World, store: RecordStore, work: Workload, within: float) -> Findings:
+    """Audit until clean (and twice in a row) or until `within` seconds pass."""
+    deadline = time.monotonic() + within
+    engine = world.docker()
+    clean_once = False
+    while True:
+        try:
+            findings = await audit(store, engine, PROJECT, work.expected)
+        except (TransientError, Exception) as exc:  # the engine or etcd may still be coming back
+            progress(f"audit not possible yet: {exc!r}")
+            await asyncio.sleep(3)
+            continue
+        findings.overlapping_actions = overlapping_actions(world.action_log)
+        if findings.clean() and clean_once:
+            return findings
+        clean_once = findings.clean()
+        if time.monotonic() > deadline:
+            return findings
+        progress(f"converging: {findings.counts()}")
+        await asyncio.sleep(3)
+
+
+def run(profile_name: str, workdir: Any, seed: int) -> Report:
+    world = World(workdir)
+    world.start()
+    try:
+        return asyncio.run(drive(world, PROFILES[profile_name], profile_name, seed))
+    finally:
+        world.stop()

@@ -1,0 +1,105 @@
+"""The world under test: its own etcd, its own Docker engine (an extra dockerd, so restarting it
+never touches anything else on the machine), and two controller replicas competing for the
+lease, each writing an action log."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+
+from zun_controller.store.etcd import EtcdKV
+from zun_controller.store.records import RecordStore
+from zun_controller.store.server import EtcdServer
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERD = ROOT / "hack" / "dockerd.sh"
+IMAGES = ROOT / "hack" / "images.sh"
+ZUN = str(Path(sys.executable).with_name("zun-controller"))
+ENGINE = "chaos"
+
+
+def sh(*cmd: str, env: dict[str, str] | None = None, limit: float = 300) -> str:
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=limit, env=env)
+    return done.stdout.strip()
+
+
+@dataclass
+class Replica:
+    name: str
+    proc: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+
+@dataclass
+class World:
+    workdir: Path
+    etcd: EtcdServer = field(init=False)
+    engine_url: str = ""
+    replicas: dict[str, Replica] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.etcd = EtcdServer(self.workdir / "etcd")
+
+    @property
+    def action_log(self) -> Path:
+        return self.workdir / "actions.jsonl"
+
+    def start(self) -> None:
+        self.etcd.start()
+        self.engine_url = sh("bash", str(DOCKERD), "start", ENGINE)
+        sh("bash", str(IMAGES), env={**os.environ, "DOCKER_HOST": self.engine_url})
+        for name in ("a", "b"):
+            self.replicas[name] = Replica(name)
+            self.start_replica(name)
+
+    def store(self) -> RecordStore:
+        return RecordStore(EtcdKV.from_url(self.etcd.url, timeout=3.0))
+
+    def docker(self) -> docker.DockerClient:
+        return docker.DockerClient(base_url=self.engine_url, timeout=30)
+
+    def start_replica(self, name: str) -> None:
+        replica = self.replicas[name]
+        replica.starts += 1
+        log = (self.workdir / f"controller-{name}-{replica.starts}.log").open("wb")
+        cmd = [ZUN, "run", "--etcd", self.etcd.url, "--health-port", "0", "--lease-ttl", "4"]
+        cmd += ["--identity", f"{name}{replica.starts}", "--action-log", str(self.action_log)]
+        replica.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+
+    def kill_replica(self, name: str) -> None:
+        proc = self.replicas[name].proc
+        if proc and proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(10)
+
+    def restart_engine(self) -> None:
+        pidfile = Path(f"/run/zun-dockerd-{ENGINE}.pid")
+        pid = int(pidfile.read_text().strip())
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.engine_url = sh("bash", str(DOCKERD), "start", ENGINE)
+
+    def stop(self) -> None:
+        for name in self.replicas:
+            proc = self.replicas[name].proc
+            if proc and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    self.kill_replica(name)
+        self.etcd.signal(signal.SIGCONT)
+        self.etcd.stop()
+        subprocess.run(
+            ["bash", str(DOCKERD), "stop", ENGINE], capture_output=True, timeout=300, check=False
+        )
