@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from zun_controller.api import containers, routes, tokens
+from zun_controller.api import containers, routes, tokens, zunv1
 from zun_controller.api.auth import Tokens
 from zun_controller.api.context import ApiContext
 from zun_controller.api.errors import HANDLERS, ApiError, translate
@@ -21,7 +21,11 @@ from zun_controller.store.records import RecordStore
 
 
 def create_app(
-    store: RecordStore, io: ContainerIO | None = None, *, release: bool = True
+    store: RecordStore,
+    io: ContainerIO | None = None,
+    *,
+    release: bool = True,
+    zun_v1: zunv1.ZunV1Settings | None = None,
 ) -> FastAPI:
     ctx = ApiContext(store=store, tokens=Tokens(store.kv), quota=QuotaAdmission(store), io=io)
 
@@ -42,6 +46,7 @@ def create_app(
     app.include_router(tokens.router)
     app.include_router(containers.router)
     app.include_router(routes.router)
+    zunv1.mount(app, ctx, zun_v1)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterator, Generator
 
@@ -13,6 +14,7 @@ import uvicorn
 
 from zun_controller.api.app import create_app
 from zun_controller.api.auth import Role, Tokens
+from zun_controller.api.zunv1 import ZunV1Settings
 from zun_controller.drivers.runtime.base import Runtime, RuntimeFactory
 from zun_controller.errors import PermanentError
 from zun_controller.models.container import Container
@@ -62,7 +64,7 @@ def api_server(
     store: RecordStore, factory: RuntimeFactory | None, port: int
 ) -> tuple[uvicorn.Server, PoolContainerIO | None]:
     io = PoolContainerIO(store, factory) if factory else None
-    app = create_app(store, io)
+    app = create_app(store, io, zun_v1=ZunV1Settings.from_env(os.environ))
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     return _Server(config), io
 

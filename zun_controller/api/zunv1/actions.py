@@ -1,0 +1,184 @@
+"""`/v1/containers/{id}/{action}`: imperative actions as writes of the record's spec, or as
+calls through the API's `ContainerIO` port (logs, execute).
+
+start -> `spec.state: Running`; stop, kill -> `Stopped`; pause -> `Paused`; unpause ->
+`Running`; rename -> the Zun name; rebuild with `image` -> `spec.image` (the controller
+recreates the container). Each answers 202 at once, as Zun does; the status follows when the
+controller converges. reboot, rebuild without a new image and stats are 501: the declarative
+spec has no way to ask for them (see the README).
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from zun_controller.api.context import ApiContext
+from zun_controller.api.io import ContainerIO
+from zun_controller.api.zunv1 import lookup, rules, view
+from zun_controller.api.zunv1.auth import Caller, caller
+from zun_controller.api.zunv1.containers import rename
+from zun_controller.api.zunv1.errors import ZunV1Error
+from zun_controller.models.container import Container, DesiredState
+
+router = APIRouter(prefix="/containers/{ident}")
+Who = Annotated[Caller, Depends(caller)]
+_STATE_ACTIONS = {
+    "start": DesiredState.RUNNING,
+    "stop": DesiredState.STOPPED,
+    "kill": DesiredState.STOPPED,
+    "pause": DesiredState.PAUSED,
+    "unpause": DesiredState.RUNNING,
+}
+
+
+def _ctx(request: Request) -> ApiContext:
+    ctx: ApiContext = request.app.state.zun
+    return ctx
+
+
+def _io(ctx: ApiContext) -> ContainerIO:
+    if ctx.io is None:
+        raise ZunV1Error(503, "This API server has no access to container engines.")
+    return ctx.io
+
+
+def _accepted() -> Response:
+    return Response(status_code=202)
+
+
+async def _set_state(request: Request, who: Caller, ident: str, action: str) -> Response:
+    def edit(obj: Container) -> None:
+        rules.check(action, obj)
+        obj.spec.state = _STATE_ACTIONS[action]
+
+    await lookup.change(_ctx(request), who, ident, edit)
+    return _accepted()
+
+
+@router.post("/start", status_code=202)
+async def start(request: Request, who: Who, ident: str) -> Response:
+    return await _set_state(request, who, ident, "start")
+
+
+@router.post("/stop", status_code=202)
+async def stop(
+    request: Request,
+    who: Who,
+    ident: str,
+    grace: Annotated[int | None, Query(alias="timeout")] = None,
+) -> Response:
+    """`timeout` is accepted; the controller's own grace period applies."""
+    return await _set_state(request, who, ident, "stop")
+
+
+@router.post("/kill", status_code=202)
+async def kill(request: Request, who: Who, ident: str, signal: str | None = None) -> Response:
+    """Stops the container (SIGTERM, then SIGKILL after the grace period), whatever `signal`."""
+    return await _set_state(request, who, ident, "kill")
+
+
+@router.post("/pause", status_code=202)
+async def pause(request: Request, who: Who, ident: str) -> Response:
+    return await _set_state(request, who, ident, "pause")
+
+
+@router.post("/unpause", status_code=202)
+async def unpause(request: Request, who: Who, ident: str) -> Response:
+    return await _set_state(request, who, ident, "unpause")
+
+
+@router.post("/rename")
+async def rename_(request: Request, who: Who, ident: str, name: str) -> Any:
+    def edit(obj: Container) -> None:
+        rules.check("rename", obj)
+        rename(obj, name)
+
+    return view.container(await lookup.change(_ctx(request), who, ident, edit), request)
+
+
+@router.post("/rebuild", status_code=202)
+async def rebuild(request: Request, who: Who, ident: str, image: str | None = None) -> Response:
+    if not image:
+        raise ZunV1Error(501, "rebuild without a new image is not supported: stop, then start")
+
+    def edit(obj: Container) -> None:
+        rules.check("rebuild", obj)
+        obj.spec.image = image
+
+    await lookup.change(_ctx(request), who, ident, edit)
+    return _accepted()
+
+
+@router.post("/reboot")
+async def reboot(who: Who, ident: str) -> Response:
+    raise ZunV1Error(501, "reboot is not supported: the spec has no restart; stop, then start")
+
+
+@router.get("/stats")
+async def stats(who: Who, ident: str) -> Response:
+    raise ZunV1Error(501, "stats are not served here: see the controller's /metrics")
+
+
+@router.get("/logs")
+async def logs(
+    request: Request,
+    who: Who,
+    ident: str,
+    tail: str | None = None,
+    stdout: str | None = None,
+    stderr: str | None = None,
+    timestamps: str | None = None,
+    since: str | None = None,
+) -> JSONResponse:
+    """stdout and stderr together (the port does not split them); `tail` is a count or all."""
+    ctx = _ctx(request)
+    obj = await lookup.find(ctx, who, ident)
+    rules.check("logs", obj)
+    lines = None if tail in (None, "", "all") else _count(tail)
+    if not obj.status.container_id:
+        return JSONResponse("")
+    chunks = [chunk async for chunk in _io(ctx).logs(obj, tail=lines, follow=False)]
+    return JSONResponse(b"".join(chunks).decode(errors="replace"))
+
+
+def _count(value: str) -> int:
+    if not value.isdigit():
+        raise ZunV1Error(400, f"Invalid tail {value!r}: a number of lines or all")
+    return int(value)
+
+
+@router.post("/execute")
+async def execute(
+    request: Request,
+    who: Who,
+    ident: str,
+    command: Annotated[str, Query(min_length=1)],
+    run: str = "true",
+    interactive: str = "false",
+) -> dict[str, Any]:
+    if run.lower() not in ("true", "1") or interactive.lower() in ("true", "1"):
+        raise ZunV1Error(501, "interactive exec (run=false) needs a websocket proxy: not served")
+    who.check_write()
+    ctx = _ctx(request)
+    obj = await lookup.find(ctx, who, ident)
+    rules.check("execute", obj)
+    code, output = await _io(ctx).exec(obj, shlex.split(command))
+    text = output.decode(errors="replace")
+    return {"output": text, "exit_code": code, "exec_id": None, "proxy_url": None}
+
+
+@router.get("/top")
+async def top(request: Request, who: Who, ident: str, ps_args: str | None = None) -> Any:
+    """`ps` run inside the container (the port has no engine-side top)."""
+    ctx = _ctx(request)
+    obj = await lookup.find(ctx, who, ident)
+    rules.check("top", obj)
+    code, output = await _io(ctx).exec(obj, ["ps", *(shlex.split(ps_args or ""))])
+    if code != 0:
+        raise ZunV1Error(501, "top needs ps inside the container image")
+    rows = [line.split(None, 3) for line in output.decode(errors="replace").splitlines() if line]
+    return {"Titles": rows[0] if rows else [], "Processes": rows[1:]}
