@@ -176,6 +176,12 @@ take_lock() {  # take_lock NAME -> serialise dockerd.sh runs for one engine (pyt
 
 start_main() {
     take_lock zun-dockerd
+    if answers "$MAIN_SOCK" && ! ip link show docker0 >/dev/null 2>&1; then
+        # Seen once: docker0 gone under a running engine (every start on the default bridge then
+        # fails with "could not find bridge docker0"); a restart makes it again.
+        log "docker0 is missing under the running engine; restarting it"
+        stop_pidfile "$MAIN_PIDFILE"
+    fi
     if answers "$MAIN_SOCK"; then
         echo "unix://$MAIN_SOCK"
         return

@@ -81,10 +81,12 @@ class World:
             proc.wait(10)
 
     def restart_engine(self) -> None:
+        """A dockerd restart as an operator does it (SIGTERM, then start). SIGKILL is not used:
+        it once left the main engine's docker0 bridge deleted on this machine."""
         pidfile = Path(f"/run/zun-dockerd-{ENGINE}.pid")
         pid = int(pidfile.read_text().strip())
-        os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 30
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 60
         while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         self.engine_url = sh("bash", str(DOCKERD), "start", ENGINE)
