@@ -204,6 +204,7 @@ async def drive(world: World, profile: Profile, name: str, seed: int) -> Report:
             deadline = time.monotonic() + rng.uniform(0.5 * gap, 1.5 * gap)
             while time.monotonic() < deadline:
                 await work.step()
+                world.supervise()
                 await asyncio.sleep(rng.uniform(0.05, 0.5))
             await faults.inject()
         last_fault = time.monotonic()
@@ -234,6 +235,7 @@ async def converge(world: World, store: RecordStore, work: Workload, within: flo
             await asyncio.sleep(3)
             continue
         findings.overlapping_actions = overlapping_actions(world.action_log)
+        world.supervise()
         if findings.clean() and clean_once:
             return findings
         clean_once = findings.clean()

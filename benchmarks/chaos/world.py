@@ -4,6 +4,7 @@ lease, each writing an action log."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import docker
 
@@ -43,6 +45,7 @@ class World:
     etcd: EtcdServer = field(init=False)
     engine_url: str = ""
     replicas: dict[str, Replica] = field(default_factory=dict)
+    _lock: IO[str] | None = None
 
     def __post_init__(self) -> None:
         self.etcd = EtcdServer(self.workdir / "etcd")
@@ -52,7 +55,13 @@ class World:
         return self.workdir / "actions.jsonl"
 
     def start(self) -> None:
+        self._lock = (Path("/run/lock") / "zun-chaos.lock").open("w")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError("another chaos run uses the chaos engine; wait for it") from None
         self.etcd.start()
+        sh("bash", str(DOCKERD), "stop", ENGINE)  # a clean engine: nothing left from earlier runs
         self.engine_url = sh("bash", str(DOCKERD), "start", ENGINE)
         sh("bash", str(IMAGES), env={**os.environ, "DOCKER_HOST": self.engine_url})
         for name in ("a", "b"):
@@ -73,6 +82,16 @@ class World:
         cmd += ["--identity", f"{name}{replica.starts}", "--action-log", str(self.action_log)]
         replica.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         log.close()
+
+    def supervise(self) -> list[str]:
+        """Restart replicas that exited by themselves (e.g. after losing the lease), as a
+        supervisor (systemd, a Deployment) would; the names restarted."""
+        restarted = []
+        for name, replica in self.replicas.items():
+            if replica.proc is not None and replica.proc.poll() is not None:
+                self.start_replica(name)
+                restarted.append(name)
+        return restarted
 
     def kill_replica(self, name: str) -> None:
         proc = self.replicas[name].proc
