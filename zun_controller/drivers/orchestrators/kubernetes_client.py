@@ -99,9 +99,22 @@ def translate(exc: BaseException, what: str) -> ZunError:
         return _translate_api(exc, what)
     if isinstance(exc, urllib3.exceptions.HTTPError | OSError | TimeoutError):
         return TransientError(f"{what}: API server unreachable: {exc}")
-    if isinstance(exc, kube_config.ConfigException | yaml.YAMLError):
+    if isinstance(exc, kube_config.ConfigException):
         return PermanentError("InvalidConfig", f"{what}: {exc}")
     raise exc
+
+
+def _config_error(exc: Exception) -> PermanentError:
+    """Why a kubeconfig does not load, without quoting it: YAML errors would show the line
+    (perhaps a token or a key), other errors their text (e.g. bad base64 of embedded certs)."""
+    if isinstance(exc, kube_config.ConfigException):
+        return PermanentError("InvalidConfig", f"kubeconfig: {exc}")
+    where = ""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}: {exc.problem}"
+    kind = f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins.")
+    return PermanentError("InvalidConfig", f"kubeconfig: {kind}{where}")
 
 
 def api_client(kubeconfig: str) -> Any:
@@ -116,7 +129,7 @@ def api_client(kubeconfig: str) -> Any:
             document, client_configuration=configuration, persist_config=False
         )
     except Exception as exc:
-        raise translate(exc, "kubeconfig") from None
+        raise _config_error(exc) from None
     configuration.retries = False
     configuration.connection_pool_maxsize = POOL_SIZE
     return kube.ApiClient(configuration)
