@@ -18,7 +18,8 @@ from zun_controller.models.base import LABEL_PROJECT, LABEL_UID
 from zun_controller.models.container import Container
 from zun_controller.store.records import RecordStore
 
-ENGINE_STATUS = {"Running": "running", "Stopped": "exited"}
+#: what the engine may say for each desired state (a never-started container is stopped too)
+ENGINE_STATUS = {"Running": ("running",), "Stopped": ("exited", "created")}
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def _check(record: Container, want: Desired, outside: list[Any], found: Findings
     image = real.attrs["Config"]["Image"]
     if (
         status.container_id != real.id
-        or real.status != ENGINE_STATUS[want.state]
+        or real.status not in ENGINE_STATUS[want.state]
         or image != want.image
     ):
         found.untruthful.append(record.name)

@@ -308,3 +308,14 @@ async def test_a_container_whose_start_hits_a_stale_task_is_recreated(bed: Bed) 
     await bed.until(lambda: bed.container("web").status.container_id not in (None, first))
     await bed.phase("web", "Running")
     assert await engine.inspect(first) is None
+
+
+async def test_a_recreated_container_that_should_be_stopped_is_reported_stopped(bed: Bed) -> None:
+    await bed.host("a")
+    await bed.apply("Container", "web", {"image": IMAGES[0], "state": "Stopped"})
+    obj = await bed.phase("web", "Stopped")
+    state = await bed.engine("a").inspect(obj.status.container_id or "")
+    assert state is not None and state.status == ContainerStatus.CREATED
+    await bed.edit("web", image=IMAGES[1])
+    await bed.until(lambda: bed.container("web").status.observed_generation == 2)
+    assert bed.container("web").status.phase == "Stopped"

@@ -18,9 +18,13 @@ _STOPPED = (Engine.CREATED, Engine.EXITED, Engine.DEAD)
 
 
 def should_restart(obj: Container, state: ContainerState) -> bool:
-    """Whether an exited container is started again, per restart policy (never-run: always)."""
+    """Whether an exited container is started again: per restart policy, but always when it
+    never ran or was stopped because the spec said Stopped (Zun's start after stop)."""
     if state.status == Engine.CREATED or state.started_at is None:
         return True
+    ready = obj.status.condition("Ready")
+    if ready is not None and ready.reason == "Stopped":
+        return True  # it was stopped because the spec asked: Running again means start it
     policy = obj.spec.restart_policy
     if policy is RestartPolicy.ALWAYS:
         return True
@@ -72,7 +76,9 @@ def _phase(obj: Container, state: ContainerState) -> ContainerPhase:
             return ContainerPhase.RUNNING
         case Engine.PAUSED:
             return ContainerPhase.PAUSED
-        case Engine.CREATED:
+        case Engine.CREATED:  # never started: stopped, if that is what the spec asks
+            if obj.spec.state is DesiredState.STOPPED:
+                return ContainerPhase.STOPPED
             return ContainerPhase.CREATING
         case Engine.REMOVING:
             return ContainerPhase.DELETING
