@@ -224,3 +224,11 @@ async def test_tokens_and_projects_without_noauth() -> None:
         r = await c.post("/v1/containers", json={"image": "x", "name": "two"})
         assert r.status_code == 403 and "quota" in r.json()["errors"][0]["detail"].lower()
         assert (await c.get("/v1/hosts")).json() == {"hosts": [], "next": None}
+
+
+async def test_noauth_ignores_keystoneauths_placeholder_but_checks_our_tokens(bed: Bed) -> None:
+    async with bed.client(**{"X-Auth-Token": "notused"}) as c:
+        await _run(c, image="x")
+        assert (await c.get("/v1/containers/web")).json()["project_id"] == "demo"
+    async with bed.client(**{"X-Auth-Token": "zun_revoked"}) as c:
+        assert (await c.get("/v1/containers")).status_code == 401

@@ -70,19 +70,21 @@ async def apply_state(
     return after
 
 
+_PHASES = {
+    Engine.RUNNING: ContainerPhase.RUNNING,
+    Engine.RESTARTING: ContainerPhase.RUNNING,
+    Engine.PAUSED: ContainerPhase.PAUSED,
+    Engine.REMOVING: ContainerPhase.DELETING,
+}
+
+
 def _phase(obj: Container, state: ContainerState) -> ContainerPhase:
-    match state.status:
-        case Engine.RUNNING | Engine.RESTARTING:
-            return ContainerPhase.RUNNING
-        case Engine.PAUSED:
-            return ContainerPhase.PAUSED
-        case Engine.CREATED:  # never started: stopped, if that is what the spec asks
-            if obj.spec.state is DesiredState.STOPPED:
-                return ContainerPhase.STOPPED
-            return ContainerPhase.CREATING
-        case Engine.REMOVING:
-            return ContainerPhase.DELETING
-    if obj.spec.state is DesiredState.STOPPED or (state.exit_code or 0) == 0:
+    if (phase := _PHASES.get(state.status)) is not None:
+        return phase
+    stopped = obj.spec.state is DesiredState.STOPPED
+    if state.status == Engine.CREATED:  # never started: stopped, if that is what the spec asks
+        return ContainerPhase.STOPPED if stopped else ContainerPhase.CREATING
+    if stopped or (state.exit_code or 0) == 0:
         return ContainerPhase.STOPPED
     return ContainerPhase.ERROR
 

@@ -8,7 +8,9 @@ project, else (an admin token, which has none) the configured default project.
 No-auth mode (`ZunV1Settings.noauth`, off by default; `ZUN_V1_NOAUTH=1` in the server's
 environment): a request without a token acts as a member of the configured project
 (`ZUN_V1_PROJECT`, default `default`), as keystoneauth's `none` plugin expects of a local
-endpoint. A request that does carry a token is still checked.
+endpoint (which sends the placeholder token `notused`: in this mode a token that is not one of
+ours, by its `zun_` prefix, is ignored). A request that carries one of our tokens is still
+checked.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from fastapi import Request
 from zun_controller.api.auth import Principal, Role
 from zun_controller.api.context import ApiContext
 from zun_controller.api.zunv1.errors import ZunV1Error
+
+TOKEN_PREFIX = "zun_"
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ async def caller(request: Request) -> Caller:
     ctx: ApiContext = request.app.state.zun
     settings: ZunV1Settings = request.app.state.zunv1
     token = _token(request)
+    if settings.noauth and token is not None and not token.startswith(TOKEN_PREFIX):
+        token = None  # keystoneauth's `none` plugin sends the placeholder "notused"
     if token is None and settings.noauth:
         who = Principal("noauth", Role.MEMBER, frozenset({settings.project}))
     elif token is None:
