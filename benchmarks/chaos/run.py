@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import random
 import signal
+import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -52,7 +53,7 @@ class Report:
 
 
 def progress(msg: str) -> None:
-    print(f"[chaos {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+    print(f"[chaos {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 async def retrying(op: Callable[[], Awaitable[T]], limit: float = 120.0) -> T:

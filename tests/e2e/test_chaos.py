@@ -1,0 +1,35 @@
+"""The chaos suite's short profile: records converge and change under SIGKILLed replicas, etcd
+restarts, pauses and compactions, and dockerd restarts; then nothing is lost, doubled,
+orphaned or misreported, and no two replicas acted at once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.timeout(900)
+def test_short_chaos_profile_audits_clean(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "benchmarks.chaos", "--profile", "short", "-o", "json"]
+    cmd += ["--workdir", str(tmp_path)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=880, check=False)
+    report = json.loads(done.stdout)
+    assert sum(report["faults"].values()) == 8, report
+    assert report["records_created"] >= 24
+    assert report["findings"] == {
+        "lost": 0,
+        "unexpected": 0,
+        "unconverged": 0,
+        "untruthful": 0,
+        "duplicates": 0,
+        "orphans": 0,
+        "overlapping_actions": 0,
+    }, report["details"]
+    assert report["passed"] and done.returncode == 0
