@@ -205,6 +205,24 @@ async def test_failed_upgrade_rolls_back_and_stays_back_until_template_changes(b
     assert _cond(bed.get(), "RolledBack") == ("False", "NoFailedRevision")
 
 
+async def test_a_revision_that_rolled_out_is_not_rolled_back_when_it_fails_later(
+    bed: Bed,
+) -> None:
+    await bed.app()
+    await bed.until(lambda: bed.get().status.phase == "Ready")
+    await bed.edit(template=_template(V2))
+    await bed.until(
+        lambda: bed.get().status.phase == "Ready" and bed.get().status.previous_revision is not None
+    )
+    bed.engine.failing.add(V2)  # e.g. its replicas are killed behind Zun's back
+    await bed.edit(replicas=4)
+    await bed.until(lambda: bed.get().status.phase == "Failed")
+    status = bed.get().status
+    assert status.failed_revision is None
+    assert bed.engine.apps["applications/demo/web"].image == V2
+    assert _cond(bed.get(), "Progressing") == ("False", "Unhealthy")
+
+
 async def test_without_auto_rollback_the_failure_is_reported(bed: Bed) -> None:
     await bed.app(autoRollback=False)
     await bed.until(lambda: bed.get().status.phase == "Ready")

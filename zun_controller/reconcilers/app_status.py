@@ -19,6 +19,17 @@ def split_failure(failed: str) -> tuple[str, str]:
     return reason, message
 
 
+def rolled_out(app: Application, revision: str) -> bool:
+    """Whether the rollout to `revision` completed (a failure after that is no failed rollout:
+    it is reported, not rolled back)."""
+    cond = app.status.condition("Progressing")
+    return (
+        cond is not None
+        and cond.reason == "RevisionAvailable"
+        and cond.message == f"revision {revision}"
+    )
+
+
 def complete(app: Application, obs: AppObservation) -> bool:
     want = app.spec.replicas
     return (

@@ -109,7 +109,12 @@ class ApplicationReconciler:
         await self._decide(app, before)
         await orchestrator.apply(app, chosen.template, chosen.revision)
         obs = await orchestrator.observe(app, chosen.revision)
-        if obs.failed and not chosen.held_back and can_roll_back(app, chosen.revision):
+        if (
+            obs.failed
+            and not chosen.held_back
+            and not app_status.rolled_out(app, chosen.revision)
+            and can_roll_back(app, chosen.revision)
+        ):
             chosen = await self._roll_back(app, chosen, obs.failed)
             await self._decide(app, before)
             await orchestrator.apply(app, chosen.template, chosen.revision)
