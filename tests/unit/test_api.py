@@ -105,9 +105,16 @@ async def test_tokens_roles_and_projects(api: Api) -> None:
     assert (await reader.post(f"{P}/projects/a/containers", json=ctr("x"))).status_code == 403
     assert (await reader.delete(f"{P}/projects/a/containers/web")).status_code == 403
     across = (await member.get(f"{P}/containers")).json()["items"]
-    assert [o["metadata"]["name"] for o in across] == ["web"]
+    assert sorted(o["metadata"]["name"] for o in across) == ["web"]
     r = await member.post(f"{P}/projects/a/containers", json=ctr("r", runtime="runsc"))
     assert r.status_code == 403 and "spec.runtime" in r.json()["message"]
+    await admin.post(f"{P}/projects/a/containers", json=ctr("k", runtime="runc"))
+    kept = (await member.get(f"{P}/projects/a/containers/k")).json()
+    kept["spec"]["image"] = "z"
+    assert (await member.put(f"{P}/projects/a/containers/k", json=kept)).status_code == 200
+    del kept["spec"]["runtime"]
+    cleared = await member.put(f"{P}/projects/a/containers/k", json=kept)
+    assert cleared.status_code == 403 and "spec.runtime" in cleared.json()["message"]
     assert (await member.post(f"{P}/hosts", json={})).status_code == 403
     r = await member.post(f"{P}/tokens", json={"name": "x", "role": "admin"})
     assert r.status_code == 403

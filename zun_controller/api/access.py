@@ -65,5 +65,5 @@ def check_admin_fields(who: Principal, data: dict[str, Any], old: Resource | Non
     spec = data.get("spec")
     runtime = spec.get("runtime") if isinstance(spec, dict) else None
     before = getattr(old.spec, "runtime", None) if old is not None else None
-    if runtime is not None and runtime != before:
-        raise ApiError(403, "spec.runtime: only an admin may choose the OCI runtime")
+    if runtime != before:
+        raise ApiError(403, "spec.runtime: only an admin may set or change the OCI runtime")
