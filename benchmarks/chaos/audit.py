@@ -14,8 +14,11 @@ from typing import Any
 
 import docker
 
+from zun_controller.models.application import Application
 from zun_controller.models.base import LABEL_PROJECT, LABEL_UID
 from zun_controller.models.container import Container
+from zun_controller.reconcilers.app_docker_status import LABEL_ROLE
+from zun_controller.reconcilers.app_revision import effective_template, revision_of
 from zun_controller.store.records import RecordStore
 
 #: what the engine may say for each desired state (a never-started container is stopped too)
@@ -26,6 +29,12 @@ ENGINE_STATUS = {"Running": ("running",), "Stopped": ("exited", "created")}
 class Desired:
     image: str
     state: str  # Running | Stopped
+
+
+@dataclass(frozen=True)
+class DesiredApp:
+    image: str
+    replicas: int
 
 
 @dataclass
@@ -46,23 +55,64 @@ class Findings:
 
 
 async def audit(
-    store: RecordStore, engine: docker.DockerClient, project: str, expected: dict[str, Desired]
+    store: RecordStore,
+    engine: docker.DockerClient,
+    project: str,
+    expected: dict[str, Desired],
+    apps: dict[str, DesiredApp],
 ) -> Findings:
     found = Findings()
-    records = {r.name: r for r in (await store.list(Container, project)).items}
+    everything = {r.name: r for r in (await store.list(Container, project)).items}
+    records = {n: r for n, r in everything.items() if not r.metadata.owner_references}
     found.lost = sorted(set(expected) - set(records))
     found.unexpected = sorted(set(records) - set(expected))
     outside = engine.containers.list(all=True, filters={"label": f"{LABEL_PROJECT}={project}"})
     by_uid: dict[str, list[Any]] = defaultdict(list)
     for c in outside:
         by_uid[c.labels.get(LABEL_UID, "")].append(c)
-    uids = {r.metadata.uid for r in records.values()}
+    uids = {r.metadata.uid for r in everything.values()}
     found.duplicates = sorted(u for u, cs in by_uid.items() if len(cs) > 1)
     found.orphans = sorted(c.name for c in outside if c.labels.get(LABEL_UID) not in uids)
     for name, want in expected.items():
         if (record := records.get(name)) is not None:
             _check(record, want, by_uid.get(record.metadata.uid or "", []), found)
+    for record in everything.values():
+        if record.metadata.owner_references and not record.metadata.deletion_timestamp:
+            desired = Desired(record.spec.image, record.spec.state.value)
+            _check(record, desired, by_uid.get(record.metadata.uid or "", []), found)
+    await _check_apps(store, project, apps, everything, found)
     return found
+
+
+async def _check_apps(
+    store: RecordStore,
+    project: str,
+    apps: dict[str, DesiredApp],
+    containers: dict[str, Container],
+    found: Findings,
+) -> None:
+    live = {a.name: a for a in (await store.list(Application, project)).items}
+    found.lost += sorted(f"app/{n}" for n in set(apps) - set(live))
+    found.unexpected += sorted(f"app/{n}" for n in set(live) - set(apps))
+    for name, want in apps.items():
+        app = live.get(name)
+        if app is None:
+            continue
+        revision = revision_of(effective_template(app))
+        replicas = [
+            c for c in containers.values()
+            if any(ref.uid == app.metadata.uid for ref in c.metadata.owner_references)
+            and c.metadata.labels.get(LABEL_ROLE) == "replica"
+            and not c.metadata.deletion_timestamp
+        ]  # fmt: skip
+        st = app.status
+        settled = (
+            st.observed_generation == app.metadata.generation and st.current_revision == revision
+        )
+        if not settled or st.ready_replicas != want.replicas or len(replicas) != want.replicas:
+            found.unconverged.append(f"app/{name}")
+        elif any(c.spec.image != want.image for c in replicas):
+            found.untruthful.append(f"app/{name}")
 
 
 def _check(record: Container, want: Desired, outside: list[Any], found: Findings) -> None:

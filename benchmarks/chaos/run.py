@@ -13,9 +13,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from benchmarks.chaos.audit import Desired, Findings, audit, overlapping_actions
+from benchmarks.chaos.audit import Desired, DesiredApp, Findings, audit, overlapping_actions
 from benchmarks.chaos.world import World
 from zun_controller.errors import AlreadyExistsError, ConflictError, NotFoundError, TransientError
+from zun_controller.models.application import Application
 from zun_controller.models.container import Container, DesiredState
 from zun_controller.models.registry import parse
 from zun_controller.store.records import RecordStore
@@ -28,14 +29,15 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class Profile:
     records: int
+    apps: int
     faults: int
     seconds: float
     converge_within: float = 300.0
 
 
 PROFILES = {
-    "short": Profile(records=24, faults=8, seconds=60),
-    "long": Profile(records=500, faults=120, seconds=1800, converge_within=900),
+    "short": Profile(records=20, apps=2, faults=8, seconds=60),
+    "long": Profile(records=480, apps=20, faults=120, seconds=1800, converge_within=900),
 }
 
 
@@ -43,6 +45,8 @@ PROFILES = {
 class Report:
     profile: str
     records_created: int = 0
+    apps_created: int = 0
+    app_changes: int = 0
     changes: int = 0
     deletes: int = 0
     faults: dict[str, int] = field(default_factory=dict)
@@ -74,6 +78,7 @@ class Workload:
     def __init__(self, store: RecordStore, rng: random.Random) -> None:
         self.store, self.rng = store, rng
         self.expected: dict[str, Desired] = {}
+        self.apps: dict[str, DesiredApp] = {}
         self.serial = 0
         self.stats: Counter[str] = Counter()
 
@@ -123,9 +128,46 @@ class Workload:
         del self.expected[name]
         self.stats["deleted"] += 1
 
+    async def create_app(self) -> None:
+        name = f"app{len(self.apps):03d}"
+        template = {"containers": [{"name": "web", "image": IMAGES[0]}]}
+        service = {"ports": [{"port": 80, "targetPort": 8080}]}
+        doc = {"apiVersion": "zun.openstack.org/v1alpha1", "kind": "Application",
+               "metadata": {"name": name, "project": PROJECT},
+               "spec": {"cluster": "chaos", "replicas": 2, "template": template, "service": service,
+                        "updateStrategy": {"progressDeadlineSeconds": 300}}}  # fmt: skip
+
+        async def op() -> None:
+            with contextlib.suppress(AlreadyExistsError):
+                await self.store.create(parse(doc))
+
+        await retrying(op)
+        self.apps[name] = DesiredApp(IMAGES[0], 2)
+        self.stats["apps"] += 1
+
+    async def change_app(self) -> None:
+        name = self.rng.choice(sorted(self.apps))
+        old = self.apps[name]
+        if self.rng.random() < 0.5:
+            new = DesiredApp(old.image, self.rng.randint(1, 3))
+        else:
+            new = DesiredApp(IMAGES[1 - IMAGES.index(old.image)], old.replicas)
+
+        async def op() -> None:
+            app = await self.store.get(Application, name, PROJECT)
+            app.spec.replicas = new.replicas
+            app.spec.template.containers[0].image = new.image
+            await self.store.update(app)
+
+        await retrying(op)
+        self.apps[name] = new
+        self.stats["app_changes"] += 1
+
     async def step(self) -> None:
         roll = self.rng.random()
-        if roll < 0.4 or len(self.expected) < 4:
+        if self.apps and roll < 0.1:
+            await self.change_app()
+        elif roll < 0.4 or len(self.expected) < 4:
             await self.create()
         elif roll < 0.85:
             await self.change()
@@ -186,8 +228,11 @@ async def _compact(store: RecordStore) -> None:
 async def register_engine(store: RecordStore, url: str) -> None:
     host = {"apiVersion": "zun.openstack.org/v1alpha1", "kind": "Host",
             "metadata": {"name": "chaos"}, "spec": {"endpoint": url}}  # fmt: skip
-    with contextlib.suppress(AlreadyExistsError):
-        await store.create(parse(host))
+    cluster = {"apiVersion": "zun.openstack.org/v1alpha1", "kind": "Cluster",
+               "metadata": {"name": "chaos"}, "spec": {"type": "docker"}}  # fmt: skip
+    for doc in (host, cluster):
+        with contextlib.suppress(AlreadyExistsError):
+            await store.create(parse(doc))
 
 
 async def drive(world: World, profile: Profile, name: str, seed: int) -> Report:
@@ -199,6 +244,8 @@ async def drive(world: World, profile: Profile, name: str, seed: int) -> Report:
         await retrying(lambda: register_engine(store, world.engine_url))
         for _ in range(profile.records):
             await work.create()
+        for _ in range(profile.apps):
+            await work.create_app()
         progress(f"{profile.records} records; {profile.faults} faults in {profile.seconds:.0f}s")
         gap = profile.seconds / profile.faults
         for _ in range(profile.faults):
@@ -214,6 +261,8 @@ async def drive(world: World, profile: Profile, name: str, seed: int) -> Report:
     finally:
         await store.kv.close()
     report.records_created = work.stats["created"]
+    report.apps_created = work.stats["apps"]
+    report.app_changes = work.stats["app_changes"]
     report.changes = work.stats["changed"]
     report.deletes = work.stats["deleted"]
     report.faults = dict(faults.counts)
@@ -230,7 +279,7 @@ async def converge(world: World, store: RecordStore, work: Workload, within: flo
     clean_once = False
     while True:
         try:
-            findings = await audit(store, engine, PROJECT, work.expected)
+            findings = await audit(store, engine, PROJECT, work.expected, work.apps)
         except (TransientError, Exception) as exc:  # the engine or etcd may still be coming back
             progress(f"audit not possible yet: {exc!r}")
             await asyncio.sleep(3)
@@ -246,8 +295,8 @@ async def converge(world: World, store: RecordStore, work: Workload, within: flo
         await asyncio.sleep(3)
 
 
-def run(profile_name: str, workdir: Any, seed: int) -> Report:
-    world = World(workdir)
+def run(profile_name: str, workdir: Any, seed: int, engine: str = "chaos") -> Report:
+    world = World(workdir, engine)
     world.start()
     try:
         return asyncio.run(drive(world, PROFILES[profile_name], profile_name, seed))

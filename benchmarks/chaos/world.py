@@ -42,6 +42,8 @@ class Replica:
 @dataclass
 class World:
     workdir: Path
+    #: the extra Docker engine this run owns (hack/dockerd.sh start NAME); one run per engine
+    engine: str = ENGINE
     etcd: EtcdServer = field(init=False)
     engine_url: str = ""
     replicas: dict[str, Replica] = field(default_factory=dict)
@@ -55,14 +57,18 @@ class World:
         return self.workdir / "actions.jsonl"
 
     def start(self) -> None:
-        self._lock = (Path("/run/lock") / "zun-chaos.lock").open("w")
+        self._lock = (Path("/run/lock") / f"zun-chaos-{self.engine}.lock").open("w")
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RuntimeError("another chaos run uses the chaos engine; wait for it") from None
+            raise RuntimeError(
+                f"another chaos run uses engine {self.engine}; use --engine"
+            ) from None
         self.etcd.start()
-        sh("bash", str(DOCKERD), "stop", ENGINE)  # a clean engine: nothing left from earlier runs
-        self.engine_url = sh("bash", str(DOCKERD), "start", ENGINE)
+        sh(
+            "bash", str(DOCKERD), "stop", self.engine
+        )  # a clean engine: nothing left from earlier runs
+        self.engine_url = sh("bash", str(DOCKERD), "start", self.engine)
         sh("bash", str(IMAGES), env={**os.environ, "DOCKER_HOST": self.engine_url})
         for name in ("a", "b"):
             self.replicas[name] = Replica(name)
@@ -102,13 +108,13 @@ class World:
     def restart_engine(self) -> None:
         """A dockerd restart as an operator does it (SIGTERM, then start). SIGKILL is not used:
         it once left the main engine's docker0 bridge deleted on this machine."""
-        pidfile = Path(f"/run/zun-dockerd-{ENGINE}.pid")
+        pidfile = Path(f"/run/zun-dockerd-{self.engine}.pid")
         pid = int(pidfile.read_text().strip())
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 60
         while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
-        self.engine_url = sh("bash", str(DOCKERD), "start", ENGINE)
+        self.engine_url = sh("bash", str(DOCKERD), "start", self.engine)
 
     def stop(self) -> None:
         for name in self.replicas:
@@ -122,5 +128,8 @@ class World:
         self.etcd.signal(signal.SIGCONT)
         self.etcd.stop()
         subprocess.run(
-            ["bash", str(DOCKERD), "stop", ENGINE], capture_output=True, timeout=300, check=False
+            ["bash", str(DOCKERD), "stop", self.engine],
+            capture_output=True,
+            timeout=300,
+            check=False,
         )
