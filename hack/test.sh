@@ -21,7 +21,7 @@ hack/kube-build.sh
 
 step "pytest"
 set +e
-.venv/bin/pytest -p no:cacheprovider "${@:-tests}"
+.venv/bin/pytest -p no:cacheprovider --durations=25 "${@:-tests}"
 rc=$?
 set -e
 # pytest's 5 means "no tests collected": a filtered run that selected nothing is not a failure
