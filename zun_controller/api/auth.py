@@ -2,8 +2,9 @@
 
 A token is `zun_` + 32 random bytes (urlsafe base64), shown in clear once, when it is made. etcd
 keeps only its SHA-256, as the key `/zun/tokens/<hex digest>`, whose value names the token, its
-role and its projects. Roles: `admin` (everything, every project), `member` (read and write in
-its projects), `reader` (read in its projects).
+role and its projects; a process keeps a token it has seen for 5 s, so a token deleted from
+etcd stops working within that. Roles: `admin` (everything, every project), `member` (read
+and write in its projects), `reader` (read in its projects).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -50,8 +52,11 @@ def digest(token: str) -> str:
 class Tokens:
     """Tokens in etcd, by digest."""
 
-    def __init__(self, kv: KV) -> None:
+    def __init__(self, kv: KV, *, cache_seconds: float = 5.0) -> None:
         self.kv = kv
+        #: digest -> (principal, until): known tokens are not read from etcd on every request
+        self._known: dict[str, tuple[Principal, float]] = {}
+        self._cache_seconds = cache_seconds
 
     async def create(self, name: str, role: Role, projects: list[str]) -> str:
         """A new token; the clear text is returned here and never stored."""
@@ -65,11 +70,19 @@ class Tokens:
         scheme, _, token = (header or "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise ApiError(401, "missing bearer token: send 'Authorization: Bearer TOKEN'")
-        found = await self.kv.get(TOKENS + digest(token.strip()))
+        key = digest(token.strip())
+        known = self._known.get(key)
+        if known and known[1] > time.monotonic():
+            return known[0]
+        found = await self.kv.get(TOKENS + key)
         if found is None:
             raise ApiError(401, "invalid or revoked token")
         data = json.loads(found.value)
-        return Principal(data["name"], Role(data["role"]), frozenset(data["projects"]))
+        who = Principal(data["name"], Role(data["role"]), frozenset(data["projects"]))
+        if len(self._known) > 10_000:
+            self._known.clear()
+        self._known[key] = (who, time.monotonic() + self._cache_seconds)
+        return who
 
     async def list(self) -> list[dict[str, object]]:
         """Every token's name, role and projects (never the digest)."""
