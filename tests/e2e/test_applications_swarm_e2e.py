@@ -190,7 +190,9 @@ async def test_swarm_application_lifecycle(zun: ZunBed, swarm: docker.DockerClie
     def gone() -> bool:
         names = {s.name for s in swarm.services.list()}
         left = swarm.containers.list(
-            all=True, filters={"label": f"com.docker.swarm.service.name=zun-{project}-web"}
+            all=True,
+            sparse=True,
+            filters={"label": f"com.docker.swarm.service.name=zun-{project}-web"},
         )
         return f"zun-{project}-web" not in names and not left
 

@@ -209,7 +209,7 @@ class DockerOrchestrator:
             and c.status.host == lb.status.host
             and net in c.status.ips
         ]
-        config = lb_config.render(app, template, backends)
+        config = lb_config.render(app, backends)
         if self._pushed.get(lb.status.container_id) != config:
             await lb_config.push(self.pool.for_host(host), lb.status.container_id, config)
             self._pushed[lb.status.container_id] = config

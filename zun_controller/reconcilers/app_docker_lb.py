@@ -9,9 +9,11 @@ while the old ones finish their connections. No bind mount is needed, so this wo
 Host the balancer is placed on, not only one sharing the controller's filesystem; a
 recreated balancer container simply gets the configuration pushed again.
 
-Health checks (`check`, and `option httpchk` when the template's healthcheck is an HTTP GET
-on the target port) and `option redispatch` with retries move a request whose server just
-went away to another one.
+Membership is the health gate (only replicas whose Container is Ready, i.e. passing their own
+healthcheck); haproxy's own checks are TCP connects, which only notice a server that went away
+between two reloads, and `option redispatch` with retries moves such a request to another
+server. (An `option httpchk` from the target template would judge old replicas by the new
+revision's healthcheck: a failing new check took every good server down, measured.)
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 
 from zun_controller.drivers.runtime.base import Runtime
 from zun_controller.errors import TransientError
-from zun_controller.models.application import Application, AppTemplate
+from zun_controller.models.application import Application
 
 CONFIG_DIR = "/usr/local/etc/haproxy"
 _RELOAD = (
@@ -37,14 +39,7 @@ class Backend:
     address: str  # IP on the network the balancer shares with the replicas
 
 
-def _check_line(template: AppTemplate, target_port: int) -> str:
-    hc = template.containers[0].healthcheck
-    if hc is not None and hc.http_get is not None and hc.http_get.port == target_port:
-        return f"    option httpchk GET {hc.http_get.path}\n"
-    return ""
-
-
-def render(app: Application, template: AppTemplate, backends: list[Backend]) -> str:
+def render(app: Application, backends: list[Backend]) -> str:
     lines = [
         "global\n    maxconn 1024\n",
         "defaults\n    mode tcp\n    option redispatch\n    retries 3\n"
@@ -56,9 +51,7 @@ def render(app: Application, template: AppTemplate, backends: list[Backend]) -> 
         lines.append(
             f"frontend p{port.port}\n    bind :{port.port}\n    default_backend b{port.port}\n"
         )
-        body = f"backend b{port.port}\n    balance roundrobin\n" + _check_line(
-            template, port.target_port
-        )
+        body = f"backend b{port.port}\n    balance roundrobin\n"
         for b in sorted(backends, key=lambda b: b.name):
             body += f"    server {b.name} {b.address}:{port.target_port}\n"
         lines.append(body)
