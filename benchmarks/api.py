@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import socket
 import statistics
@@ -53,7 +54,10 @@ async def open_loop(
         nonlocal errors
         due = start + i / rate
         await asyncio.sleep(max(0.0, due - time.perf_counter()))
-        ok = await call(i)
+        try:
+            ok = await call(i)
+        except httpx.HTTPError:
+            ok = False
         latencies.append(time.perf_counter() - due)
         errors += not ok
 
@@ -67,17 +71,36 @@ async def open_loop(
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """user + system CPU of a process so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def server_phase(
+    pid: int, rate: float, seconds: float, call: Callable[[int], Awaitable[bool]]
+) -> dict[str, Any]:
+    """An open-loop phase, plus the API process's CPU per request (independent of queueing)."""
+    before = cpu_seconds(pid)
+    figures = await open_loop(rate, seconds, call)
+    figures["server_cpu_ms_per_request"] = round(
+        (cpu_seconds(pid) - before) * 1000 / figures["n"], 2
+    )
+    return figures
+
+
 def body(i: int) -> dict[str, Any]:
     return {"kind": "Container", "metadata": {"name": f"c{i}"}, "spec": {"image": "x"}}
 
 
 async def measure(
-    etcd_url: str, api_url: str, token: str, args: argparse.Namespace
+    etcd_url: str, api_url: str, token: str, pid: int, args: argparse.Namespace
 ) -> dict[str, Any]:
     kv = EtcdKV.from_url(etcd_url)
-    limits = httpx.Limits(max_connections=512, max_keepalive_connections=512)
+    # idle connections expire before uvicorn's 5 s keep-alive closes them under the client
+    limits = httpx.Limits(max_connections=512, max_keepalive_connections=512, keepalive_expiry=3)
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=api_url, headers=headers, limits=limits, timeout=30) as c:
+    async with httpx.AsyncClient(base_url=api_url, headers=headers, limits=limits, timeout=10) as c:
 
         async def create(i: int) -> bool:
             return (await c.post(P, json=body(i))).status_code == 201
@@ -100,9 +123,9 @@ async def measure(
         report = {
             "seconds": args.seconds,
             "raw_put": await open_loop(args.create_rate, args.seconds, raw_put),
-            "api_create": await open_loop(args.create_rate, args.seconds, create),
+            "api_create": await server_phase(pid, args.create_rate, args.seconds, create),
             "raw_get": await open_loop(args.get_rate, args.seconds, raw_get),
-            "api_get": await open_loop(args.get_rate, args.seconds, get),
+            "api_get": await server_phase(pid, args.get_rate, args.seconds, get),
         }
     await kv.close()
     return report
@@ -147,7 +170,8 @@ def main() -> None:
         proc = start_api(etcd.url, port, Path(tmp) / "api.log")
         try:
             token = asyncio.run(admin_token(etcd.url))
-            report = asyncio.run(measure(etcd.url, f"http://127.0.0.1:{port}", token, args))
+            url = f"http://127.0.0.1:{port}"
+            report = asyncio.run(measure(etcd.url, url, token, proc.pid, args))
         finally:
             proc.terminate()
             proc.wait(30)
@@ -159,7 +183,8 @@ def main() -> None:
     for name in ("raw_put", "api_create", "raw_get", "api_get"):
         r = report[name]
         line = f"{name:<11} n={r['n']:<6} p50={r['p50_ms']:>7} ms  p99={r['p99_ms']:>7} ms"
-        print(f"{line}  errors={r['errors']}")
+        cpu = r.get("server_cpu_ms_per_request")
+        print(f"{line}  errors={r['errors']}" + (f"  server cpu/request={cpu} ms" if cpu else ""))
 
 
 def _free_port() -> int:

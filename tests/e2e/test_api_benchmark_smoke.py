@@ -23,3 +23,4 @@ def test_api_benchmark_runs_and_reports_every_figure() -> None:
         figures = report[name]
         assert figures["n"] == n and figures["errors"] == 0, (name, figures)
         assert 0 < figures["p50_ms"] <= figures["p99_ms"], (name, figures)
+    assert report["api_get"]["server_cpu_ms_per_request"] > 0
