@@ -3,6 +3,7 @@
 # (hack/build-image.sh makes one with hack/python-base.sh and builds this with it).
 ARG BASE=python:3.11-slim
 FROM ${BASE} AS build
+LABEL zun.openstack.org/build-stage=true
 WORKDIR /src
 # pyproject.toml, README.md, zun_controller/ and, optionally, wheelhouse/: the dependencies'
 # wheels for a build with no package index (see .dockerignore); without it pip uses the index.

@@ -46,6 +46,7 @@ def image() -> Iterator[str]:
     assert built.returncode == 0, built.stdout + built.stderr
     yield IMAGE
     docker("rmi", IMAGE)
+    docker("image", "prune", "-f", "--filter", "label=zun.openstack.org/build-stage=true")
 
 
 @pytest.mark.timeout(900)
