@@ -11,6 +11,7 @@ written (more are dropped and counted in `zun_events_dropped_total`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -129,11 +130,15 @@ class EventRecorder:
         return [e.model_copy(deep=True) for e in self._events.values()]
 
     async def run(self) -> None:
-        """Write what was recorded until cancelled (a manager task)."""
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            await self.flush()
+        """Write what was recorded until cancelled (a manager task), then what is left."""
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                await self.flush()
+        finally:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(self.flush(), 2.0)
 
     async def flush(self) -> None:
         """Write every pending Event now; failures are logged, counted and dropped."""
