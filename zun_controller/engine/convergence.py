@@ -84,17 +84,33 @@ def track_convergence(informer: Informer[Any], metrics: Metrics) -> ConvergenceT
     return tracker
 
 
-def record_counts(informers: Iterable[Informer[Any]]) -> list[tuple[str, str, str, int]]:
-    """(kind, phase, project, n) for every record cached; a kind's phases seen in any project
-    are reported in each of its projects (0 where none), so series do not come and go."""
-    out: list[tuple[str, str, str, int]] = []
-    for informer in informers:
-        counts: Counter[tuple[str, str]] = Counter()
-        for key in informer.list_keys():
-            data = _parsed(informer.raw(key)) or {}
-            phase = str(_status(data).get("phase") or "Unknown")
-            counts[(phase, split_queue_key(key)[1] or "")] += 1
-        phases = {p for p, _ in counts}
-        projects = {p for _, p in counts}
-        out += [(informer.kind, ph, pr, counts[(ph, pr)]) for ph in phases for pr in projects]
-    return out
+class RecordCounter:
+    """(kind, phase, project, n) for every record cached, for `zun_records`; a kind's phases
+    seen in any project are reported in each of its projects (0 where none), so series do not
+    come and go. Phases are remembered per (key, revision): a scrape parses only what changed."""
+
+    def __init__(self, informers: Iterable[Informer[Any]]) -> None:
+        self._informers = informers
+        self._phases: dict[tuple[str, str], tuple[int, str]] = {}
+
+    def __call__(self) -> list[tuple[str, str, str, int]]:
+        out: list[tuple[str, str, str, int]] = []
+        seen: dict[tuple[str, str], tuple[int, str]] = {}
+        for informer in self._informers:
+            counts: Counter[tuple[str, str]] = Counter()
+            for key in informer.list_keys():
+                cached = informer.raw(key)
+                if cached is None:
+                    continue
+                ident = (informer.kind, key)
+                known = self._phases.get(ident)
+                if known is None or known[0] != cached.mod_revision:
+                    phase = str(_status(_parsed(cached) or {}).get("phase") or "Unknown")
+                    known = (cached.mod_revision, phase)
+                seen[ident] = known
+                counts[(known[1], split_queue_key(key)[1] or "")] += 1
+            phases = {p for p, _ in counts}
+            projects = {p for _, p in counts}
+            out += [(informer.kind, ph, pr, counts[(ph, pr)]) for ph in phases for pr in projects]
+        self._phases = seen
+        return out

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from zun_controller.drivers.runtime.base import RuntimeFactory
 from zun_controller.engine.client import Records
 from zun_controller.engine.controller import Controller
-from zun_controller.engine.convergence import record_counts, track_convergence
+from zun_controller.engine.convergence import RecordCounter, track_convergence
 from zun_controller.engine.events import EventRecorder
 from zun_controller.engine.informer import Cached, Informer
 from zun_controller.engine.manager import Manager, Task
@@ -123,7 +123,7 @@ class RuntimeControllers:
         """Events, convergence latency, record counts and container stats."""
         for records in (self.containers, self.hosts, self.networks, self.volumes):
             track_convergence(records.informer, self._metrics)
-        self._metrics.add_record_counts(lambda: record_counts(manager.informers))
+        self._metrics.add_record_counts(RecordCounter(manager.informers))
         if recorder_task_needed(manager, self.recorder):
             manager.add_task(Task("event-recorder", self.recorder.run))
         sampler = StatsSampler(
