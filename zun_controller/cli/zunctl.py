@@ -15,6 +15,8 @@ from zun_controller.cli.zunctl_apply import apply_one, diff_one, read_manifests
 from zun_controller.cli.zunctl_client import Client, Config, ZunctlError, path_of, where
 from zun_controller.cli.zunctl_describe import describe as describe_record
 from zun_controller.cli.zunctl_output import console, headers, row, show
+from zun_controller.cli.zunctl_prune import applyset_name, label
+from zun_controller.cli.zunctl_prune import prune as prune_set
 from zun_controller.errors import InvalidError
 from zun_controller.models.base import GROUP, Resource
 from zun_controller.models.container import Container
@@ -46,23 +48,40 @@ def _kind(name: str) -> type[Resource]:
 def apply(
     filename: Files,
     project: Project = None,
-    prune: Annotated[bool, typer.Option("--prune", help="(not yet: issue 7)")] = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="delete what this apply-set made and no longer names")
+    ] = False,
+    applyset: Annotated[
+        str | None, typer.Option("--applyset", help="apply-set name [the file or directory name]")
+    ] = None,
 ) -> None:
     """Create or update every object of the manifests; one line per object."""
-    if prune:
-        raise ZunctlError("--prune is not implemented yet (issue 7); apply without it", code=2)
     client = _client(project)
-    for m in read_manifests(filename, client.config.project):
+    manifests = read_manifests(filename, client.config.project)
+    name = applyset_name(filename, applyset) if prune or applyset else None
+    if name:
+        label(manifests, name)
+    for m in manifests:
         print(apply_one(client, m), flush=True)
+    if prune and name:
+        for line in prune_set(client, manifests, name, client.config.project):
+            print(line, flush=True)
 
 
 @app.command()
-def diff(filename: Files, project: Project = None) -> None:
+def diff(
+    filename: Files,
+    project: Project = None,
+    applyset: Annotated[
+        str | None, typer.Option("--applyset", help="compare as applied with this apply-set")
+    ] = None,
+) -> None:
     """Show how the manifests differ from the live records; exit 1 when they do."""
     client = _client(project)
-    changed = [
-        d for m in read_manifests(filename, client.config.project) if (d := diff_one(client, m))
-    ]
+    manifests = read_manifests(filename, client.config.project)
+    if applyset:
+        label(manifests, applyset)
+    changed = [d for m in manifests if (d := diff_one(client, m))]
     for text in changed:
         print(text)
     if changed:
