@@ -24,6 +24,14 @@ from zun_controller.store.records import RecordStore
 PROJECT = "chaos"
 IMAGES = ("zun-test/httpd:v1", "zun-test/httpd:v2")
 T = TypeVar("T")
+#: how often each fault is drawn; a dockerd restart stops and starts every container, the slowest
+FAULT_WEIGHTS = {
+    "kill_controller": 4,
+    "restart_etcd": 2,
+    "compact": 2,
+    "pause_etcd": 2,
+    "restart_dockerd": 1,
+}
 
 
 @dataclass(frozen=True)
@@ -37,7 +45,7 @@ class Profile:
 
 PROFILES = {
     "short": Profile(records=20, apps=2, faults=8, seconds=60),
-    "long": Profile(records=480, apps=20, faults=120, seconds=1800, converge_within=900),
+    "long": Profile(records=480, apps=20, faults=110, seconds=1800, converge_within=900),
 }
 
 
@@ -181,16 +189,7 @@ class Faults:
         self.counts: Counter[str] = Counter()
 
     async def inject(self) -> str:
-        fault = self.rng.choice(
-            [
-                "kill_controller",
-                "kill_controller",
-                "restart_etcd",
-                "compact",
-                "restart_dockerd",
-                "pause_etcd",
-            ]
-        )
+        fault = self.rng.choices(list(FAULT_WEIGHTS), weights=list(FAULT_WEIGHTS.values()))[0]
         progress(f"fault: {fault}")
         await getattr(self, fault)()
         self.counts[fault] += 1

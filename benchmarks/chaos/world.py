@@ -111,10 +111,19 @@ class World:
         pidfile = Path(f"/run/zun-dockerd-{self.engine}.pid")
         pid = int(pidfile.read_text().strip())
         os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 60
+        # dockerd stops every container before it exits: with hundreds that takes minutes here,
+        # and a new dockerd cannot start while the old one and its containerd still run
+        deadline = time.monotonic() + 600
         while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        self.engine_url = sh("bash", str(DOCKERD), "start", self.engine)
+            time.sleep(0.2)
+        for attempt in range(3):
+            try:
+                self.engine_url = sh("bash", str(DOCKERD), "start", self.engine)
+                return
+            except subprocess.CalledProcessError:
+                if attempt == 2:
+                    raise
+                time.sleep(10)
 
     def stop(self) -> None:
         for name in self.replicas:
