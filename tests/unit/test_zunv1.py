@@ -13,6 +13,7 @@ from zun_controller.api.app import create_app
 from zun_controller.api.auth import Role, Tokens
 from zun_controller.api.zunv1 import ZunV1Settings
 from zun_controller.models.container import Container
+from zun_controller.models.registry import parse
 from zun_controller.store.memory import MemoryKV
 from zun_controller.store.records import RecordStore
 
@@ -232,3 +233,30 @@ async def test_noauth_ignores_keystoneauths_placeholder_but_checks_our_tokens(be
         assert (await c.get("/v1/containers/web")).json()["project_id"] == "demo"
     async with bed.client(**{"X-Auth-Token": "zun_revoked"}) as c:
         assert (await c.get("/v1/containers")).status_code == 401
+
+
+async def test_error_and_deleting_statuses_and_hosts() -> None:
+    bed = Bed(noauth=False)
+    admin = await Tokens(bed.kv).create("a", Role.ADMIN, [])
+    host = parse({"apiVersion": "zun.openstack.org/v1alpha1", "kind": "Host",
+                  "metadata": {"name": "local"},
+                  "spec": {"endpoint": "unix:///var/run/docker.sock"}})  # fmt: skip
+    await bed.store.create(host)
+    async with bed.client(**{"X-Auth-Token": admin, "X-Project-Id": "demo"}) as c:
+        (shown,) = (await c.get("/v1/hosts")).json()["hosts"]
+        assert shown["hostname"] == "local" and shown["status"] == "down"
+        assert (await c.get(f"/v1/hosts/{shown['uuid']}")).json()["hostname"] == "local"
+        await _run(c, image="x")
+        obj = await bed.store.get(Container, "web", "demo")
+        obj.status.phase = "Error"
+        obj.status.set_condition("Ready", False, "ImageNotFound", "no image x")
+        await bed.store.update_status(obj)
+        got = (await c.get("/v1/containers/web")).json()
+        assert (got["status"], got["status_reason"]) == ("Error", "ImageNotFound: no image x")
+        assert (await c.post("/v1/containers/web/stop")).status_code == 409
+        obj = await bed.store.get(Container, "web", "demo")
+        obj.metadata.finalizers = ["zun.openstack.org/runtime"]
+        await bed.store.update(obj)
+        assert (await c.delete("/v1/containers/web")).status_code == 204
+        got = (await c.get("/v1/containers/web")).json()
+        assert (got["status"], got["task_state"]) == ("Deleting", "container_deleting")
