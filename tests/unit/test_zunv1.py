@@ -4,6 +4,7 @@ record each call writes, Zun's error body and the 409 rules, auth and no-auth.""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -12,8 +13,11 @@ import pytest
 from zun_controller.api.app import create_app
 from zun_controller.api.auth import Role, Tokens
 from zun_controller.api.zunv1 import ZunV1Settings
+from zun_controller.drivers.runtime.base import ContainerState
+from zun_controller.drivers.runtime.base import ContainerStatus as EngineStatus
 from zun_controller.models.container import Container
 from zun_controller.models.registry import parse
+from zun_controller.reconcilers.container_state import should_restart
 from zun_controller.store.memory import MemoryKV
 from zun_controller.store.records import RecordStore
 
@@ -260,3 +264,20 @@ async def test_error_and_deleting_statuses_and_hosts() -> None:
         assert (await c.delete("/v1/containers/web")).status_code == 204
         got = (await c.get("/v1/containers/web")).json()
         assert (got["status"], got["task_state"]) == ("Deleting", "container_deleting")
+
+
+def test_start_after_stop_starts_whatever_the_restart_policy() -> None:
+    """The reconciler's rule Zun's start needs: an exit the spec asked for is not the
+    container's own, so `Running` again starts it even with restart policy Never."""
+    obj = parse({"apiVersion": "zun.openstack.org/v1alpha1", "kind": "Container",
+                 "metadata": {"name": "w", "project": "demo"},
+                 "spec": {"image": "x", "restartPolicy": "Never"}})  # fmt: skip
+    assert isinstance(obj, Container)
+    exited = ContainerState(
+        id="c", name="n", image="x", labels={}, status=EngineStatus.EXITED,
+        exit_code=0, started_at=datetime.now(UTC),
+    )  # fmt: skip
+    obj.status.set_condition("Ready", False, "Exited", "exit code 0")
+    assert not should_restart(obj, exited)
+    obj.status.set_condition("Ready", False, "Stopped", "exit code 0")
+    assert should_restart(obj, exited)
