@@ -213,6 +213,8 @@ async def test_tokens_and_projects_without_noauth() -> None:
         r = await c.get("/v1/containers")
         assert r.status_code == 401 and r.json()["errors"][0]["status"] == 401
         assert (await c.get("/v1/containers", headers={"X-Auth-Token": "zun_x"})).status_code == 401
+        r = await c.get("/v1/containers", headers={"X-Auth-Token": "notused"})
+        assert r.status_code == 401 and "zun_ tokens" in r.json()["errors"][0]["title"]
     async with bed.client(**{"X-Auth-Token": member}) as c:
         await _run(c, image="x")
     async with bed.client(**{"X-Auth-Token": reader}) as c:

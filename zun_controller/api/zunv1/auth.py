@@ -86,8 +86,10 @@ async def caller(request: Request) -> Caller:
         token = None  # keystoneauth's `none` plugin sends the placeholder "notused"
     if token is None and settings.noauth:
         who = Principal("noauth", Role.MEMBER, frozenset({settings.project}))
-    elif token is None:
-        raise ZunV1Error(401, "Authentication required: send X-Auth-Token with an API token")
+    elif token is None or not token.startswith(TOKEN_PREFIX):
+        raise ZunV1Error(
+            401, "Authentication required: send X-Auth-Token with one of this API's zun_ tokens"
+        )
     else:
         who = await ctx.tokens.authenticate(f"Bearer {token}")
     asked = request.headers.get("x-project-id")
