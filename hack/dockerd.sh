@@ -177,10 +177,20 @@ take_lock() {  # take_lock NAME -> serialise dockerd.sh runs for one engine (pyt
 start_main() {
     take_lock zun-dockerd
     if answers "$MAIN_SOCK" && ! ip link show docker0 >/dev/null 2>&1; then
-        # Seen once: docker0 gone under a running engine (every start on the default bridge then
-        # fails with "could not find bridge docker0"); a restart makes it again.
-        log "docker0 is missing under the running engine; restarting it"
-        stop_pidfile "$MAIN_PIDFILE"
+        # docker0 gone under the running engine (an extra engine's restart deletes it, see
+        # restore_docker0): make it again from the engine's own idea of its default bridge.
+        local gw subnet
+        gw=$(docker -H "unix://$MAIN_SOCK" network inspect bridge \
+            --format '{{(index .IPAM.Config 0).Gateway}}' 2>/dev/null || true)
+        subnet=$(docker -H "unix://$MAIN_SOCK" network inspect bridge \
+            --format '{{(index .IPAM.Config 0).Subnet}}' 2>/dev/null || true)
+        NAME=main
+        if [[ -n $gw && -n $subnet ]]; then
+            restore_docker0 "$gw/${subnet#*/}"
+        else
+            log "docker0 is missing and the engine does not say its address; restarting it"
+            stop_pidfile "$MAIN_PIDFILE"
+        fi
     fi
     if answers "$MAIN_SOCK"; then
         echo "unix://$MAIN_SOCK"
@@ -295,6 +305,19 @@ ensure_forward_rule() {  # ensure_forward_rule OCTET (also re-added if someone f
         || log "warning: no FORWARD rule; containers of $NAME may not reach each other"
 }
 
+restore_docker0() {  # restore_docker0 "ADDR/LEN ..." -> make docker0 again if it went
+    # Restarting an extra engine (a second start on its data-root) deletes the MAIN engine's
+    # docker0 on this kernel (reproduced: start, SIGTERM, start). The main engine finds its
+    # default bridge by name, so the same bridge with the same addresses repairs it in place.
+    local addrs=$1 a
+    [[ -n $addrs ]] || return 0
+    ip link show docker0 >/dev/null 2>&1 && return 0
+    log "docker0 was deleted while $NAME started; making it again ($addrs)"
+    ip link add docker0 type bridge
+    for a in $addrs; do ip addr add "$a" dev docker0; done
+    ip link set docker0 up
+}
+
 start_extra() {
     check_name "$1"
     extra_paths "$1"
@@ -311,7 +334,8 @@ start_extra() {
         echo "unix://$SOCK"
         return
     fi
-    local n driver pid
+    local n driver pid docker0_addrs
+    docker0_addrs=$({ ip -4 -o addr show dev docker0 2>/dev/null || true; } | awk '{print $4}')
     n=$(pick_octet)
     if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
         ip link add "$BRIDGE" type bridge
@@ -329,6 +353,8 @@ start_extra() {
         --containerd-namespace "zun-$NAME" --containerd-plugins-namespace "zun-$NAME-plugins" \
         --cgroup-parent "zun-dockerd-$NAME")
     wait_for "$SOCK" "$pid" "$LOGF" || die "extra dockerd $NAME did not start"
+    sleep 1  # the deletion happens while the new engine restores its networks
+    restore_docker0 "$docker0_addrs"
     echo "$driver" >"$DATA_ROOT/.zun-storage-driver"
     log "extra dockerd $NAME pid $pid answers on $SOCK (bridge $BRIDGE 10.$n.0.1/24, storage $driver)"
     echo "unix://$SOCK"

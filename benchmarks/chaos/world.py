@@ -106,8 +106,7 @@ class World:
             proc.wait(10)
 
     def restart_engine(self) -> None:
-        """A dockerd restart as an operator does it (SIGTERM, then start). SIGKILL is not used:
-        it once left the main engine's docker0 bridge deleted on this machine."""
+        """A dockerd restart as an operator does it (SIGTERM, then start)."""
         pidfile = Path(f"/run/zun-dockerd-{self.engine}.pid")
         pid = int(pidfile.read_text().strip())
         os.kill(pid, signal.SIGTERM)
