@@ -210,6 +210,8 @@ async def run(args: argparse.Namespace) -> Report:
             server.stop()
             for c in engine.containers.list(all=True, filters={"label": f"zun-bench={tag}"}):
                 c.remove(force=True)
+            for s in engine.services.list(filters={"label": f"zun-bench={tag}"}):
+                s.remove()
     return report
 
 

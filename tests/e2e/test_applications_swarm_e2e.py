@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -58,10 +59,29 @@ async def zun(
     bed = ZunBed(own_etcd, tmp_path, (project,))
     await bed.apply("Cluster", "sw", {"type": "swarm", "endpoint": MAIN_SOCKET_URL})
     bed.start()
-    yield bed
-    await bed.close()
-    for service in swarm.services.list(filters={"label": f"{LABEL_PROJECT}={project}"}):
-        service.remove()
+    try:
+        yield bed
+    finally:
+        try:
+            await bed.close()
+        finally:
+            for service in swarm.services.list(filters={"label": f"{LABEL_PROJECT}={project}"}):
+                service.remove()
+            _remove_network(swarm, f"zun-swarm-{project}")
+
+
+def _remove_network(engine: docker.DockerClient, name: str) -> None:
+    """The project network Zun leaves for the project's other apps (in use until tasks end)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            for network in engine.networks.list(names=[name]):
+                network.remove()
+            return
+        except docker.errors.APIError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def _spec(image: str, replicas: int) -> dict[str, Any]:

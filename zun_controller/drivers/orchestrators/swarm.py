@@ -24,10 +24,15 @@ import docker
 import docker.errors
 
 from zun_controller.drivers.orchestrators.base import AppObservation, ClusterInfo, OwnedApp
-from zun_controller.drivers.orchestrators.swarm_spec import managed_fields, patch, service_name
+from zun_controller.drivers.orchestrators.swarm_spec import (
+    managed_fields,
+    network_name,
+    patch,
+    service_name,
+)
 from zun_controller.drivers.orchestrators.swarm_status import addresses, observation
 from zun_controller.drivers.runtime.docker import tls_config, translate
-from zun_controller.errors import NotFoundError, PermanentError
+from zun_controller.errors import ConflictError, NotFoundError, PermanentError
 from zun_controller.models.application import Application, AppTemplate
 from zun_controller.models.base import (
     LABEL_KIND,
@@ -52,6 +57,7 @@ class SwarmOrchestrator:
         self._tls_dir: Path | None = None
         self._tls = self._write_tls(tls) if tls else None
         self._api: Api = None
+        self._networks: set[str] = set()
 
     def _write_tls(self, pem: Mapping[str, str]) -> dict[str, str]:
         self._tls_dir = Path(tempfile.mkdtemp(prefix="zun-swarm-tls-"))
@@ -105,8 +111,29 @@ class SwarmOrchestrator:
             memory=sum(r.get("MemoryBytes", 0) for r in res),
         )
 
+    async def _ensure_network(self, project: str) -> None:
+        name = network_name(project)
+        if name in self._networks:
+            return
+        found = await self._call(lambda api: api.networks(names=[name]), f"network {name}")
+        if not any(n.get("Name") == name for n in found):
+            labels = {
+                LABEL_MANAGED_BY: MANAGED_BY,
+                LABEL_KIND: "Network",
+                LABEL_PROJECT: project,
+            }
+            with contextlib.suppress(ConflictError):
+                await self._call(
+                    lambda api: api.create_network(
+                        name, driver="bridge", scope="swarm", labels=labels
+                    ),
+                    f"create network {name}",
+                )
+        self._networks.add(name)
+
     async def apply(self, app: Application, template: AppTemplate, revision: str) -> None:
         wanted = managed_fields(app, template, revision)
+        await self._ensure_network(app.project or "")
         name = wanted["Name"]
         current = await self._inspect(name)
         if current is None:

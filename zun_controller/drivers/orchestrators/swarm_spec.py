@@ -48,6 +48,12 @@ def service_name(app: Application) -> str:
     return f"zun-{app.project}-{app.name}"
 
 
+def network_name(project: str) -> str:
+    """The project's swarm-scoped bridge network: projects stay apart on Swarm too, and tasks
+    do not depend on the engine's default bridge."""
+    return f"zun-swarm-{project}"
+
+
 def owner_labels(app: Application) -> dict[str, str]:
     return {
         LABEL_MANAGED_BY: MANAGED_BY,
@@ -108,6 +114,7 @@ def task_template(app: Application, template: AppTemplate, revision: str) -> dic
         limits["MemoryBytes"] = c.resources.memory
     return {
         "ContainerSpec": spec,
+        "Networks": [{"Target": network_name(app.project or "")}],
         "Resources": {"Limits": limits},
         "RestartPolicy": {"Condition": _RESTART[c.restart_policy], "Delay": NANO},
     }

@@ -33,10 +33,14 @@ def _ready_since(task: dict[str, Any]) -> datetime | None:
 
 
 def _endpoints(tasks: list[dict[str, Any]], addresses: dict[str, str]) -> tuple[str, ...]:
+    """One address per task and target port (an engine with IPv6 on publishes each port twice,
+    on 0.0.0.0 and on ::, with different host ports; the first is the IPv4 one)."""
     out = set()
     for task in tasks:
+        seen: set[int] = set()
         for port in ((task.get("Status") or {}).get("PortStatus") or {}).get("Ports") or []:
-            if port.get("PublishedPort"):
+            if port.get("PublishedPort") and port.get("TargetPort") not in seen:
+                seen.add(port.get("TargetPort"))
                 address = addresses.get(task.get("NodeID", ""), "") or "127.0.0.1"
                 out.add(f"{address}:{port['PublishedPort']}")
     return tuple(sorted(out))
