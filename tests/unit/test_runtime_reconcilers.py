@@ -13,11 +13,13 @@ from zun_controller.drivers.runtime.fake import FakeRuntime, FakeRuntimeFactory
 from zun_controller.engine.manager import Manager
 from zun_controller.errors import NotFoundError, TransientError
 from zun_controller.metrics import Metrics
-from zun_controller.models.base import LABEL_UID, Resource
+from zun_controller.models.base import LABEL_INSTANCE, LABEL_UID, Resource
 from zun_controller.models.container import Container
 from zun_controller.models.network import Volume
 from zun_controller.models.registry import parse
 from zun_controller.reconcilers.container_config import desired_config
+from zun_controller.reconcilers.naming import kind_selector
+from zun_controller.reconcilers.runtime_watch import OrphanSweeper
 from zun_controller.reconcilers.setup import RuntimeControllers
 from zun_controller.store.memory import MemoryKV
 from zun_controller.store.records import RecordStore
@@ -265,11 +267,8 @@ async def test_orphans_go_and_foreign_containers_stay(bed: Bed) -> None:
     )
     await engine.create(orphan)
     await engine.create(ContainerConfig(name="someone-else", image=IMAGES[0], labels={}))
-    removed = (
-        await __import__("zun_controller.reconcilers.runtime_watch", fromlist=["x"])
-        .OrphanSweeper(bed.ctl.containers, bed.ctl.hosts, bed.ctl.pool)
-        .sweep(engine)
-    )
+    sweeper = OrphanSweeper(bed.ctl.containers, bed.ctl.hosts, bed.ctl.pool)
+    removed = await sweeper.sweep(engine)
     assert removed == ["zun-demo-gone"]
     assert await engine.inspect("someone-else") is not None
     assert await engine.inspect("zun-demo-web") is not None
@@ -319,3 +318,21 @@ async def test_a_recreated_container_that_should_be_stopped_is_reported_stopped(
     await bed.edit("web", image=IMAGES[1])
     await bed.until(lambda: bed.container("web").status.observed_generation == 2)
     assert bed.container("web").status.phase == "Stopped"
+
+
+async def test_orphan_sweep_leaves_another_installations_containers_alone(bed: Bed) -> None:
+    await bed.host("a")
+    engine = bed.engine("a")
+    await engine.ensure_network("zun-demo", {})
+    base = {**kind_selector("Container"), LABEL_UID: "not-a-record-here"}
+    theirs = ContainerConfig(
+        name="zun-demo-theirs", image=IMAGES[0], labels={**base, LABEL_INSTANCE: "other"}
+    )
+    mine = ContainerConfig(
+        name="zun-demo-mine", image=IMAGES[0], labels={**base, LABEL_INSTANCE: "this"}
+    )
+    await engine.create(theirs)
+    await engine.create(mine)
+    sweeper = OrphanSweeper(bed.ctl.containers, bed.ctl.hosts, bed.ctl.pool, instance="this")
+    assert await sweeper.sweep(engine) == ["zun-demo-mine"]
+    assert await engine.inspect("zun-demo-theirs") is not None

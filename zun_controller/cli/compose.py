@@ -23,8 +23,10 @@ def build_manager(
     settings: ManagerSettings,
     metrics: Metrics,
     runtime_factory: RuntimeFactory,
+    instance: str = "",
 ) -> Manager:
-    """A manager with every kind's controller registered."""
+    """A manager with every kind's controller registered; `instance` names the installation
+    (store/instance.py) on everything it creates outside."""
     elector = (
         LeaderElector(
             store.kv,
@@ -51,6 +53,7 @@ def build_manager(
         runtime_factory,
         workers=settings.workers,
         resync_period=settings.resync_period,
+        instance=instance,
     )
     ApplicationControllers(manager, store, metrics, runtime=runtime, workers=settings.workers)
     register_gitops(manager, store, metrics, settings.gitops_cache)

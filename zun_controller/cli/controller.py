@@ -22,6 +22,7 @@ from zun_controller.engine.leader import LeadershipLost
 from zun_controller.errors import ZunError
 from zun_controller.metrics import Metrics
 from zun_controller.store.etcd import EtcdKV
+from zun_controller.store.instance import instance_id
 from zun_controller.store.records import RecordStore
 from zun_controller.store.server import EtcdServer
 
@@ -67,7 +68,8 @@ async def _serve(
     if local_engine:
         await register_local_host(store, local_engine)
     metrics = Metrics()
-    manager = build_manager(store, settings, metrics, docker_runtime_factory)
+    instance = await instance_id(kv)
+    manager = build_manager(store, settings, metrics, docker_runtime_factory, instance)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

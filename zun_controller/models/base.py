@@ -27,6 +27,8 @@ LABEL_PROJECT = f"{GROUP}/project"
 LABEL_NAME = f"{GROUP}/name"
 LABEL_KIND = f"{GROUP}/kind"
 LABEL_CONFIG_HASH = f"{GROUP}/config-hash"
+#: which Zun installation (one etcd store) made it: orphan sweeps never touch another's
+LABEL_INSTANCE = f"{GROUP}/instance"
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _QUALIFIED_KEY = re.compile(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from dataclasses import replace
 
 from zun_controller.drivers.runtime.base import ContainerConfig, ContainerState, Runtime
 from zun_controller.engine.client import Records
@@ -19,7 +20,12 @@ from zun_controller.engine.events import EventRecorder
 from zun_controller.engine.reconciler import Result
 from zun_controller.errors import ConflictError, NotFoundError, PermanentError, TransientError
 from zun_controller.metrics import Metrics
-from zun_controller.models.base import LABEL_CONFIG_HASH, LABEL_MANAGED_BY, LABEL_UID
+from zun_controller.models.base import (
+    LABEL_CONFIG_HASH,
+    LABEL_INSTANCE,
+    LABEL_MANAGED_BY,
+    LABEL_UID,
+)
 from zun_controller.models.container import Container, ContainerPhase, ContainerStatus
 from zun_controller.models.host import Host
 from zun_controller.models.network import Network, Volume
@@ -60,7 +66,9 @@ class ContainerReconciler:
         stop_grace: float = 10.0,
         recorder: EventRecorder | None = None,
         metrics: Metrics | None = None,
+        instance: str = "",
     ) -> None:
+        self.instance = instance
         self.containers = containers
         self.hosts = hosts
         self.networks = networks
@@ -133,6 +141,8 @@ class ContainerReconciler:
     async def _converge(self, obj: Container) -> None:
         runtime = self._runtime(obj)
         config = desired_config(obj)
+        if self.instance:
+            config = replace(config, labels={**config.labels, LABEL_INSTANCE: self.instance})
         current = await self._current(runtime, obj, config)
         if current is None:
             await self._prerequisites(runtime, obj)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from zun_controller.drivers.runtime.base import Runtime
 from zun_controller.engine.client import Records
 from zun_controller.errors import ZunError
-from zun_controller.models.base import LABEL_NAME, LABEL_PROJECT, LABEL_UID
+from zun_controller.models.base import LABEL_INSTANCE, LABEL_NAME, LABEL_PROJECT, LABEL_UID
 from zun_controller.models.container import Container
 from zun_controller.models.host import Host
 from zun_controller.reconcilers.naming import kind_selector
@@ -89,8 +89,10 @@ class OrphanSweeper:
         pool: RuntimePool,
         *,
         every: float = 30.0,
+        instance: str = "",
     ) -> None:
         self.containers, self.hosts, self.pool, self.every = containers, hosts, pool, every
+        self.instance = instance
 
     async def run(self) -> None:
         while True:
@@ -100,10 +102,13 @@ class OrphanSweeper:
             await asyncio.sleep(self.every)
 
     async def sweep(self, runtime: Runtime) -> list[str]:
-        """Remove Zun's containers on this engine that no record owns; their names."""
+        """Remove this installation's containers on the engine that no record owns."""
         known = {c.metadata.uid for c in self.containers.all()}
+        ours = {**kind_selector("Container")}
+        if self.instance:
+            ours[LABEL_INSTANCE] = self.instance
         removed = []
-        for state in await runtime.list_containers(kind_selector("Container")):
+        for state in await runtime.list_containers(ours):
             if state.labels.get(LABEL_UID) not in known:
                 log.warning(
                     "removing orphan container",

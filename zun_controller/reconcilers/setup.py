@@ -68,6 +68,7 @@ class RuntimeControllers:
         resync_period: float = 60.0,
         stop_grace: float = 10.0,
         probe_every: float = 10.0,
+        instance: str = "",
         recorder: EventRecorder | None = None,
         stats_every: float = 15.0,
     ) -> None:
@@ -89,6 +90,7 @@ class RuntimeControllers:
                 stop_grace=stop_grace,
                 recorder=self.recorder,
                 metrics=metrics,
+                instance=instance,
             ),
             self.containers.informer,
         )
@@ -113,7 +115,7 @@ class RuntimeControllers:
         self.events = events = RuntimeEvents(
             self.hosts, self.pool, self.container.queue.add, self._placed_on
         )
-        sweeper = OrphanSweeper(self.containers, self.hosts, self.pool)
+        sweeper = OrphanSweeper(self.containers, self.hosts, self.pool, instance=instance)
         manager.add_task(Task("runtime-events", events.run))
         manager.add_task(Task("orphan-sweeper", sweeper.run))
         manager.add_task(Task("runtime-pool-close", self._close_pool_on_stop))
