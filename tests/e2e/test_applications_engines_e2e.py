@@ -1,8 +1,7 @@
 """One Application manifest, only `spec.cluster` changed, converges on every engine Zun drives
 (issue 6): through a `zun-controller run` process, checked on the engine itself, then deleted
-without leftovers. Engines: kubernetes (the kwok control plane) and swarm (the main dockerd as a
-single-node Swarm). The `docker` engine (Containers behind a load balancer) joins as a third
-parameter once its orchestrator is wired into the manager."""
+without leftovers. Engines: kubernetes (the kwok control plane), docker (Zun's own Containers on
+the main dockerd behind a load balancer) and swarm (the main dockerd as a single-node Swarm)."""
 
 from __future__ import annotations
 
@@ -18,7 +17,7 @@ import docker.errors
 import pytest
 from testbed.docker import HTTPD_V1, MAIN_SOCKET_URL, client, ensure_dockerd, ensure_test_images
 from testbed.kube import BUILD_TIMEOUT_S, KubeControlPlane, start_control_plane
-from zun_bed import ZunBed
+from zun_bed import ZunBed, clean_engine
 
 from zun_controller.errors import NotFoundError
 from zun_controller.models.application import Application
@@ -120,10 +119,28 @@ def swarm_engine(engine: docker.DockerClient) -> Engine:
     return Engine("swarm", cluster, None, running_tasks, cleanup)
 
 
-@pytest.fixture(params=["kubernetes", "swarm"])
+def docker_engine(engine: docker.DockerClient) -> Engine:
+    """A `docker` Cluster: Zun's own Containers on the Host `local` (the main engine)."""
+
+    def running_replicas(project: str) -> int:
+        """Running engine containers of the app's replica records (not its balancer)."""
+        found = engine.containers.list(filters={"label": f"{LABEL_PROJECT}={project}"})
+        names = [c.labels.get("zun.openstack.org/name", "") for c in found]
+        return sum(1 for n in names if n.startswith("web-") and n != "web-lb")
+
+    def cleanup(project: str) -> None:
+        clean_engine(engine, (project,))
+
+    return Engine("dock", {"type": "docker"}, None, running_replicas, cleanup)
+
+
+@pytest.fixture(params=["kubernetes", "swarm", "docker"])
 def engine(request: pytest.FixtureRequest) -> Engine:
     if request.param == "kubernetes":
         return kube_engine(request.getfixturevalue("kube"))
+    if request.param == "docker":
+        ensure_test_images(ensure_dockerd())
+        return docker_engine(client(MAIN_SOCKET_URL))
     return swarm_engine(request.getfixturevalue("swarm"))
 
 
@@ -134,6 +151,7 @@ async def zun(own_etcd: EtcdServer, tmp_path: Path, engine: Engine) -> AsyncIter
     if engine.secret is not None:
         await bed.apply("Secret", "kube-admin", {"data": engine.secret})
     await bed.apply("Cluster", engine.name, engine.cluster)
+    await bed.host("local", MAIN_SOCKET_URL)
     bed.start()
     try:
         yield bed
