@@ -141,3 +141,32 @@ async def test_malformed_manifest_names_file_and_field_and_applies_nothing(
     assert (await zun.container("web", p)).spec.image == HTTPD_V1
     assert (await zun.store.get(GitRepository, "site", p)).status.last_applied_commit == good
     assert running(engine, p) == {"web": HTTPD_V1}
+
+
+def app_doc(replicas: int) -> dict[str, Any]:
+    template = {"containers": [{"name": "web", "image": HTTPD_V1}]}
+    spec = {"cluster": "local-docker", "replicas": replicas, "template": template}
+    return {"apiVersion": "zun.openstack.org/v1alpha1", "kind": "Application",
+            "metadata": {"name": "shop"}, "spec": spec}  # fmt: skip
+
+
+def replicas_running(engine: docker.DockerClient, project: str) -> int:
+    """Running engine containers of the app's replicas (`shop-<revision>-<n>`, not `shop-lb`)."""
+    found = engine.containers.list(filters={"label": f"zun.openstack.org/project={project}"})
+    names = [c.labels.get("zun.openstack.org/name", "") for c in found]
+    return sum(1 for n in names if n.startswith("shop-") and n != "shop-lb")
+
+
+@pytest.mark.timeout(400)
+async def test_changing_replicas_in_git_scales_the_application(
+    world: tuple[ZunBed, Repo], engine: docker.DockerClient
+) -> None:
+    zun, repo = world
+    p = repo.project
+    await zun.apply("Cluster", "local-docker", {"type": "docker"})
+    repo.commit({"app.yaml": [app_doc(1)]})
+    spec = {"url": f"file://{repo.path}", "intervalSeconds": 2}
+    await zun.apply("GitRepository", "site", spec, project=p)
+    await zun.until(lambda: replicas_running(engine, p) == 1, 180, "1 replica from git")
+    repo.commit({"app.yaml": [app_doc(3)]})
+    await zun.until(lambda: replicas_running(engine, p) == 3, 180, "scaled to 3 by a commit")
