@@ -24,6 +24,7 @@ from zun_controller.store.server import EtcdServer
 
 pytestmark = pytest.mark.e2e
 CRDS = Path(__file__).resolve().parents[2] / "crds"
+EXAMPLES = CRDS.parent / "deploy" / "examples"
 
 
 @pytest.fixture(scope="module")
@@ -179,3 +180,34 @@ async def test_bridge_sigkilled_midway_loses_and_doubles_nothing(
     assert sorted(r.name for r in records) == names
     for name in names:
         assert len(running_in_docker(engine, ns, name)) == 1
+
+
+@pytest.mark.timeout(400)
+async def test_kubectl_apply_of_the_example_application_converges_on_docker(
+    world: tuple[ZunBed, Bridge, str], kube: KubeControlPlane, engine: docker.DockerClient
+) -> None:
+    zun, _, ns = world
+    kube.kubectl_run("apply", "-n", ns, "-f", str(EXAMPLES / "application-docker.yaml"))
+
+    def replicas_running() -> bool:
+        found = engine.containers.list(filters={"label": f"zun.openstack.org/project={ns}"})
+        names = [c.labels.get("zun.openstack.org/name", "") for c in found]
+        return sum(1 for n in names if n.startswith("shop-") and n != "shop-lb") == 2
+
+    await zun.until(replicas_running, 180, "2 replicas running in Docker")
+
+    def ready_up() -> bool:
+        proc = kube.kubectl_run("get", "application", "shop", "-n", ns, "-o", "json", check=False)
+        status = json.loads(proc.stdout).get("status", {}) if proc.returncode == 0 else {}
+        return status.get("readyReplicas") == 2
+
+    await zun.until(ready_up, 120, "readyReplicas 2 in the custom resource")
+    assert "shop" in kube.kubectl_run("get", "applications", "-n", ns).stdout
+    kube.kubectl_run("delete", "application", "shop", "-n", ns, timeout=180)
+
+    def all_gone() -> bool:
+        return not engine.containers.list(
+            all=True, filters={"label": f"zun.openstack.org/project={ns}"}
+        )
+
+    await zun.until(all_gone, 120, "everything the app made removed")
