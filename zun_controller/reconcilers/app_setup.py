@@ -4,7 +4,6 @@ shared orchestrator pool."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from typing import Any
 
@@ -22,7 +21,7 @@ from zun_controller.reconcilers.app_docker_status import LABEL_APP
 from zun_controller.reconcilers.application import ApplicationReconciler
 from zun_controller.reconcilers.cluster import ClusterReconciler
 from zun_controller.reconcilers.orchestrators import DockerFactory, OrchestratorPool
-from zun_controller.reconcilers.setup import RuntimeControllers
+from zun_controller.reconcilers.setup import RuntimeControllers, close_on_stop
 from zun_controller.store.codec import load
 from zun_controller.store.records import RecordStore
 
@@ -122,10 +121,7 @@ class ApplicationControllers:
         )
 
     async def _close_pool_on_stop(self) -> None:
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await self.pool.close()
+        await close_on_stop(self.pool)
 
     def _apps_of_cluster(self, key: str, old: Cached | None, new: Cached | None) -> Iterable[str]:
         cluster = key.split("/", 1)[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from zun_controller.drivers.runtime.base import RuntimeFactory
 from zun_controller.engine.client import Records
@@ -48,6 +48,18 @@ def _field(cached: Cached | None, *path: str) -> object:
     for part in path:
         value = value.get(part) if isinstance(value, dict) else None
     return value
+
+
+class Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+async def close_on_stop(pool: Closable) -> None:
+    """A manager task that only closes `pool` (its engine clients) when the manager stops."""
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await pool.close()
 
 
 def _records(store: RecordStore, cls: type[R], metrics: Metrics, resync: float) -> Records[R]:
@@ -144,10 +156,7 @@ class RuntimeControllers:
         )
 
     async def _close_pool_on_stop(self) -> None:
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await self.pool.close()
+        await close_on_stop(self.pool)
 
     def _map(self) -> None:
         self.container.watches(self.hosts.informer, self._containers_of_host, _any_change)
