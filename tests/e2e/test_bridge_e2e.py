@@ -4,10 +4,7 @@ and containers that really run on Docker."""
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import signal
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +13,7 @@ import docker
 import pytest
 from testbed.docker import HTTPD_V1, MAIN_SOCKET_URL, client, ensure_dockerd, ensure_test_images
 from testbed.kube import KubeControlPlane, start_control_plane
-from zun_bed import ZUN, ZunBed, clean_engine
+from zun_bed import ZUN, Process, ZunBed, clean_engine
 
 from zun_controller.errors import NotFoundError
 from zun_controller.models.container import Container
@@ -44,34 +41,14 @@ def engine() -> docker.DockerClient:
     return client(MAIN_SOCKET_URL)
 
 
-class Bridge:
+class Bridge(Process):
     def __init__(self, etcd: EtcdServer, kube: KubeControlPlane, workdir: Path) -> None:
-        self.etcd, self.kube, self.workdir = etcd, kube, workdir
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
+        super().__init__(workdir, "bridge")
+        self.etcd, self.kube = etcd, kube
 
     def start(self) -> None:
-        self.starts += 1
-        log = (self.workdir / f"bridge-{self.starts}.log").open("wb")
         cmd = [ZUN, "bridge", "--etcd", self.etcd.url, "--kubeconfig", str(self.kube.kubeconfig)]
-        cmd += ["--health-port", "0", "--identity", f"bridge-{self.starts}"]
-        self.proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ)
-        )
-        log.close()
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        self.launch([*cmd, "--health-port", "0", "--identity", f"bridge-{self.starts + 1}"])
 
 
 @pytest.fixture

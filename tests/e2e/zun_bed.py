@@ -28,18 +28,17 @@ from zun_controller.store.server import EtcdServer
 ZUN = str(Path(sys.executable).with_name("zun-controller"))
 
 
-class ZunBed:
-    def __init__(self, etcd: EtcdServer, workdir: Path, projects: tuple[str, ...]) -> None:
-        self.etcd, self.workdir, self.projects = etcd, workdir, projects
-        self.kv = EtcdKV.from_url(etcd.url)
-        self.store = RecordStore(self.kv)
+class Process:
+    """A restartable child process (a controller, a bridge): start, SIGKILL, graceful stop."""
+
+    def __init__(self, workdir: Path, label: str) -> None:
+        self.workdir, self.label = workdir, label
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
-    def start(self) -> None:
+    def launch(self, cmd: list[str]) -> None:
         self.starts += 1
-        log = (self.workdir / f"controller-{self.starts}.log").open("wb")
-        cmd = [ZUN, "run", "--etcd", self.etcd.url, "--health-port", "0", "--lease-ttl", "3"]
+        log = (self.workdir / f"{self.label}-{self.starts}.log").open("wb")
         env = {**os.environ, "ZUN_LOG_LEVEL": "INFO"}
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
@@ -56,6 +55,17 @@ class ZunBed:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+class ZunBed(Process):
+    def __init__(self, etcd: EtcdServer, workdir: Path, projects: tuple[str, ...]) -> None:
+        super().__init__(workdir, "controller")
+        self.etcd, self.projects = etcd, projects
+        self.kv = EtcdKV.from_url(etcd.url)
+        self.store = RecordStore(self.kv)
+
+    def start(self) -> None:
+        self.launch([ZUN, "run", "--etcd", self.etcd.url, "--health-port", "0", "--lease-ttl", "3"])
 
     def log_tail(self) -> str:
         logs = sorted(self.workdir.glob("controller-*.log"))
