@@ -85,6 +85,7 @@ class Controller:
         )
         metrics.init_controller(name, workers)
         self.observer: Observer | None = None
+        self.drain_on_stop = True
         informer.add_handler(self._handler(predicate, None))
 
     def watches(
@@ -108,14 +109,17 @@ class Controller:
         return handle
 
     async def run(self) -> None:
-        """Run the workers until cancelled, then let the ones busy finish their key."""
+        """Run the workers until cancelled; on a graceful stop (`drain_on_stop`, the default)
+        let the ones busy finish their key first. A replica that lost its lease must not: it
+        stops at once, since another may already act."""
         tasks = [asyncio.create_task(self._worker()) for _ in range(self.workers)]
         try:
             await asyncio.gather(*tasks)
         finally:
             self.queue.shutdown()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.queue.shutdown_with_drain(), 10)
+            if self.drain_on_stop:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self.queue.shutdown_with_drain(), 10)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

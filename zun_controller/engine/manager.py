@@ -125,6 +125,8 @@ class Manager:
                 task.result()
         finally:
             stopper.cancel()
+            for controller in self.controllers:  # not stop.is_set(): the lease is lost
+                controller.drain_on_stop = stop.is_set()
             for task in work:
                 task.cancel()
             await asyncio.gather(*work, return_exceptions=True)
