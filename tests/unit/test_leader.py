@@ -7,9 +7,16 @@ import asyncio
 import pytest
 
 from zun_controller.engine.clock import FakeClock
+from zun_controller.engine.controller import Controller
+from zun_controller.engine.informer import Informer
 from zun_controller.engine.leader import LeaderElector, LeadershipLost
+from zun_controller.engine.manager import Manager
+from zun_controller.engine.reconciler import Result
 from zun_controller.metrics import Metrics
+from zun_controller.models.container import Container
+from zun_controller.models.registry import parse
 from zun_controller.store.memory import MemoryKV
+from zun_controller.store.records import RecordStore
 
 
 async def forever() -> None:
@@ -66,3 +73,39 @@ async def test_leader_steps_down_when_its_lease_is_gone() -> None:
     with pytest.raises(LeadershipLost):
         await task
     assert not a.is_leader
+
+
+async def test_a_replica_that_loses_its_lease_cancels_in_flight_work_at_once() -> None:
+    clock = FakeClock()
+    kv = MemoryKV(now=clock.now)
+    store = RecordStore(kv)
+    metrics = Metrics()
+    started, cancelled, finished = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    class Blocking:
+        async def reconcile(self, key: str) -> Result:
+            started.set()
+            try:
+                await asyncio.Event().wait()  # in-flight work that would take long
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+            finished.set()
+            return Result()
+
+    informer = Informer(store, Container, metrics=metrics)
+    elector = LeaderElector(kv, metrics=metrics, identity="a", ttl=9, clock=clock)
+    manager = Manager(metrics=metrics, elector=elector, health_port=None)
+    manager.add_controller(Controller("c", Blocking(), informer, store=store, metrics=metrics))
+    doc = {"apiVersion": "zun.openstack.org/v1alpha1", "kind": "Container",
+           "metadata": {"name": "x", "project": "p"}, "spec": {"image": "i"}}  # fmt: skip
+    await store.create(parse(doc))
+    running = asyncio.create_task(manager.run(asyncio.Event()))
+    await asyncio.wait_for(started.wait(), 5)
+    await kv.revoke_lease(elector._lease)
+    for _ in range(4):
+        clock.advance(3)
+        await clock.settle()
+    with pytest.raises(LeadershipLost):
+        await asyncio.wait_for(running, 5)
+    assert cancelled.is_set() and not finished.is_set()
