@@ -126,7 +126,9 @@ def docker_direct(engine: docker.DockerClient, replicas: int, tag: str) -> float
             list(pool.map(one, range(replicas)))
         return time.perf_counter() - start
     finally:
-        for c in engine.containers.list(all=True, filters={"label": f"zun-bench={tag}"}):
+        for c in engine.containers.list(
+            ignore_removed=True, all=True, filters={"label": f"zun-bench={tag}"}
+        ):
             c.remove(force=True)
         network.remove()
 
@@ -208,7 +210,9 @@ async def run(args: argparse.Namespace) -> Report:
             await task
             await kv.close()
             server.stop()
-            for c in engine.containers.list(all=True, filters={"label": f"zun-bench={tag}"}):
+            for c in engine.containers.list(
+                ignore_removed=True, all=True, filters={"label": f"zun-bench={tag}"}
+            ):
                 c.remove(force=True)
             for s in engine.services.list(filters={"label": f"zun-bench={tag}"}):
                 s.remove()

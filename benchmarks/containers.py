@@ -64,7 +64,9 @@ def raw(engine: docker.DockerClient, count: int, workers: int, tag: str) -> floa
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(one, range(count)))
     elapsed = time.perf_counter() - start
-    for c in engine.containers.list(all=True, filters={"label": f"zun-bench={tag}"}):
+    for c in engine.containers.list(
+        ignore_removed=True, all=True, filters={"label": f"zun-bench={tag}"}
+    ):
         c.remove(force=True)
     return elapsed
 
@@ -136,7 +138,9 @@ async def run(args: argparse.Namespace) -> Report:
             await kv.close()
             server.stop()
             for c in engine.containers.list(
-                all=True, filters={"label": f"zun.openstack.org/project=bench{tag}"}
+                ignore_removed=True,
+                all=True,
+                filters={"label": f"zun.openstack.org/project=bench{tag}"},
             ):
                 c.remove(force=True)
             for n in engine.networks.list(

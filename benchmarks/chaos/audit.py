@@ -66,7 +66,9 @@ async def audit(
     records = {n: r for n, r in everything.items() if not r.metadata.owner_references}
     found.lost = sorted(set(expected) - set(records))
     found.unexpected = sorted(set(records) - set(expected))
-    outside = engine.containers.list(all=True, filters={"label": f"{LABEL_PROJECT}={project}"})
+    outside = engine.containers.list(
+        ignore_removed=True, all=True, filters={"label": f"{LABEL_PROJECT}={project}"}
+    )
     by_uid: dict[str, list[Any]] = defaultdict(list)
     for c in outside:
         by_uid[c.labels.get(LABEL_UID, "")].append(c)

@@ -73,7 +73,7 @@ async def zun(
     await bed.close()
     clean_engine(engine, (project,))
     for c in engine.containers.list(
-        all=True, sparse=True, filters={"label": f"{LABEL_PROJECT}={project}"}
+        ignore_removed=True, all=True, sparse=True, filters={"label": f"{LABEL_PROJECT}={project}"}
     ):
         c.remove(force=True)
 
@@ -162,7 +162,10 @@ async def test_balanced_scaled_and_deleted(zun: ZunBed, engine: docker.DockerCli
     async def gone() -> bool:
         listed = await zun.store.list(Container, project)
         ours = engine.containers.list(
-            all=True, sparse=True, filters={"label": f"{LABEL_PROJECT}={project}"}
+            ignore_removed=True,
+            all=True,
+            sparse=True,
+            filters={"label": f"{LABEL_PROJECT}={project}"},
         )
         return not listed.items and [c.id for c in ours] == [bystander.id]
 

@@ -124,7 +124,9 @@ def docker_engine(engine: docker.DockerClient) -> Engine:
 
     def running_replicas(project: str) -> int:
         """Running engine containers of the app's replica records (not its balancer)."""
-        found = engine.containers.list(filters={"label": f"{LABEL_PROJECT}={project}"})
+        found = engine.containers.list(
+            ignore_removed=True, filters={"label": f"{LABEL_PROJECT}={project}"}
+        )
         names = [c.labels.get("zun.openstack.org/name", "") for c in found]
         return sum(1 for n in names if n.startswith("web-") and n != "web-lb")
 

@@ -210,6 +210,7 @@ async def test_swarm_application_lifecycle(zun: ZunBed, swarm: docker.DockerClie
     def gone() -> bool:
         names = {s.name for s in swarm.services.list()}
         left = swarm.containers.list(
+            ignore_removed=True,
             all=True,
             sparse=True,
             filters={"label": f"com.docker.swarm.service.name=zun-{project}-web"},

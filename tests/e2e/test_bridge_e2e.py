@@ -87,7 +87,7 @@ def cr(kube: KubeControlPlane, namespace: str, name: str) -> dict[str, Any] | No
 
 def running_in_docker(engine: docker.DockerClient, namespace: str, name: str) -> list[Any]:
     labels = [f"zun.openstack.org/project={namespace}", f"zun.openstack.org/name={name}"]
-    found: list[Any] = engine.containers.list(filters={"label": labels})
+    found: list[Any] = engine.containers.list(ignore_removed=True, filters={"label": labels})
     return found
 
 
@@ -167,7 +167,9 @@ async def test_kubectl_apply_of_the_example_application_converges_on_docker(
     kube.kubectl_run("apply", "-n", ns, "-f", str(EXAMPLES / "application-docker.yaml"))
 
     def replicas_running() -> bool:
-        found = engine.containers.list(filters={"label": f"zun.openstack.org/project={ns}"})
+        found = engine.containers.list(
+            ignore_removed=True, filters={"label": f"zun.openstack.org/project={ns}"}
+        )
         names = [c.labels.get("zun.openstack.org/name", "") for c in found]
         return sum(1 for n in names if n.startswith("shop-") and n != "shop-lb") == 2
 
@@ -184,7 +186,7 @@ async def test_kubectl_apply_of_the_example_application_converges_on_docker(
 
     def all_gone() -> bool:
         return not engine.containers.list(
-            all=True, filters={"label": f"zun.openstack.org/project={ns}"}
+            ignore_removed=True, all=True, filters={"label": f"zun.openstack.org/project={ns}"}
         )
 
     await zun.until(all_gone, 120, "everything the app made removed")

@@ -59,7 +59,7 @@ async def zun(
 
 def ours(engine: docker.DockerClient, obj: Container) -> list[Any]:
     found: list[Any] = engine.containers.list(
-        all=True, filters={"label": f"{LABEL_UID}={obj.metadata.uid}"}
+        ignore_removed=True, all=True, filters={"label": f"{LABEL_UID}={obj.metadata.uid}"}
     )
     return found
 
@@ -197,7 +197,7 @@ async def test_sigkill_during_creates_leaves_no_duplicate(
 
     async def some_created() -> bool:
         found = engine.containers.list(
-            all=True, filters={"label": f"zun.openstack.org/project={p}"}
+            ignore_removed=True, all=True, filters={"label": f"zun.openstack.org/project={p}"}
         )
         return len(found) >= 3
 

@@ -99,7 +99,7 @@ def test_extra_engine_is_a_second_host(
     web = _run_httpd(extra_engine, HTTPD_V1, "extra-web", ports=LOOPBACK_PORT)
     port = published_port(web)
     assert "v1" in wait_http(f"http://127.0.0.1:{port}/").text
-    assert not main_engine.containers.list(all=True, filters={"id": web.id})
+    assert not main_engine.containers.list(ignore_removed=True, all=True, filters={"id": web.id})
 
     # Containers of the extra engine reach each other by name on a user-defined network (its
     # bridges are not covered by the main engine's FORWARD rules; dockerd.sh adds one).

@@ -80,7 +80,9 @@ async def world(
 
 def running(engine: docker.DockerClient, project: str) -> dict[str, str]:
     """Record name -> image of the running containers Zun made for the project."""
-    found = engine.containers.list(filters={"label": f"zun.openstack.org/project={project}"})
+    found = engine.containers.list(
+        ignore_removed=True, filters={"label": f"zun.openstack.org/project={project}"}
+    )
     return {c.labels["zun.openstack.org/name"]: c.attrs["Config"]["Image"] for c in found}
 
 
@@ -152,7 +154,9 @@ def app_doc(replicas: int) -> dict[str, Any]:
 
 def replicas_running(engine: docker.DockerClient, project: str) -> int:
     """Running engine containers of the app's replicas (`shop-<revision>-<n>`, not `shop-lb`)."""
-    found = engine.containers.list(filters={"label": f"zun.openstack.org/project={project}"})
+    found = engine.containers.list(
+        ignore_removed=True, filters={"label": f"zun.openstack.org/project={project}"}
+    )
     names = [c.labels.get("zun.openstack.org/name", "") for c in found]
     return sum(1 for n in names if n.startswith("shop-") and n != "shop-lb")
 

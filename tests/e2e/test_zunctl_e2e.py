@@ -94,7 +94,7 @@ def test_readme_tour(
     gone = ctl("delete", "ctr", "web", "--wait")
     assert gone.returncode == 0 and "web deleted" in gone.stdout, gone.stderr
     labels = f"{LABEL_PROJECT}={project}"
-    assert engine.containers.list(all=True, filters={"label": labels}) == []
+    assert engine.containers.list(ignore_removed=True, all=True, filters={"label": labels}) == []
     missing = ctl("get", "ctr", "web")
     assert missing.returncode == 1
     assert missing.stderr == f"zunctl: containers 'web' not found in project '{project}'\n"

@@ -97,7 +97,9 @@ def until(check: Callable[[], Any], within: float, what: str) -> Any:
 
 
 def engine_state(engine: docker.DockerClient, uid: str) -> str | None:
-    found = engine.containers.list(all=True, filters={"label": f"{LABEL_UID}={uid}"})
+    found = engine.containers.list(
+        ignore_removed=True, all=True, filters={"label": f"{LABEL_UID}={uid}"}
+    )
     return found[0].status if len(found) == 1 else None if not found else "duplicated"
 
 

@@ -124,7 +124,7 @@ def clean_engine(client: docker.DockerClient, projects: tuple[str, ...]) -> None
     """Remove what Zun made for these projects (containers, then networks and volumes)."""
     for project in projects:
         labels = [f"{LABEL_MANAGED_BY}={MANAGED_BY}", f"{LABEL_PROJECT}={project}"]
-        for c in client.containers.list(all=True, filters={"label": labels}):
+        for c in client.containers.list(ignore_removed=True, all=True, filters={"label": labels}):
             c.remove(force=True)
         for n in client.networks.list(filters={"label": labels}):
             n.remove()

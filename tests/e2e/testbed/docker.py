@@ -147,7 +147,9 @@ def remove_labelled(
 ) -> None:
     """Force-remove the containers, then the networks, that carry all of labels."""
     filters = {"label": [f"{key}={value}" for key, value in labels.items()]}
-    for container in docker_client.containers.list(all=True, sparse=True, filters=filters):
+    for container in docker_client.containers.list(
+        ignore_removed=True, all=True, sparse=True, filters=filters
+    ):
         try:
             container.remove(force=True, v=True)
         except docker.errors.NotFound:
