@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -109,3 +110,44 @@ async def test_a_replica_that_loses_its_lease_cancels_in_flight_work_at_once() -
     with pytest.raises(LeadershipLost):
         await asyncio.wait_for(running, 5)
     assert cancelled.is_set() and not finished.is_set()
+
+
+async def test_a_worker_that_misses_its_cancel_takes_no_further_key() -> None:
+    """Python 3.11's asyncio.wait_for returns the result when the awaited future completes just
+    as the task is cancelled, so a worker can miss its cancel. The long chaos run saw a replica
+    that had lost its lease reconcile the rest of its queue for minutes that way."""
+    clock = FakeClock()
+    kv = MemoryKV(now=clock.now)
+    store = RecordStore(kv)
+    metrics = Metrics()
+    started = asyncio.Event()
+    keys: list[str] = []
+
+    class SwallowsOneCancel:
+        async def reconcile(self, key: str) -> Result:
+            keys.append(key)
+            if len(keys) == 1:
+                started.set()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.Event().wait()
+            return Result()
+
+    informer = Informer(store, Container, metrics=metrics)
+    elector = LeaderElector(kv, metrics=metrics, identity="a", ttl=9, clock=clock)
+    manager = Manager(metrics=metrics, elector=elector, health_port=None)
+    manager.add_controller(
+        Controller("c", SwallowsOneCancel(), informer, store=store, metrics=metrics, workers=1)
+    )
+    for i in range(20):
+        doc = {"apiVersion": "zun.openstack.org/v1alpha1", "kind": "Container",
+               "metadata": {"name": f"x{i}", "project": "p"}, "spec": {"image": "i"}}  # fmt: skip
+        await store.create(parse(doc))
+    running = asyncio.create_task(manager.run(asyncio.Event()))
+    await asyncio.wait_for(started.wait(), 5)
+    await kv.revoke_lease(elector._lease)
+    for _ in range(4):
+        clock.advance(3)
+        await clock.settle()
+    with pytest.raises(LeadershipLost):
+        await asyncio.wait_for(running, 5)
+    assert len(keys) == 1, f"reconciled after the lease was lost: {keys[1:]}"

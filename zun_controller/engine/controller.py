@@ -28,6 +28,8 @@ from zun_controller.store.keys import ROOT
 from zun_controller.store.records import RecordStore
 
 log = logging.getLogger(__name__)
+#: how long a stopping controller waits for cancelled workers before it leaves them behind
+STOP_GRACE_S = 5.0
 
 #: decides from (old, new) whether a change is worth a reconcile
 Predicate = Callable[[Cached | None, Cached | None], bool]
@@ -86,6 +88,7 @@ class Controller:
         metrics.init_controller(name, workers)
         self.observer: Observer | None = None
         self.drain_on_stop = True
+        self._stopping = False
         informer.add_handler(self._handler(predicate, None))
 
     def watches(
@@ -112,24 +115,34 @@ class Controller:
         """Run the workers until cancelled; on a graceful stop (`drain_on_stop`, the default)
         let the ones busy finish their key first. A replica that lost its lease must not: it
         stops at once, since another may already act."""
+        self._stopping = False
         tasks = [asyncio.create_task(self._worker()) for _ in range(self.workers)]
         try:
-            await asyncio.gather(*tasks)
+            # not gather(): a cancelled gather waits for its children, and a worker that misses
+            # its cancel would keep this waiting while it reconciles the rest of the queue
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
         finally:
+            self._stopping = True  # no worker takes another key from here on
             self.queue.shutdown()
             if self.drain_on_stop:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self.queue.shutdown_with_drain(), 10)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(10):
+                        await self.queue.shutdown_with_drain()
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.wait(tasks, timeout=STOP_GRACE_S)
 
     async def _worker(self) -> None:
         active = self._metrics.active_workers.labels(self.name)
-        while True:
+        while not self._stopping:
             try:
                 key = await self.queue.get()
             except ShutDown:
+                return
+            if self._stopping:  # handed out as the stop began: left for the next leader
+                self.queue.done(key)
                 return
             active.inc()
             try:

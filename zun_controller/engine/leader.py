@@ -112,7 +112,8 @@ class LeaderElector:
         while True:
             await self._clock.sleep(self.renew_period)
             try:
-                ttl = await asyncio.wait_for(self.kv.keep_alive(self._lease), self.renew_period)
+                async with asyncio.timeout(self.renew_period):
+                    ttl = await self.kv.keep_alive(self._lease)
             except (ZunError, TimeoutError):
                 ttl = -1
             now = self._clock.now()

@@ -39,7 +39,8 @@ class ClusterReconciler:
         status = cluster.status
         try:
             orchestrator = await self.pool.get(cluster)
-            info = await asyncio.wait_for(orchestrator.info(), PROBE_TIMEOUT)
+            async with asyncio.timeout(PROBE_TIMEOUT):
+                info = await orchestrator.info()
         except SecretMissing as exc:
             self._not_ready(cluster, "SecretNotFound", str(exc))
             return

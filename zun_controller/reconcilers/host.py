@@ -54,7 +54,8 @@ class HostReconciler:
         status = host.status
         runtime = self.pool.for_host(host)
         try:
-            info = await asyncio.wait_for(runtime.info(), PROBE_TIMEOUT)
+            async with asyncio.timeout(PROBE_TIMEOUT):
+                info = await runtime.info()
         except (ZunError, TimeoutError) as exc:
             status.reachable = False
             status.phase = "NotReady"

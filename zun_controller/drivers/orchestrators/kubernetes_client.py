@@ -2,7 +2,7 @@
 
 The kubernetes SDK is synchronous. Every request runs on the connection's own small thread pool
 (what `asyncio.to_thread` does, with a pool that `close()` can shut down), bounded twice in time
-(the SDK's `_request_timeout`, and `asyncio.wait_for` as a backstop), and retried with
+(the SDK's `_request_timeout`, and `asyncio.timeout` as a backstop), and retried with
 exponential backoff (tenacity) on transient failures: connection errors, timeouts, 429 and 5xx.
 urllib3's own retries are off so tenacity is the only retry loop. Errors are translated once,
 here (`translate`): 404 `NotFoundError`, 409 `ConflictError`, 400/422
@@ -164,9 +164,8 @@ class KubeConnection:
         loop = asyncio.get_running_loop()
         bound = CONNECT_TIMEOUT_S + self.timeout + BOUND_SLACK_S
         try:
-            return await asyncio.wait_for(
-                loop.run_in_executor(self._pool, lambda: decode(fn())), bound
-            )
+            async with asyncio.timeout(bound):  # not wait_for: it can swallow a cancel (3.11)
+                return await loop.run_in_executor(self._pool, lambda: decode(fn()))
         except Exception as exc:
             raise translate(exc, what) from exc
 

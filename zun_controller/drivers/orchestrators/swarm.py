@@ -83,9 +83,8 @@ class SwarmOrchestrator:
 
     async def _call(self, fn: Callable[[Api], T], what: str) -> T:
         try:
-            return await asyncio.wait_for(
-                asyncio.to_thread(lambda: fn(self._client())), CALL_TIMEOUT_S + 5
-            )
+            async with asyncio.timeout(CALL_TIMEOUT_S + 5):
+                return await asyncio.to_thread(lambda: fn(self._client()))
         except Exception as exc:
             raise translate(exc, what) from exc
 

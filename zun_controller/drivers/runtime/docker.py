@@ -1,7 +1,7 @@
 """`DockerRuntime`: the `Runtime` port on one Docker engine (or any engine speaking its API).
 
 The docker SDK is synchronous. Every request runs on the runtime's own small thread pool, bounded
-twice in time (the SDK's socket timeout, and `asyncio.wait_for` as a backstop), and idempotent
+twice in time (the SDK's socket timeout, and `asyncio.timeout` as a backstop), and idempotent
 requests are retried with exponential backoff (tenacity) on transient failures. SDK and HTTP
 errors are translated once, here, into `zun_controller.errors` (`translate`).
 
@@ -71,7 +71,7 @@ POOL_SIZE = 8
 #: Tries of an idempotent request on transient failures, and the backoff between them.
 RETRY_ATTEMPTS = 4
 RETRY_WAIT_MAX_S = 2.0
-#: Slack on top of the SDK's socket timeout before `asyncio.wait_for` gives up on a thread.
+#: Slack on top of the SDK's socket timeout before `asyncio.timeout` gives up on a thread.
 BOUND_SLACK_S = 5.0
 #: Items a stream's thread may read ahead of its consumer.
 STREAM_BUFFER = 256
@@ -477,9 +477,8 @@ class DockerRuntime:
         loop = asyncio.get_running_loop()
         bound = self._timeout + extra + BOUND_SLACK_S
         try:
-            return await asyncio.wait_for(
-                loop.run_in_executor(self._pool, lambda: fn(self._client())), bound
-            )
+            async with asyncio.timeout(bound):  # not wait_for: it can swallow a cancel (3.11)
+                return await loop.run_in_executor(self._pool, lambda: fn(self._client()))
         except Exception as exc:
             raise translate(exc, what) from exc
 
