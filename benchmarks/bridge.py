@@ -36,6 +36,7 @@ from testbed.kube import KubeControlPlane, start_control_plane  # type: ignore[i
 ZUN = str(Path(sys.executable).with_name("zun-controller"))
 KOPF = str(Path(sys.executable).with_name("kopf"))
 IMAGE = "zun-test/httpd:v1"
+PODS_PER_NODE = 100
 
 
 @dataclass
@@ -174,7 +175,8 @@ def run(count: int) -> Report:
     report = Report(count=count)
     with tempfile.TemporaryDirectory(prefix="zun-bench-bridge-") as tmp_name:
         tmp = Path(tmp_name)
-        kube = start_control_plane(tmp / "kube")
+        # a kwok node takes 110 pods; both runs' pods stay until the end
+        kube = start_control_plane(tmp / "kube", nodes=max(2, -(-2 * count // PODS_PER_NODE)))
         try:
             kube.kubectl_run("apply", "-f", str(ROOT / "crds"))
             kube.kubectl_run("wait", "--for=condition=Established", "crd", "--all", timeout=60)

@@ -29,6 +29,10 @@ class AlreadyExistsError(ConflictError):
     """A create found a record of that kind, project and name."""
 
 
+class FencedError(ZunError):
+    """A leader-only write or action refused: this replica does not hold the lease (now)."""
+
+
 class NotFoundError(ZunError):
     """The thing asked for does not exist."""
 

@@ -7,17 +7,23 @@ import contextlib
 
 import pytest
 
+from zun_controller.drivers.runtime.fake import FakeRuntime
 from zun_controller.engine.clock import FakeClock
 from zun_controller.engine.controller import Controller
 from zun_controller.engine.informer import Informer
 from zun_controller.engine.leader import LeaderElector, LeadershipLost
 from zun_controller.engine.manager import Manager
 from zun_controller.engine.reconciler import Result
+from zun_controller.errors import FencedError
 from zun_controller.metrics import Metrics
 from zun_controller.models.container import Container
 from zun_controller.models.registry import parse
+from zun_controller.reconcilers.instrumented import InstrumentedRuntime
 from zun_controller.store.memory import MemoryKV
 from zun_controller.store.records import RecordStore
+
+CONTAINER = {"apiVersion": "zun.openstack.org/v1alpha1", "kind": "Container",
+             "metadata": {"name": "x", "project": "p"}, "spec": {"image": "i"}}  # fmt: skip
 
 
 async def forever() -> None:
@@ -151,3 +157,47 @@ async def test_a_worker_that_misses_its_cancel_takes_no_further_key() -> None:
     with pytest.raises(LeadershipLost):
         await asyncio.wait_for(running, 5)
     assert len(keys) == 1, f"reconciled after the lease was lost: {keys[1:]}"
+
+
+async def test_a_starved_leader_refuses_engine_calls_before_its_lease_can_expire() -> None:
+    clock = FakeClock()
+    kv = MemoryKV(now=clock.now)
+    a = elector(kv, clock, "a")
+    task = asyncio.create_task(a.run(forever))
+    await clock.settle()
+    engine = InstrumentedRuntime(FakeRuntime("e"), Metrics(), a.fence)
+    await engine.ensure_volume("v1", {})
+    # time passes but the renew loop does not get to run (a starved event loop)
+    clock.advance(a.renew_deadline + 0.1)
+    with pytest.raises(FencedError, match="ensure_volume on e"):
+        await engine.ensure_volume("v2", {})
+    assert [v.name for v in await engine.list_volumes({})] == ["v1"]  # reads still pass
+    assert a.renew_deadline < a.ttl  # refused before etcd could let a rival in
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_write_refused_by_the_fence_stops_the_leader_at_once() -> None:
+    clock = FakeClock()
+    kv = MemoryKV(now=clock.now)
+    a = elector(kv, clock, "a")
+    store = RecordStore(kv).fenced(a.fence)
+    written: list[str] = []
+
+    async def lead() -> None:
+        made = await store.create(parse(CONTAINER))
+        written.append(made.name)
+        await asyncio.Event().wait()
+
+    task = asyncio.create_task(a.run(lead))
+    await clock.settle()
+    assert written == ["x"]
+    # a rival holds the leader key now, and a's renew loop has not run yet
+    await kv.revoke_lease(a._lease)
+    b = elector(kv, clock, "b")
+    assert await b._try_acquire()
+    with pytest.raises(FencedError):
+        await store.update(await store.get(Container, "x", "p"))
+    with pytest.raises(LeadershipLost, match="refused a write"):
+        await asyncio.wait_for(task, 5)
+    assert not a.is_leader and b.fence.holds()

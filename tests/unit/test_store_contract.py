@@ -6,13 +6,16 @@ import asyncio
 
 import pytest
 
+from zun_controller.engine.leader import LeaderElector
 from zun_controller.errors import (
     AlreadyExistsError,
     CompactedError,
     ConflictError,
+    FencedError,
     InvalidError,
     NotFoundError,
 )
+from zun_controller.metrics import Metrics
 from zun_controller.models.container import Container
 from zun_controller.models.registry import parse
 from zun_controller.store.batch import TxnBatcher
@@ -237,3 +240,37 @@ async def test_batched_writes_to_one_key_never_share_a_request(kv: KV) -> None:
     )
     assert all(r.succeeded for r in results)
     assert len({r.revision for r in results}) == 25
+
+
+async def test_a_fenced_store_writes_only_while_its_leader_key_holds(kv: KV) -> None:
+    def replica(identity: str) -> LeaderElector:
+        return LeaderElector(kv, metrics=Metrics(), name="fence-contract", identity=identity)
+
+    a = replica("a")
+    assert await a._try_acquire()
+    fenced = RecordStore(kv).fenced(a.fence)
+    made = await fenced.create(container("web-1"))
+    made.status.phase = "Running"
+    made = await fenced.update_status(made)
+    # a's lease expires (revoked here) and b wins before a's renew loop has noticed
+    await kv.revoke_lease(a._lease)
+    b = replica("b")
+    assert await b._try_acquire()
+    made.status.phase = "Stopped"
+    with pytest.raises(FencedError, match="refused by etcd"):
+        await fenced.update_status(made)
+    assert a.fence.lost.is_set()
+    with pytest.raises(FencedError, match="not the leader"):
+        await fenced.create(container("web-2"))
+    plain = RecordStore(kv)
+    assert (await plain.get(Container, "web-1", "demo")).status.phase == "Running"
+    assert [c.name for c in (await plain.list(Container, "demo")).items] == ["web-1"]
+    # the new leader's writes, batched or not, apply; a stale one still gets ConflictError
+    theirs = RecordStore(kv).fenced(b.fence)
+    results = await theirs.kv.commit_many(
+        [Txn(puts=[("/fence/x", b"1")]), Txn(compares=[("/fence/y", 7)], puts=[("/fence/y", b"")])]
+    )
+    assert [r.succeeded for r in results] == [True, False]
+    assert set(results[1].current) == {"/fence/y"}
+    await kv.delete_prefix("/fence/")
+    await kv.revoke_lease(b._lease)

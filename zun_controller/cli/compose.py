@@ -39,6 +39,8 @@ def build_manager(
         else None
     )
     identity = elector.identity if elector else (settings.identity or default_identity())
+    if elector is not None:
+        store = store.fenced(elector.fence)  # every write of the reconcilers proves the lease
     manager = Manager(
         metrics=metrics,
         elector=elector,

@@ -22,6 +22,12 @@ class Records(Generic[R]):
         self.store = store
         self.informer = informer
 
+    def check_leading(self, what: str) -> None:
+        """Before an action outside the store: raise `FencedError` unless this replica surely
+        still holds the lease (a no-op without leader election)."""
+        if self.store.fence is not None:
+            self.store.fence.check(what)
+
     def get(self, key: str) -> R | None:
         return self.informer.get(key)
 

@@ -157,6 +157,8 @@ class Controller:
         outcome = "success"
         context = bind(self.informer.kind, key, reconcile_id)
         try:
+            if self._store.fence is not None:  # a deposed replica starts nothing new
+                self._store.fence.check(f"reconcile {key}")
             result = await self.reconciler.reconcile(key)
         except InvalidError as exc:
             await self._report_invalid(key, exc)

@@ -4,6 +4,10 @@ The leader holds `/zun/leases/<name>`, a key bound to a lease of `ttl` seconds t
 alive every `ttl / 3`. If it cannot renew for `renew_deadline` (< ttl) it stops acting first,
 before the lease can expire and a rival can win, as client-go's leaderelection does. On a
 graceful stop it revokes the lease so a standby takes over at once.
+
+`fence` (store/fence.py) carries the lease to the leader's store and reconcilers: each write
+compares the leader key's revision, and engine calls are refused once the renew deadline has
+passed, even when this loop is too starved to notice; a refused write stops the leader at once.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 from zun_controller.engine.clock import Clock, RealClock
 from zun_controller.errors import ZunError
 from zun_controller.metrics import Metrics
+from zun_controller.store.fence import Fence
 from zun_controller.store.kv import KV, Txn
 
 log = logging.getLogger(__name__)
@@ -58,6 +63,7 @@ class LeaderElector:
         self.key = LEASE_ROOT + name
         self.is_leader = False
         self._lease = 0
+        self.fence = Fence(self._clock.now)
         self._gauge = metrics.leader.labels(name)
         self._gauge.set(0)
 
@@ -69,19 +75,24 @@ class LeaderElector:
         await self._acquire()
         work = asyncio.create_task(lead())
         renew = asyncio.create_task(self._renew())
+        fenced = asyncio.create_task(self.fence.lost.wait())
         try:
-            done, _ = await asyncio.wait({work, renew}, return_when=asyncio.FIRST_COMPLETED)
-            if renew in done:
-                work.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await work
-                renew.result()
-            else:
+            done, _ = await asyncio.wait({work, renew, fenced}, return_when=asyncio.FIRST_COMPLETED)
+            if work in done:
                 work.result()
-        finally:
-            renew.cancel()
+                return
+            self._set_leader(False)
             work.cancel()
-            await asyncio.gather(renew, work, return_exceptions=True)
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
+            if renew in done:
+                renew.result()
+            log.error("lost leadership", extra={"lease": self.name, "identity": self.identity})
+            raise LeadershipLost(f"lease {self.name}: etcd refused a write, another replica leads")
+        finally:
+            for task in (renew, work, fenced):
+                task.cancel()
+            await asyncio.gather(renew, work, fenced, return_exceptions=True)
             await self._release()
 
     async def _acquire(self) -> None:
@@ -96,6 +107,7 @@ class LeaderElector:
     async def _try_acquire(self) -> bool:
         if await self.kv.get(self.key) is not None:
             return False
+        sent = self._clock.now()
         lease = await self.kv.grant_lease(self.ttl)
         value = json.dumps({"holder": self.identity, "acquired": time.time()}).encode()
         result = await self.kv.commit(
@@ -103,6 +115,7 @@ class LeaderElector:
         )
         if result.succeeded:
             self._lease = lease
+            self.fence.arm(self.key, result.revision, sent + self.renew_deadline)
             return True
         await self.kv.revoke_lease(lease)
         return False
@@ -111,6 +124,7 @@ class LeaderElector:
         last_renewed = self._clock.now()
         while True:
             await self._clock.sleep(self.renew_period)
+            sent = self._clock.now()
             try:
                 async with asyncio.timeout(self.renew_period):
                     ttl = await self.kv.keep_alive(self._lease)
@@ -118,7 +132,8 @@ class LeaderElector:
                 ttl = -1
             now = self._clock.now()
             if ttl > 0:
-                last_renewed = now
+                last_renewed = sent
+                self.fence.renewed(sent + self.renew_deadline)
             elif ttl == 0 or now - last_renewed >= self.renew_deadline:
                 self._set_leader(False)
                 log.error("lost leadership", extra={"lease": self.name, "identity": self.identity})
@@ -135,4 +150,6 @@ class LeaderElector:
 
     def _set_leader(self, value: bool) -> None:
         self.is_leader = value
+        if not value:
+            self.fence.lose()
         self._gauge.set(1 if value else 0)

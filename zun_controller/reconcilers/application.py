@@ -107,6 +107,7 @@ class ApplicationReconciler:
         before = app.status.model_copy(deep=True)
         chosen = target(app)
         await self._decide(app, before)
+        self.apps.check_leading(f"apply {app.key}")
         await orchestrator.apply(app, chosen.template, chosen.revision)
         obs = await orchestrator.observe(app, chosen.revision)
         if (
@@ -117,6 +118,7 @@ class ApplicationReconciler:
         ):
             chosen = await self._roll_back(app, chosen, obs.failed)
             await self._decide(app, before)
+            self.apps.check_leading(f"roll back {app.key}")
             await orchestrator.apply(app, chosen.template, chosen.revision)
             obs = await orchestrator.observe(app, chosen.revision)
         return obs, chosen.revision
@@ -150,6 +152,7 @@ class ApplicationReconciler:
                 orchestrator = await self.pool.get(cluster)
             except SecretMissing:
                 orchestrator = None
+            self.apps.check_leading(f"delete {app.key}")
             if orchestrator is not None and not await orchestrator.delete(app):
                 return Result(requeue_after=self.poll_progressing)
         app.metadata.finalizers = [f for f in app.metadata.finalizers if f != FINALIZER]

@@ -84,7 +84,7 @@ class RuntimeControllers:
         recorder: EventRecorder | None = None,
         stats_every: float = 15.0,
     ) -> None:
-        self.pool = RuntimePool(instrumented(factory, metrics))
+        self.pool = RuntimePool(instrumented(factory, metrics, store.fence))
         self.recorder = recorder or EventRecorder(store, metrics)
         self.containers = _records(store, Container, metrics, resync_period)
         self.hosts = _records(store, Host, metrics, resync_period)

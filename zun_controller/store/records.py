@@ -35,6 +35,7 @@ from zun_controller.models.base import Resource
 from zun_controller.models.registry import check_scope
 from zun_controller.store.batch import TxnBatcher
 from zun_controller.store.codec import decode, encode, load, with_status
+from zun_controller.store.fence import Fence, FencedKV
 from zun_controller.store.keys import kind_prefix, record_key
 from zun_controller.store.kv import KV, KeyValue, KVEvent, Txn, TxnResult
 from zun_controller.store.selector import parse_selector
@@ -81,6 +82,17 @@ class RecordStore:
         self._status_batcher = TxnBatcher(kv)
         self._now = now
         self._new_uid = new_uid
+        #: set on a leader's store (`fenced`): its writes only apply while it holds the lease
+        self.fence: Fence | None = kv.fence if isinstance(kv, FencedKV) else None
+
+    def fenced(self, fence: Fence) -> RecordStore:
+        """The same store, whose writes apply only while `fence` holds (store/fence.py)."""
+        return RecordStore(
+            FencedKV(self.kv, fence),
+            now=self._now,
+            new_uid=self._new_uid,
+            watch_retry=self._watch_retry,
+        )
 
     # -- reads ---------------------------------------------------------------------------------
 
