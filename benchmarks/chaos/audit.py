@@ -35,6 +35,7 @@ class Desired:
 class DesiredApp:
     image: str
     replicas: int
+    cluster: str = "chaos"  # the docker Cluster; "swarm" for the main engine's Swarm
 
 
 @dataclass
@@ -56,11 +57,14 @@ class Findings:
 
 async def audit(
     store: RecordStore,
+    *,
     engine: docker.DockerClient,
+    swarm: docker.DockerClient,
     project: str,
     expected: dict[str, Desired],
     apps: dict[str, DesiredApp],
 ) -> Findings:
+    """`engine` runs the Containers and the docker Cluster's replicas, `swarm` the services."""
     found = Findings()
     everything = {r.name: r for r in (await store.list(Container, project)).items}
     records = {n: r for n, r in everything.items() if not r.metadata.owner_references}
@@ -82,23 +86,23 @@ async def audit(
         if record.metadata.owner_references and not record.metadata.deletion_timestamp:
             desired = Desired(record.spec.image, record.spec.state.value)
             _check(record, desired, by_uid.get(record.metadata.uid or "", []), found)
-    await _check_apps(store, project, apps, everything, found)
+    live = {a.name: a for a in (await store.list(Application, project)).items}
+    _check_apps(live, apps, everything, found)
+    _check_services(swarm, project, live, apps, found)
     return found
 
 
-async def _check_apps(
-    store: RecordStore,
-    project: str,
+def _check_apps(
+    live: dict[str, Application],
     apps: dict[str, DesiredApp],
     containers: dict[str, Container],
     found: Findings,
 ) -> None:
-    live = {a.name: a for a in (await store.list(Application, project)).items}
     found.lost += sorted(f"app/{n}" for n in set(apps) - set(live))
     found.unexpected += sorted(f"app/{n}" for n in set(live) - set(apps))
     for name, want in apps.items():
         app = live.get(name)
-        if app is None:
+        if app is None or want.cluster == "swarm":
             continue
         revision = revision_of(effective_template(app))
         replicas = [
@@ -114,6 +118,51 @@ async def _check_apps(
         if not settled or st.ready_replicas != want.replicas or len(replicas) != want.replicas:
             found.unconverged.append(f"app/{name}")
         elif any(c.spec.image != want.image for c in replicas):
+            found.untruthful.append(f"app/{name}")
+
+
+def _check_services(
+    swarm: docker.DockerClient,
+    project: str,
+    live: dict[str, Application],
+    apps: dict[str, DesiredApp],
+    found: Findings,
+) -> None:
+    """Swarm Applications: one service each, at the replicas and image asked, its tasks running;
+    no service of the project without a record."""
+    services = swarm.services.list(filters={"label": f"{LABEL_PROJECT}={project}"})
+    by_uid: dict[str, list[Any]] = defaultdict(list)
+    for service in services:
+        by_uid[service.attrs["Spec"].get("Labels", {}).get(LABEL_UID, "")].append(service)
+    uids = {a.metadata.uid for a in live.values()}
+    found.duplicates += sorted(f"service/{u}" for u, ss in by_uid.items() if len(ss) > 1)
+    found.orphans += sorted(
+        s.name for s in services if s.attrs["Spec"]["Labels"].get(LABEL_UID) not in uids
+    )
+    for name, want in apps.items():
+        app = live.get(name)
+        if app is None or want.cluster != "swarm":
+            continue
+        st = app.status
+        revision = revision_of(effective_template(app))
+        settled = (
+            st.observed_generation == app.metadata.generation and st.current_revision == revision
+        )
+        outside = by_uid.get(app.metadata.uid or "", [])
+        if not settled or st.ready_replicas != want.replicas or len(outside) != 1:
+            found.unconverged.append(f"app/{name}")
+            continue
+        spec = outside[0].attrs["Spec"]
+        running = [
+            t for t in outside[0].tasks(filters={"desired-state": "running"})
+            if t["Status"]["State"] == "running"
+        ]  # fmt: skip
+        image = spec["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0]
+        if (
+            spec["Mode"]["Replicated"]["Replicas"] != want.replicas
+            or image != want.image
+            or len(running) != want.replicas
+        ):
             found.untruthful.append(f"app/{name}")
 
 

@@ -13,20 +13,22 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from benchmarks.chaos.api import ChaosApi
 from benchmarks.chaos.audit import Desired, DesiredApp, Findings, audit, overlapping_actions
-from benchmarks.chaos.world import World
+from benchmarks.chaos.world import MAIN_ENGINE, World
 from zun_controller.errors import AlreadyExistsError, ConflictError, NotFoundError, TransientError
 from zun_controller.models.application import Application
 from zun_controller.models.container import Container, DesiredState
 from zun_controller.models.registry import parse
 from zun_controller.store.records import RecordStore
 
-PROJECT = "chaos"
 IMAGES = ("zun-test/httpd:v1", "zun-test/httpd:v2")
 T = TypeVar("T")
+CLUSTERS = ("chaos", "swarm")  # Applications alternate: docker Cluster, Swarm
 #: how often each fault is drawn; a dockerd restart stops and starts every container, the slowest
 FAULT_WEIGHTS = {
     "kill_controller": 4,
+    "kill_api": 2,
     "restart_etcd": 2,
     "compact": 2,
     "pause_etcd": 2,
@@ -57,6 +59,7 @@ class Report:
     app_changes: int = 0
     changes: int = 0
     deletes: int = 0
+    api_retries: int = 0
     faults: dict[str, int] = field(default_factory=dict)
     seconds_to_converge_after_last_fault: float = 0.0
     findings: dict[str, int] = field(default_factory=dict)
@@ -81,10 +84,13 @@ async def retrying(op: Callable[[], Awaitable[T]], limit: float = 120.0) -> T:
 
 
 class Workload:
-    """What the harness has been told is acknowledged, kept as the expected end state."""
+    """What the harness has been told is acknowledged, kept as the expected end state.
 
-    def __init__(self, store: RecordStore, rng: random.Random) -> None:
-        self.store, self.rng = store, rng
+    Half the Container writes go through the REST API, half straight to the store (as the
+    bridge and GitOps do); Applications alternate between the docker and the swarm Cluster."""
+
+    def __init__(self, store: RecordStore, api: ChaosApi, project: str, rng: random.Random) -> None:
+        self.store, self.api, self.project, self.rng = store, api, project, rng
         self.expected: dict[str, Desired] = {}
         self.apps: dict[str, DesiredApp] = {}
         self.serial = 0
@@ -94,7 +100,7 @@ class Workload:
         name = f"c{self.serial:04d}"
         self.serial += 1
         doc = {"apiVersion": "zun.openstack.org/v1alpha1", "kind": "Container",
-               "metadata": {"name": name, "project": PROJECT},
+               "metadata": {"name": name, "project": self.project},
                "spec": {"image": IMAGES[0], "restartPolicy": "Always"}}  # fmt: skip
 
         async def op() -> None:
@@ -102,7 +108,10 @@ class Workload:
             with contextlib.suppress(AlreadyExistsError):
                 await self.store.create(parse(doc))
 
-        await retrying(op)
+        if self._via_api():
+            await self.api.create(self.project, "containers", doc)
+        else:
+            await retrying(op)
         self.expected[name] = Desired(IMAGES[0], "Running")
         self.stats["created"] += 1
 
@@ -116,12 +125,16 @@ class Workload:
         )
 
         async def op() -> None:
-            obj = await self.store.get(Container, name, PROJECT)
+            obj = await self.store.get(Container, name, self.project)
             obj.spec.image = new.image
             obj.spec.state = DesiredState(new.state)
             await self.store.update(obj)
 
-        await retrying(op)
+        if self._via_api():
+            patch = {"spec": {"image": new.image, "state": new.state}}
+            await self.api.patch(self.project, "containers", name, patch)
+        else:
+            await retrying(op)
         self.expected[name] = new
         self.stats["changed"] += 1
 
@@ -130,19 +143,29 @@ class Workload:
 
         async def op() -> None:
             with contextlib.suppress(NotFoundError):
-                await self.store.delete(Container, name, PROJECT)
+                await self.store.delete(Container, name, self.project)
 
-        await retrying(op)
+        if self._via_api():
+            await self.api.delete(self.project, "containers", name)
+        else:
+            await retrying(op)
         del self.expected[name]
         self.stats["deleted"] += 1
 
+    def _via_api(self) -> bool:
+        return self.rng.random() < 0.5
+
     async def create_app(self) -> None:
         name = f"app{len(self.apps):03d}"
+        cluster = CLUSTERS[len(self.apps) % len(CLUSTERS)]
         template = {"containers": [{"name": "web", "image": IMAGES[0]}]}
-        service = {"ports": [{"port": 80, "targetPort": 8080}]}
+        # swarm: no published port, since host-mode ports of several services would collide
+        kind = "Internal" if cluster == "swarm" else "LoadBalancer"
+        service = {"type": kind, "ports": [{"port": 80, "targetPort": 8080}]}
         doc = {"apiVersion": "zun.openstack.org/v1alpha1", "kind": "Application",
-               "metadata": {"name": name, "project": PROJECT},
-               "spec": {"cluster": "chaos", "replicas": 2, "template": template, "service": service,
+               "metadata": {"name": name, "project": self.project},
+               "spec": {"cluster": cluster, "replicas": 2, "template": template,
+                        "service": service,
                         "updateStrategy": {"progressDeadlineSeconds": 300}}}  # fmt: skip
 
         async def op() -> None:
@@ -150,19 +173,19 @@ class Workload:
                 await self.store.create(parse(doc))
 
         await retrying(op)
-        self.apps[name] = DesiredApp(IMAGES[0], 2)
+        self.apps[name] = DesiredApp(IMAGES[0], 2, cluster)
         self.stats["apps"] += 1
 
     async def change_app(self) -> None:
         name = self.rng.choice(sorted(self.apps))
         old = self.apps[name]
         if self.rng.random() < 0.5:
-            new = DesiredApp(old.image, self.rng.randint(1, 3))
+            new = DesiredApp(old.image, self.rng.randint(1, 3), old.cluster)
         else:
-            new = DesiredApp(IMAGES[1 - IMAGES.index(old.image)], old.replicas)
+            new = DesiredApp(IMAGES[1 - IMAGES.index(old.image)], old.replicas, old.cluster)
 
         async def op() -> None:
-            app = await self.store.get(Application, name, PROJECT)
+            app = await self.store.get(Application, name, self.project)
             app.spec.replicas = new.replicas
             app.spec.template.containers[0].image = new.image
             await self.store.update(app)
@@ -187,9 +210,12 @@ class Faults:
     def __init__(self, world: World, rng: random.Random) -> None:
         self.world, self.rng = world, rng
         self.counts: Counter[str] = Counter()
+        # every kind once first (in a random order), so that a short run covers them all
+        self._first = self.rng.sample(list(FAULT_WEIGHTS), len(FAULT_WEIGHTS))
 
     async def inject(self) -> str:
-        fault = self.rng.choices(list(FAULT_WEIGHTS), weights=list(FAULT_WEIGHTS.values()))[0]
+        kinds, weights = list(FAULT_WEIGHTS), list(FAULT_WEIGHTS.values())
+        fault = self._first.pop() if self._first else self.rng.choices(kinds, weights)[0]
         progress(f"fault: {fault}")
         await getattr(self, fault)()
         self.counts[fault] += 1
@@ -200,6 +226,11 @@ class Faults:
         self.world.kill_replica(name)
         await asyncio.sleep(self.rng.uniform(0.5, 3))
         self.world.start_replica(name)
+
+    async def kill_api(self) -> None:
+        self.world.kill_api()
+        await asyncio.sleep(self.rng.uniform(0.5, 3))
+        self.world.start_api()
 
     async def restart_etcd(self) -> None:
         await asyncio.to_thread(self.world.etcd.restart)
@@ -229,7 +260,10 @@ async def register_engine(store: RecordStore, url: str) -> None:
             "metadata": {"name": "chaos"}, "spec": {"endpoint": url}}  # fmt: skip
     cluster = {"apiVersion": "zun.openstack.org/v1alpha1", "kind": "Cluster",
                "metadata": {"name": "chaos"}, "spec": {"type": "docker"}}  # fmt: skip
-    for doc in (host, cluster):
+    swarm = {"apiVersion": "zun.openstack.org/v1alpha1", "kind": "Cluster",
+             "metadata": {"name": "swarm"},
+             "spec": {"type": "swarm", "endpoint": MAIN_ENGINE}}  # fmt: skip
+    for doc in (host, cluster, swarm):
         with contextlib.suppress(AlreadyExistsError):
             await store.create(parse(doc))
 
@@ -238,7 +272,8 @@ async def drive(world: World, profile: Profile, name: str, seed: int) -> Report:
     rng = random.Random(seed)
     report = Report(profile=name)
     store = world.store()
-    work, faults = Workload(store, rng), Faults(world, rng)
+    api = ChaosApi(world.api_url, world.token)
+    work, faults = Workload(store, api, world.project, rng), Faults(world, rng)
     try:
         await retrying(lambda: register_engine(store, world.engine_url))
         for _ in range(profile.records):
@@ -258,7 +293,9 @@ async def drive(world: World, profile: Profile, name: str, seed: int) -> Report:
         findings = await converge(world, store, work, profile.converge_within)
         report.seconds_to_converge_after_last_fault = time.monotonic() - last_fault
     finally:
+        await api.close()
         await store.kv.close()
+    report.api_retries = api.retries
     report.records_created = work.stats["created"]
     report.apps_created = work.stats["apps"]
     report.app_changes = work.stats["app_changes"]
@@ -274,11 +311,18 @@ async def drive(world: World, profile: Profile, name: str, seed: int) -> Report:
 async def converge(world: World, store: RecordStore, work: Workload, within: float) -> Findings:
     """Audit until clean (and twice in a row) or until `within` seconds pass."""
     deadline = time.monotonic() + within
-    engine = world.docker()
+    engine, main = world.docker(), world.main_docker()
     clean_once = False
     while True:
         try:
-            findings = await audit(store, engine, PROJECT, work.expected, work.apps)
+            findings = await audit(
+                store,
+                engine=engine,
+                swarm=main,
+                project=world.project,
+                expected=work.expected,
+                apps=work.apps,
+            )
         except (TransientError, Exception) as exc:  # the engine or etcd may still be coming back
             progress(f"audit not possible yet: {exc!r}")
             await asyncio.sleep(3)

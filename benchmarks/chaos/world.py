@@ -1,12 +1,15 @@
 """The world under test: its own etcd, its own Docker engine (an extra dockerd, so restarting it
-never touches anything else on the machine), and two controller replicas competing for the
-lease, each writing an action log."""
+never touches anything else on the machine), two controller replicas competing for the lease,
+each writing an action log, and the REST API. Swarm Applications go to the main engine as a
+single-node Swarm (a second Swarm cannot run beside it); their services carry the run's project,
+the engine's name, so runs on different engines never see each other's."""
 
 from __future__ import annotations
 
 import fcntl
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +19,7 @@ from typing import IO
 
 import docker
 
+from zun_controller.models.base import LABEL_PROJECT
 from zun_controller.store.etcd import EtcdKV
 from zun_controller.store.records import RecordStore
 from zun_controller.store.server import EtcdServer
@@ -25,6 +29,7 @@ DOCKERD = ROOT / "hack" / "dockerd.sh"
 IMAGES = ROOT / "hack" / "images.sh"
 ZUN = str(Path(sys.executable).with_name("zun-controller"))
 ENGINE = "chaos"
+MAIN_ENGINE = "unix:///var/run/docker.sock"
 
 
 def sh(*cmd: str, env: dict[str, str] | None = None, limit: float = 300) -> str:
@@ -47,10 +52,17 @@ class World:
     etcd: EtcdServer = field(init=False)
     engine_url: str = ""
     replicas: dict[str, Replica] = field(default_factory=dict)
+    api: Replica = field(default_factory=lambda: Replica("api"))
+    api_url: str = ""
+    token: str = ""
     _lock: IO[str] | None = None
 
     def __post_init__(self) -> None:
         self.etcd = EtcdServer(self.workdir / "etcd")
+
+    @property
+    def project(self) -> str:
+        return self.engine
 
     @property
     def action_log(self) -> Path:
@@ -70,9 +82,43 @@ class World:
         )  # a clean engine: nothing left from earlier runs
         self.engine_url = sh("bash", str(DOCKERD), "start", self.engine)
         sh("bash", str(IMAGES), env={**os.environ, "DOCKER_HOST": self.engine_url})
+        self._swarm_ready()
         for name in ("a", "b"):
             self.replicas[name] = Replica(name)
             self.start_replica(name)
+        self.token = sh(ZUN, "token", "--name", "chaos", "--role", "admin", "--etcd", self.etcd.url)
+        self.api_url = f"http://127.0.0.1:{_free_port()}"
+        self.start_api()
+
+    def _swarm_ready(self) -> None:
+        """The main engine as a Swarm manager, with nothing left of this project's services."""
+        main = self.main_docker()
+        try:
+            if main.info()["Swarm"]["LocalNodeState"] != "active":
+                sh("docker", "swarm", "init", "--advertise-addr", "127.0.0.1", limit=60)
+            self.remove_services(main)
+        finally:
+            main.close()
+
+    def main_docker(self) -> docker.DockerClient:
+        return docker.DockerClient(base_url=MAIN_ENGINE, timeout=30)
+
+    def remove_services(self, main: docker.DockerClient) -> None:
+        for service in main.services.list(filters={"label": f"{LABEL_PROJECT}={self.project}"}):
+            service.remove()
+
+    def start_api(self) -> None:
+        self.api.starts += 1
+        log = (self.workdir / f"api-{self.api.starts}.log").open("wb")
+        port = self.api_url.rsplit(":", 1)[1]
+        cmd = [ZUN, "api", "--etcd", self.etcd.url, "--api-port", port]
+        self.api.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+
+    def kill_api(self) -> None:
+        if self.api.proc and self.api.proc.poll() is None:
+            self.api.proc.send_signal(signal.SIGKILL)
+            self.api.proc.wait(10)
 
     def store(self) -> RecordStore:
         return RecordStore(EtcdKV.from_url(self.etcd.url, timeout=3.0))
@@ -97,6 +143,9 @@ class World:
             if replica.proc is not None and replica.proc.poll() is not None:
                 self.start_replica(name)
                 restarted.append(name)
+        if self.api.proc is not None and self.api.proc.poll() is not None:
+            self.start_api()
+            restarted.append("api")
         return restarted
 
     def kill_replica(self, name: str) -> None:
@@ -125,6 +174,7 @@ class World:
                 time.sleep(10)
 
     def stop(self) -> None:
+        self.kill_api()
         for name in self.replicas:
             proc = self.replicas[name].proc
             if proc and proc.poll() is None:
@@ -133,6 +183,11 @@ class World:
                     proc.wait(30)
                 except subprocess.TimeoutExpired:
                     self.kill_replica(name)
+        main = self.main_docker()
+        try:
+            self.remove_services(main)
+        finally:
+            main.close()
         self.etcd.signal(signal.SIGCONT)
         self.etcd.stop()
         subprocess.run(
@@ -141,3 +196,9 @@ class World:
             timeout=300,
             check=False,
         )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

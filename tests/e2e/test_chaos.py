@@ -1,6 +1,7 @@
-"""The chaos suite's short profile: records converge and change under SIGKILLed replicas, etcd
-restarts, pauses and compactions, and dockerd restarts; then nothing is lost, doubled,
-orphaned or misreported, and no two replicas acted at once."""
+"""The chaos suite's short profile: Containers (written through the REST API and straight to
+the store) and Applications (on a docker Cluster and on Swarm) converge and change under
+SIGKILLed replicas and API, etcd restarts, pauses and compactions, and dockerd restarts; then
+nothing is lost, doubled, orphaned or misreported, and no two replicas acted at once."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ def test_short_chaos_profile_audits_clean(tmp_path: Path) -> None:
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=880, check=False)
     report = json.loads(done.stdout)
     assert sum(report["faults"].values()) == 8, report
+    assert set(report["faults"]) == {
+        "kill_controller", "kill_api", "restart_etcd", "compact", "pause_etcd", "restart_dockerd"
+    }, report  # fmt: skip
     assert report["records_created"] >= 20 and report["apps_created"] == 2
     assert report["findings"] == {
         "lost": 0,

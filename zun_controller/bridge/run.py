@@ -69,6 +69,7 @@ def build_bridge(
     elector = LeaderElector(
         store.kv, metrics=metrics, name="zun-bridge", identity=identity, ttl=lease_ttl
     )
+    store = store.fenced(elector.fence)  # only the bridge that holds the lease writes
     manager = Manager(metrics=metrics, elector=elector, health_port=health_port)
     api = _custom_objects(kubeconfig)
     for kind in kinds:
