@@ -5,15 +5,11 @@ shared orchestrator pool."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from zun_controller.drivers.orchestrators.base import Orchestrator
 from zun_controller.engine.client import Records
-from zun_controller.engine.controller import Controller
 from zun_controller.engine.informer import Cached, Informer
 from zun_controller.engine.manager import Manager, Task
-from zun_controller.engine.reconciler import Reconciler
-from zun_controller.errors import InvalidError
 from zun_controller.metrics import Metrics
 from zun_controller.models.application import Application, Cluster, Secret
 from zun_controller.reconcilers.app_docker import DEFAULT_LB_IMAGE, DockerOrchestrator
@@ -21,27 +17,18 @@ from zun_controller.reconcilers.app_docker_status import LABEL_APP
 from zun_controller.reconcilers.application import ApplicationReconciler
 from zun_controller.reconcilers.cluster import ClusterReconciler
 from zun_controller.reconcilers.orchestrators import DockerFactory, OrchestratorPool
-from zun_controller.reconcilers.setup import RuntimeControllers, close_on_stop
-from zun_controller.store.codec import load
+from zun_controller.reconcilers.setup import ControllerSet, RuntimeControllers, cached_field
 from zun_controller.store.records import RecordStore
-
-
-def _field(cached: Cached | None, *path: str) -> object:
-    try:
-        value: object = load(cached.value) if cached else None
-    except InvalidError:
-        return None
-    for part in path:
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
 
 
 def _any_change(old: Cached | None, new: Cached | None) -> bool:
     return True
 
 
-class ApplicationControllers:
+class ApplicationControllers(ControllerSet):
     """The unified COE API's controllers, registered on one manager."""
+
+    pool: OrchestratorPool
 
     def __init__(
         self,
@@ -107,27 +94,16 @@ class ApplicationControllers:
 
     def _app_of_container(self, key: str, old: Cached | None, new: Cached | None) -> Iterable[str]:
         project = key.split("/")[1]
-        names = {_field(c, "metadata", "labels", LABEL_APP) for c in (old, new)}
+        names = {cached_field(c, "metadata", "labels", LABEL_APP) for c in (old, new)}
         return [f"applications/{project}/{n}" for n in names if isinstance(n, str)]
-
-    def _controller(self, name: str, reconciler: Reconciler, informer: Informer[Any]) -> Controller:
-        return Controller(
-            name,
-            reconciler,
-            informer,
-            store=self._store,
-            metrics=self._metrics,
-            workers=self._workers,
-        )
-
-    async def _close_pool_on_stop(self) -> None:
-        await close_on_stop(self.pool)
 
     def _apps_of_cluster(self, key: str, old: Cached | None, new: Cached | None) -> Iterable[str]:
         cluster = key.split("/", 1)[1]
         informer = self.apps.informer
         return [
-            k for k in informer.list_keys() if _field(informer.raw(k), "spec", "cluster") == cluster
+            k
+            for k in informer.list_keys()
+            if cached_field(informer.raw(k), "spec", "cluster") == cluster
         ]
 
     def _clusters_of_secret(
@@ -138,6 +114,6 @@ class ApplicationControllers:
         out = []
         for k in informer.list_keys():
             for ref in ("tlsSecret", "kubeconfigSecret"):
-                if _field(informer.raw(k), "spec", ref, "name") == secret:
+                if cached_field(informer.raw(k), "spec", ref, "name") == secret:
                     out.append(k)
         return out

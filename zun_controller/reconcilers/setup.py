@@ -38,7 +38,9 @@ def _any_change(old: Cached | None, new: Cached | None) -> bool:
     return True
 
 
-def _field(cached: Cached | None, *path: str) -> object:
+def cached_field(cached: Cached | None, *path: str) -> object:
+    """A field of a cached raw record (None when absent or not a record): for mappers, which
+    see events of records that may not validate."""
     if cached is None:
         return None
     try:
@@ -66,8 +68,33 @@ def _records(store: RecordStore, cls: type[R], metrics: Metrics, resync: float) 
     return Records(store, Informer(store, cls, metrics=metrics, resync_period=resync))
 
 
-class RuntimeControllers:
+class ControllerSet:
+    """What the sets of controllers share: controllers built alike, and their engine client
+    pool closed when the manager stops."""
+
+    _store: RecordStore
+    _metrics: Metrics
+    _workers: int
+    pool: Closable
+
+    def _controller(self, name: str, reconciler: Reconciler, informer: Informer[Any]) -> Controller:
+        return Controller(
+            name,
+            reconciler,
+            informer,
+            store=self._store,
+            metrics=self._metrics,
+            workers=self._workers,
+        )
+
+    async def _close_pool_on_stop(self) -> None:
+        await close_on_stop(self.pool)
+
+
+class RuntimeControllers(ControllerSet):
     """Everything of the reference implementation, registered on one manager."""
+
+    pool: RuntimePool
 
     def __init__(
         self,
@@ -145,19 +172,6 @@ class RuntimeControllers:
         )
         manager.add_task(Task("stats-sampler", sampler.run))
 
-    def _controller(self, name: str, reconciler: Reconciler, informer: Informer[Any]) -> Controller:
-        return Controller(
-            name,
-            reconciler,
-            informer,
-            store=self._store,
-            metrics=self._metrics,
-            workers=self._workers,
-        )
-
-    async def _close_pool_on_stop(self) -> None:
-        await close_on_stop(self.pool)
-
     def _map(self) -> None:
         self.container.watches(self.hosts.informer, self._containers_of_host, _any_change)
         self.container.watches(self.containers.informer, self._pending_on_delete, _any_change)
@@ -170,21 +184,23 @@ class RuntimeControllers:
     ) -> Iterable[str]:
         host = key.split("/", 1)[1]
         for k in self.containers.informer.list_keys():
-            placed = _field(self.containers.informer.raw(k), "status", "host")
+            placed = cached_field(self.containers.informer.raw(k), "status", "host")
             if placed in (host, None, ""):
                 yield k
 
     def _placed_on(self, host: str) -> list[str]:
         informer = self.containers.informer
         return [
-            k for k in informer.list_keys() if _field(informer.raw(k), "status", "host") == host
+            k
+            for k in informer.list_keys()
+            if cached_field(informer.raw(k), "status", "host") == host
         ]
 
     def _pending_on_delete(self, key: str, old: Cached | None, new: Cached | None) -> Iterable[str]:
         if new is not None:
             return
         for k in self.containers.informer.list_keys():
-            if not _field(self.containers.informer.raw(k), "status", "host"):
+            if not cached_field(self.containers.informer.raw(k), "status", "host"):
                 yield k
 
     def _all_networks(self, key: str, old: Cached | None, new: Cached | None) -> Iterable[str]:
@@ -199,7 +215,7 @@ class RuntimeControllers:
         project = key.split("/")[1]
         names: set[str] = set()
         for cached in (old, new):
-            for mount in _field(cached, "spec", "volumes") or []:  # type: ignore[attr-defined]
+            for mount in cached_field(cached, "spec", "volumes") or []:  # type: ignore[attr-defined]
                 if isinstance(mount, dict) and isinstance(mount.get("volume"), str):
                     names.add(mount["volume"])
         return [f"volumes/{project}/{n}" for n in names]
