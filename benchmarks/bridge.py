@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -23,7 +24,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from benchmarks.kopf_baseline import CRD as BASELINE_CRD
+from zun_controller.engine.leader import LEASE_ROOT
 from zun_controller.models.registry import parse
 from zun_controller.store.etcd import EtcdKV
 from zun_controller.store.records import RecordStore
@@ -112,6 +116,39 @@ async def register_cluster(etcd: EtcdServer, kubeconfig: str) -> None:
     await kv.close()
 
 
+async def wait_elected(etcd: EtcdServer, leases: tuple[str, ...], limit: float = 60) -> None:
+    """Until each process holds its lease (it acts from then on)."""
+    kv = EtcdKV.from_url(etcd.url)
+    try:
+        deadline = time.monotonic() + limit
+        while not all([await kv.get(LEASE_ROOT + name) for name in leases]):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"not all of {leases} elected within {limit}s")
+            await asyncio.sleep(0.2)
+    finally:
+        await kv.close()
+
+
+def wait_live(url: str, limit: float = 60) -> None:
+    """Until kopf's liveness endpoint answers (its startup is over)."""
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not answer within {limit}s")
+        time.sleep(0.2)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def start(cmd: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -134,7 +171,7 @@ def measure_zun(kube: KubeControlPlane, tmp: Path, count: int, report: Report) -
         bridge_cmd = [ZUN, "bridge", "--etcd", etcd.url, "--kubeconfig", str(kube.kubeconfig)]
         procs.append(start([*bridge_cmd, "--health-port", "0"], tmp / "bridge.log", env))
         kube.kubectl_run("create", "namespace", "zb")
-        time.sleep(5)  # both processes elected and watching
+        asyncio.run(wait_elected(etcd, ("zun-controller", "zun-bridge")))
         cpu0 = sum(cpu_seconds(p.pid) for p in procs)
         progress(f"zun: applying {count} Applications")
         start_at = time.monotonic()
@@ -155,10 +192,13 @@ def measure_kopf(kube: KubeControlPlane, tmp: Path, count: int, report: Report) 
         "wait", "--for=condition=Established", f"crd/{BASELINE_CRD['metadata']['name']}"
     )
     kube.kubectl_run("create", "namespace", "zk")
-    cmd = [KOPF, "run", "--standalone", "-n", "zk", str(ROOT / "benchmarks" / "kopf_baseline.py")]
-    proc = start(cmd, tmp / "kopf.log", kube.env())
+    liveness = f"http://127.0.0.1:{free_port()}/healthz"
+    cmd = [KOPF, "run", "--standalone", "-n", "zk", f"--liveness={liveness}"]
+    proc = start(
+        [*cmd, str(ROOT / "benchmarks" / "kopf_baseline.py")], tmp / "kopf.log", kube.env()
+    )
     try:
-        time.sleep(5)
+        wait_live(liveness)
         cpu0 = cpu_seconds(proc.pid)
         progress(f"kopf: applying {count} BenchApps")
         start_at = time.monotonic()

@@ -19,16 +19,22 @@ from zun_controller.store.etcd import EtcdKV
 from zun_controller.store.records import RecordStore
 
 EtcdOpt = Annotated[str, typer.Option("--etcd", envvar="ZUN_ETCD", help="etcd client URL")]
-ApiPort = Annotated[
-    int, typer.Option("--api-port", envvar="ZUN_API_PORT", help="API port on 127.0.0.1")
+ApiPort = Annotated[int, typer.Option("--api-port", envvar="ZUN_API_PORT", help="API port")]
+ListenAddress = Annotated[
+    str,
+    typer.Option(
+        "--listen-address",
+        envvar="ZUN_API_LISTEN",
+        help="address to listen on (0.0.0.0: every interface, e.g. in a pod behind a Service)",
+    ),
 ]
 
 
-async def _api(etcd: str, port: int) -> None:
+async def _api(etcd: str, port: int, host: str) -> None:
     kv = EtcdKV.from_url(etcd)
     try:
         await kv.revision()
-        running = await start_api(RecordStore(kv), docker_runtime_factory, port)
+        running = await start_api(RecordStore(kv), docker_runtime_factory, port, host)
         print(f"zun-controller api is up\n{banner(running.url, None)}", flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -42,11 +48,15 @@ async def _api(etcd: str, port: int) -> None:
         await kv.close()
 
 
-def api(etcd: EtcdOpt = "http://127.0.0.1:2379", api_port: ApiPort = 7070) -> None:
-    """The REST API alone, on 127.0.0.1, against an existing etcd."""
+def api(
+    etcd: EtcdOpt = "http://127.0.0.1:2379",
+    api_port: ApiPort = 7070,
+    listen_address: ListenAddress = "127.0.0.1",
+) -> None:
+    """The REST API alone (on 127.0.0.1 unless --listen-address), against an existing etcd."""
     logs.setup("INFO", False)
     try:
-        asyncio.run(_api(etcd, api_port))
+        asyncio.run(_api(etcd, api_port, listen_address))
     except ZunError as exc:
         print(f"zun-controller: {exc}", file=sys.stderr)
         raise typer.Exit(1) from None

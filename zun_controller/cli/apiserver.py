@@ -22,6 +22,10 @@ from zun_controller.models.host import Host
 from zun_controller.reconcilers.runtimes import RuntimePool
 from zun_controller.store.records import RecordStore
 
+LOOPBACK = "127.0.0.1"
+#: listen addresses that mean "every interface"
+ANY = ("0.0.0.0", "::", "")
+
 
 class PoolContainerIO:
     """`api.io.ContainerIO` on the runtime drivers."""
@@ -61,11 +65,11 @@ class _Server(uvicorn.Server):
 
 
 def api_server(
-    store: RecordStore, factory: RuntimeFactory | None, port: int
+    store: RecordStore, factory: RuntimeFactory | None, port: int, host: str = LOOPBACK
 ) -> tuple[uvicorn.Server, PoolContainerIO | None]:
     io = PoolContainerIO(store, factory) if factory else None
     app = create_app(store, io, zun_v1=ZunV1Settings.from_env(os.environ))
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
     return _Server(config), io
 
 
@@ -89,14 +93,16 @@ class RunningApi:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{bound_port(self.server)}"
+        """Where a client on this machine reaches it."""
+        host = self.server.config.host
+        return f"http://{LOOPBACK if host in ANY else host}:{bound_port(self.server)}"
 
     async def started(self, within: float = 15.0) -> None:
         deadline = time.monotonic() + within
         while not self.server.started:
             if self.task.done() or time.monotonic() > deadline:
-                port = self.server.config.port
-                raise PermanentError("ApiNotServing", f"cannot serve the API on 127.0.0.1:{port}")
+                where = f"{self.server.config.host}:{self.server.config.port}"
+                raise PermanentError("ApiNotServing", f"cannot serve the API on {where}")
             await asyncio.sleep(0.02)
 
     async def stop(self) -> None:
@@ -107,9 +113,11 @@ class RunningApi:
             await self.io.close()
 
 
-async def start_api(store: RecordStore, factory: RuntimeFactory | None, port: int) -> RunningApi:
-    """The API serving on 127.0.0.1:`port` (0: any free port), once it accepts connections."""
-    running = RunningApi(*api_server(store, factory, port))
+async def start_api(
+    store: RecordStore, factory: RuntimeFactory | None, port: int, host: str = LOOPBACK
+) -> RunningApi:
+    """The API serving on `host`:`port` (0: any free port), once it accepts connections."""
+    running = RunningApi(*api_server(store, factory, port, host))
     await running.started()
     return running
 
