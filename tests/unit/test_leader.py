@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 import pytest
 
@@ -82,11 +83,34 @@ async def test_leader_steps_down_when_its_lease_is_gone() -> None:
     assert not a.is_leader
 
 
-async def test_a_replica_that_loses_its_lease_cancels_in_flight_work_at_once() -> None:
+async def lose_lease_while_reconciling(
+    reconciler: Any, records: int, started: asyncio.Event
+) -> None:
+    """A leader with one single-worker controller over `records` Containers: once `started`,
+    its lease is revoked; returns when the manager has stopped with LeadershipLost."""
     clock = FakeClock()
     kv = MemoryKV(now=clock.now)
     store = RecordStore(kv)
     metrics = Metrics()
+    informer = Informer(store, Container, metrics=metrics)
+    elector = LeaderElector(kv, metrics=metrics, identity="a", ttl=9, clock=clock)
+    manager = Manager(metrics=metrics, elector=elector, health_port=None)
+    manager.add_controller(
+        Controller("c", reconciler, informer, store=store, metrics=metrics, workers=1)
+    )
+    for i in range(records):
+        await store.create(parse({**CONTAINER, "metadata": {"name": f"x{i}", "project": "p"}}))
+    running = asyncio.create_task(manager.run(asyncio.Event()))
+    await asyncio.wait_for(started.wait(), 5)
+    await kv.revoke_lease(elector._lease)
+    for _ in range(4):
+        clock.advance(3)
+        await clock.settle()
+    with pytest.raises(LeadershipLost):
+        await asyncio.wait_for(running, 5)
+
+
+async def test_a_replica_that_loses_its_lease_cancels_in_flight_work_at_once() -> None:
     started, cancelled, finished = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
     class Blocking:
@@ -100,21 +124,7 @@ async def test_a_replica_that_loses_its_lease_cancels_in_flight_work_at_once() -
             finished.set()
             return Result()
 
-    informer = Informer(store, Container, metrics=metrics)
-    elector = LeaderElector(kv, metrics=metrics, identity="a", ttl=9, clock=clock)
-    manager = Manager(metrics=metrics, elector=elector, health_port=None)
-    manager.add_controller(Controller("c", Blocking(), informer, store=store, metrics=metrics))
-    doc = {"apiVersion": "zun.openstack.org/v1alpha1", "kind": "Container",
-           "metadata": {"name": "x", "project": "p"}, "spec": {"image": "i"}}  # fmt: skip
-    await store.create(parse(doc))
-    running = asyncio.create_task(manager.run(asyncio.Event()))
-    await asyncio.wait_for(started.wait(), 5)
-    await kv.revoke_lease(elector._lease)
-    for _ in range(4):
-        clock.advance(3)
-        await clock.settle()
-    with pytest.raises(LeadershipLost):
-        await asyncio.wait_for(running, 5)
+    await lose_lease_while_reconciling(Blocking(), 1, started)
     assert cancelled.is_set() and not finished.is_set()
 
 
@@ -122,10 +132,6 @@ async def test_a_worker_that_misses_its_cancel_takes_no_further_key() -> None:
     """Python 3.11's asyncio.wait_for returns the result when the awaited future completes just
     as the task is cancelled, so a worker can miss its cancel. The long chaos run saw a replica
     that had lost its lease reconcile the rest of its queue for minutes that way."""
-    clock = FakeClock()
-    kv = MemoryKV(now=clock.now)
-    store = RecordStore(kv)
-    metrics = Metrics()
     started = asyncio.Event()
     keys: list[str] = []
 
@@ -138,24 +144,7 @@ async def test_a_worker_that_misses_its_cancel_takes_no_further_key() -> None:
                     await asyncio.Event().wait()
             return Result()
 
-    informer = Informer(store, Container, metrics=metrics)
-    elector = LeaderElector(kv, metrics=metrics, identity="a", ttl=9, clock=clock)
-    manager = Manager(metrics=metrics, elector=elector, health_port=None)
-    manager.add_controller(
-        Controller("c", SwallowsOneCancel(), informer, store=store, metrics=metrics, workers=1)
-    )
-    for i in range(20):
-        doc = {"apiVersion": "zun.openstack.org/v1alpha1", "kind": "Container",
-               "metadata": {"name": f"x{i}", "project": "p"}, "spec": {"image": "i"}}  # fmt: skip
-        await store.create(parse(doc))
-    running = asyncio.create_task(manager.run(asyncio.Event()))
-    await asyncio.wait_for(started.wait(), 5)
-    await kv.revoke_lease(elector._lease)
-    for _ in range(4):
-        clock.advance(3)
-        await clock.settle()
-    with pytest.raises(LeadershipLost):
-        await asyncio.wait_for(running, 5)
+    await lose_lease_while_reconciling(SwallowsOneCancel(), 20, started)
     assert len(keys) == 1, f"reconciled after the lease was lost: {keys[1:]}"
 
 
