@@ -6,6 +6,7 @@
 #   hack/dockerd.sh stop  NAME     stop that extra engine and remove its state
 #   hack/dockerd.sh stop           stop the main engine (keeps /var/lib/docker: images stay)
 #   hack/dockerd.sh status [NAME]  print the socket URL, exit 1 if nothing answers there
+#   hack/dockerd.sh sweep-veths    delete veth pairs no container uses (done at each extra start)
 #
 # `start` prints the socket URL (unix:///...) on stdout and nothing else; progress and errors go
 # to stderr. Every command is idempotent and bounded in time (ZUN_DOCKERD_WAIT, default 60 s).
@@ -318,6 +319,28 @@ restore_docker0() {  # restore_docker0 "ADDR/LEN ..." -> make docker0 again if i
     ip link set docker0 up
 }
 
+orphan_veths() {  # veth ends whose peer is on the host too, plugged into a bridge
+    ip -o link show type veth 2>/dev/null \
+        | awk -F': ' '$2 ~ /@/ && $2 !~ /@if[0-9]+$/ && / master / { split($2, a, "@"); print a[1] }' \
+        | sort
+}
+
+sweep_orphan_veths() {
+    # A container's veth has one end in its network namespace; pairs with both ends on the
+    # host belong to no container. dockerd leaks them when restarted with hundreds of
+    # containers, and once a bridge holds 1024 ports every start fails ("exchange full").
+    # A pair being made right now has both ends here for a moment, so only the ones still
+    # there 2 s later go.
+    local first n=0 v
+    first=$(orphan_veths)
+    [[ -n $first ]] || return 0
+    sleep 2
+    for v in $(comm -12 <(echo "$first") <(orphan_veths)); do
+        ip link delete "$v" 2>/dev/null && n=$((n + 1))
+    done
+    ((n == 0)) || log "deleted $n veth pairs that no container uses"
+}
+
 start_extra() {
     check_name "$1"
     extra_paths "$1"
@@ -335,6 +358,7 @@ start_extra() {
         return
     fi
     local n driver pid docker0_addrs
+    sweep_orphan_veths
     docker0_addrs=$({ ip -4 -o addr show dev docker0 2>/dev/null || true; } | awk '{print $4}')
     n=$(pick_octet)
     if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
@@ -431,8 +455,9 @@ case "${1:-}" in
 start) if [[ -n ${2:-} ]]; then start_extra "$2"; else start_main; fi ;;
 stop) if [[ -n ${2:-} ]]; then stop_extra "$2"; else stop_main; fi ;;
 status) status "${2:-}" ;;
+sweep-veths) sweep_orphan_veths ;;
 *)
-    echo "usage: $0 start|stop|status [NAME]" >&2
+    echo "usage: $0 start|stop|status [NAME] | sweep-veths" >&2
     exit 2
     ;;
 esac

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from typing import Any
 import docker
 import pytest
 from testbed.docker import (
+    DOCKERD_SH,
     HAPROXY,
     HAPROXY_CONFIG_DIR,
     HTTP_PORT,
@@ -198,3 +200,35 @@ def test_broken_httpd_exits_non_zero(main_engine: docker.DockerClient) -> None:
     result = broken.wait(timeout=30)
     assert result["StatusCode"] != 0
     assert b"broken" in broken.logs()
+
+
+def test_sweep_deletes_only_veth_pairs_no_container_uses() -> None:
+    """dockerd leaks veth pairs with both ends on the host when restarted with hundreds of
+    containers; a bridge full of them (1024 ports) makes every start fail. The sweep deletes
+    such pairs and keeps a pair whose other end is in a network namespace (a container's)."""
+    tag = uuid.uuid4().hex[:6]
+    bridge, netns = f"zbr{tag}", f"zns{tag}"
+    leaked, used = (f"zl{tag}", f"zm{tag}"), (f"zu{tag}", f"zv{tag}")
+
+    def ip(*args: str, check: bool = True) -> None:
+        subprocess.run(["ip", *args], check=check, capture_output=True, timeout=10)
+
+    def exists(dev: str) -> bool:
+        return Path(f"/sys/class/net/{dev}").exists()
+
+    ip("link", "add", bridge, "type", "bridge")
+    ip("netns", "add", netns)
+    try:
+        for host_end, peer in (leaked, used):
+            ip("link", "add", host_end, "type", "veth", "peer", "name", peer)
+            ip("link", "set", host_end, "master", bridge)
+        ip("link", "set", used[1], "netns", netns)
+        cmd = ["bash", str(DOCKERD_SH), "sweep-veths"]
+        done = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert not exists(leaked[0]) and not exists(leaked[1])
+        assert exists(used[0]), "a pair with its other end in a namespace must stay"
+    finally:
+        for dev in (used[0], leaked[0], bridge):
+            ip("link", "delete", dev, check=False)
+        ip("netns", "delete", netns, check=False)
