@@ -309,6 +309,27 @@ async def test_a_container_whose_start_hits_a_stale_task_is_recreated(bed: Bed) 
     assert await engine.inspect(first) is None
 
 
+async def test_a_container_that_cannot_be_started_again_is_not_reported_running(bed: Bed) -> None:
+    """Found by the long chaos run: after an engine restart the engine could not start
+    containers again (its network had no free address), and their records still said Running."""
+    await bed.host("a")
+    await bed.apply("Container", "web", {"image": IMAGES[0]})
+    first = (await bed.phase("web", "Running")).status.container_id or ""
+    engine = bed.engine("a")
+    for _ in range(50):  # every start fails for as long as the test looks
+        engine.fail_next("start", TransientError(f"start {first}: no available IPv4 addresses"))
+    await engine.stop(first)
+
+    def start_failed() -> bool:
+        ready = bed.container("web").status.condition("Ready")
+        return ready is not None and ready.reason == "RuntimeUnavailable"
+
+    await bed.until(start_failed)
+    status = bed.container("web").status
+    assert status.phase != "Running" and status.container_id == first
+    assert "no available IPv4 addresses" in (status.condition("Ready").message or "")
+
+
 async def test_a_recreated_container_that_should_be_stopped_is_reported_stopped(bed: Bed) -> None:
     await bed.host("a")
     await bed.apply("Container", "web", {"image": IMAGES[0], "state": "Stopped"})

@@ -154,6 +154,7 @@ class ContainerReconciler:
             self.events.created(obj, current)
         elif (current.cpus, current.memory) != (config.cpus, config.memory):
             await runtime.update_resources(current.id, config.cpus, config.memory)
+        observe(obj, current)  # what is true now, should the change below fail
         before = current
         current = await apply_state(runtime, obj, current, self.stop_grace)
         self.events.state_changed(obj, before, current)
