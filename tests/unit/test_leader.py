@@ -20,6 +20,8 @@ from zun_controller.metrics import Metrics
 from zun_controller.models.container import Container
 from zun_controller.models.registry import parse
 from zun_controller.reconcilers.instrumented import InstrumentedRuntime
+from zun_controller.store.fence import Fence
+from zun_controller.store.kv import Txn
 from zun_controller.store.memory import MemoryKV
 from zun_controller.store.records import RecordStore
 
@@ -190,3 +192,44 @@ async def test_a_write_refused_by_the_fence_stops_the_leader_at_once() -> None:
     with pytest.raises(LeadershipLost, match="refused a write"):
         await asyncio.wait_for(task, 5)
     assert not a.is_leader and b.fence.holds()
+
+
+async def test_workers_take_no_key_while_the_lease_is_unsure_and_resume_on_renewal() -> None:
+    """Renewals that lag (etcd restarting, a starved loop) make the fence unsure: workers then
+    wait instead of taking key after key only to refuse it, and go on once a renewal lands."""
+    clock = FakeClock()
+    kv = MemoryKV(now=clock.now)
+    metrics = Metrics()
+    won = await kv.commit(Txn(compares=[("/lease", 0)], puts=[("/lease", b"a")]))
+    fence = Fence(clock.now)
+    fence.arm("/lease", won.revision, clock.now() + 5)
+    plain, fenced = RecordStore(kv), RecordStore(kv).fenced(fence)
+    handed_out: list[str] = []  # every key a worker took, reconciled or refused
+    took = asyncio.Event()
+
+    def observe(controller: str, key: str, start: float, end: float) -> None:
+        handed_out.append(key.rsplit("/", 1)[1])
+        took.set()
+
+    class Noop:
+        async def reconcile(self, key: str) -> Result:
+            return Result()
+
+    controller = Controller("c", Noop(), Informer(fenced, Container, metrics=metrics),
+                            store=fenced, metrics=metrics)  # fmt: skip
+    manager = Manager(metrics=metrics, health_port=None, observer=observe)
+    manager.add_controller(controller)
+    running = asyncio.create_task(manager.run(asyncio.Event()))
+    await plain.create(parse({**CONTAINER, "metadata": {"name": "before", "project": "p"}}))
+    await asyncio.wait_for(took.wait(), 5)
+    clock.advance(6)  # past the renew deadline, no renewal yet
+    took.clear()
+    await plain.create(parse({**CONTAINER, "metadata": {"name": "during", "project": "p"}}))
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(took.wait(), 0.5)
+    assert handed_out == ["before"]
+    fence.renewed(clock.now() + 5)
+    await asyncio.wait_for(took.wait(), 5)
+    assert handed_out == ["before", "during"]
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)

@@ -21,7 +21,7 @@ from zun_controller.engine.informer import Cached, Informer
 from zun_controller.engine.logcontext import bind, unbind
 from zun_controller.engine.reconciler import Reconciler, Result, TerminalError
 from zun_controller.engine.workqueue import ShutDown, WorkQueue
-from zun_controller.errors import InvalidError
+from zun_controller.errors import FencedError, InvalidError
 from zun_controller.metrics import Metrics
 from zun_controller.store.codec import load
 from zun_controller.store.keys import ROOT
@@ -30,6 +30,8 @@ from zun_controller.store.records import RecordStore
 log = logging.getLogger(__name__)
 #: how long a stopping controller waits for cancelled workers before it leaves them behind
 STOP_GRACE_S = 5.0
+#: when a key refused for want of the lease is tried again
+FENCED_RETRY_S = 1.0
 
 #: decides from (old, new) whether a change is worth a reconcile
 Predicate = Callable[[Cached | None, Cached | None], bool]
@@ -136,7 +138,10 @@ class Controller:
 
     async def _worker(self) -> None:
         active = self._metrics.active_workers.labels(self.name)
+        fence = self._store.fence
         while not self._stopping:
+            if fence is not None:
+                await fence.held()  # unsure of the lease (renewals lag): take no key meanwhile
             try:
                 key = await self.queue.get()
             except ShutDown:
@@ -144,6 +149,10 @@ class Controller:
             if self._stopping:  # handed out as the stop began: left for the next leader
                 self.queue.done(key)
                 return
+            if fence is not None and not fence.holds():  # became unsure while waiting
+                self.queue.done(key)
+                self.queue.add(key)
+                continue
             active.inc()
             try:
                 await self._process(key)
@@ -160,6 +169,12 @@ class Controller:
             if self._store.fence is not None:  # a deposed replica starts nothing new
                 self._store.fence.check(f"reconcile {key}")
             result = await self.reconciler.reconcile(key)
+        except FencedError as exc:
+            # not a failure of the key: it waits for the lease to be sure again, or for the
+            # next leader (the process stops when the lease is lost)
+            log.debug("not acting without the lease", extra=_ctx(self.name, key, reconcile_id, exc))
+            self.queue.add_after(key, FENCED_RETRY_S)
+            outcome = "requeue_after"
         except InvalidError as exc:
             await self._report_invalid(key, exc)
             self.queue.forget(key)

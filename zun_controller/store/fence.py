@@ -32,13 +32,26 @@ class Fence:
         self.revision = 0  #: mod_revision of the leader key when won; 0 while not leading
         self.valid_until = 0.0  #: on the `now` clock: when outside actions stop being safe
         self.lost = asyncio.Event()
+        self._renewed = asyncio.Event()
 
     def arm(self, key: str, revision: int, valid_until: float) -> None:
         self.key, self.revision, self.valid_until = key, revision, valid_until
         self.lost.clear()
+        self._wake()
 
     def renewed(self, valid_until: float) -> None:
         self.valid_until = max(self.valid_until, valid_until)
+        self._wake()
+
+    def _wake(self) -> None:
+        self._renewed.set()
+        self._renewed = asyncio.Event()
+
+    async def held(self) -> None:
+        """Return once this replica surely leads: at once, or at the next renewal. A replica
+        whose renewals lag takes no new work meanwhile (and stops when the lease is lost)."""
+        while not self.holds():
+            await self._renewed.wait()
 
     def lose(self) -> None:
         if self.revision:
