@@ -327,7 +327,8 @@ async def test_a_container_that_cannot_be_started_again_is_not_reported_running(
     await bed.until(start_failed)
     status = bed.container("web").status
     assert status.phase != "Running" and status.container_id == first
-    assert "no available IPv4 addresses" in (status.condition("Ready").message or "")
+    ready = status.condition("Ready")
+    assert ready is not None and "no available IPv4 addresses" in ready.message
 
 
 async def test_a_recreated_container_that_should_be_stopped_is_reported_stopped(bed: Bed) -> None:
