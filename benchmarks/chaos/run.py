@@ -8,6 +8,7 @@ import random
 import signal
 import sys
 import time
+import zlib
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 
 from benchmarks.chaos.api import ChaosApi
 from benchmarks.chaos.audit import Desired, DesiredApp, Findings, audit, overlapping_actions
+from benchmarks.chaos.kube import ChaosKube
 from benchmarks.chaos.world import MAIN_ENGINE, World
 from zun_controller.errors import AlreadyExistsError, ConflictError, NotFoundError, TransientError
 from zun_controller.models.application import Application
@@ -29,6 +31,7 @@ CLUSTERS = ("chaos", "swarm")  # Applications alternate: docker Cluster, Swarm
 FAULT_WEIGHTS = {
     "kill_controller": 4,
     "kill_api": 2,
+    "kill_bridge": 2,
     "restart_etcd": 2,
     "compact": 2,
     "pause_etcd": 2,
@@ -43,6 +46,7 @@ class Profile:
     faults: int
     seconds: float
     converge_within: float = 300.0
+    bridge: bool = True  # Containers through custom resources, the bridge SIGKILLed as a fault
 
 
 PROFILES = {
@@ -60,6 +64,7 @@ class Report:
     changes: int = 0
     deletes: int = 0
     api_retries: int = 0
+    containers_created_through: dict[str, int] = field(default_factory=dict)
     faults: dict[str, int] = field(default_factory=dict)
     seconds_to_converge_after_last_fault: float = 0.0
     findings: dict[str, int] = field(default_factory=dict)
@@ -86,11 +91,21 @@ async def retrying(op: Callable[[], Awaitable[T]], limit: float = 120.0) -> T:
 class Workload:
     """What the harness has been told is acknowledged, kept as the expected end state.
 
-    Half the Container writes go through the REST API, half straight to the store (as the
-    bridge and GitOps do); Applications alternate between the docker and the swarm Cluster."""
+    Container writes go through the REST API, straight to the store (as GitOps does) or, with
+    a bridge, through custom resources (and those Containers are changed and deleted that way
+    only); Applications alternate between the docker and the swarm Cluster."""
 
-    def __init__(self, store: RecordStore, api: ChaosApi, project: str, rng: random.Random) -> None:
-        self.store, self.api, self.project, self.rng = store, api, project, rng
+    def __init__(
+        self,
+        store: RecordStore,
+        api: ChaosApi,
+        kube: ChaosKube | None,
+        project: str,
+        rng: random.Random,
+    ) -> None:
+        self.store, self.api, self.kube, self.project, self.rng = store, api, kube, project, rng
+        self.kube_names: set[str] = set()
+        self.ways: Counter[str] = Counter()  # Containers created, by way in
         self.expected: dict[str, Desired] = {}
         self.apps: dict[str, DesiredApp] = {}
         self.serial = 0
@@ -108,10 +123,16 @@ class Workload:
             with contextlib.suppress(AlreadyExistsError):
                 await self.store.create(parse(doc))
 
-        if self._via_api():
+        if self.kube is not None and self.rng.random() < 1 / 3:
+            await self.kube.create(doc)
+            self.kube_names.add(name)
+            self.ways["kubernetes"] += 1
+        elif self._via_api():
             await self.api.create(self.project, "containers", doc)
+            self.ways["api"] += 1
         else:
             await retrying(op)
+            self.ways["store"] += 1
         self.expected[name] = Desired(IMAGES[0], "Running")
         self.stats["created"] += 1
 
@@ -130,8 +151,10 @@ class Workload:
             obj.spec.state = DesiredState(new.state)
             await self.store.update(obj)
 
-        if self._via_api():
-            patch = {"spec": {"image": new.image, "state": new.state}}
+        patch = {"spec": {"image": new.image, "state": new.state}}
+        if self.kube is not None and name in self.kube_names:
+            await self.kube.patch(name, patch)
+        elif self._via_api():
             await self.api.patch(self.project, "containers", name, patch)
         else:
             await retrying(op)
@@ -145,7 +168,10 @@ class Workload:
             with contextlib.suppress(NotFoundError):
                 await self.store.delete(Container, name, self.project)
 
-        if self._via_api():
+        if self.kube is not None and name in self.kube_names:
+            await self.kube.delete(name)
+            self.kube_names.discard(name)
+        elif self._via_api():
             await self.api.delete(self.project, "containers", name)
         else:
             await retrying(op)
@@ -160,8 +186,11 @@ class Workload:
         cluster = CLUSTERS[len(self.apps) % len(CLUSTERS)]
         template = {"containers": [{"name": "web", "image": IMAGES[0]}]}
         # swarm: no published port, since host-mode ports of several services would collide
-        kind = "Internal" if cluster == "swarm" else "LoadBalancer"
-        service = {"type": kind, "ports": [{"port": 80, "targetPort": 8080}]}
+        if cluster == "swarm":
+            service = {"type": "Internal", "ports": [{"port": 80, "targetPort": 8080}]}
+        else:  # a fixed host port: engines hand out ephemeral ones from the same start
+            node_port = 40000 + zlib.crc32(self.project.encode()) % 200 * 100 + len(self.apps)
+            service = {"ports": [{"port": 80, "targetPort": 8080, "nodePort": node_port}]}
         doc = {"apiVersion": "zun.openstack.org/v1alpha1", "kind": "Application",
                "metadata": {"name": name, "project": self.project},
                "spec": {"cluster": cluster, "replicas": 2, "template": template,
@@ -210,11 +239,14 @@ class Faults:
     def __init__(self, world: World, rng: random.Random) -> None:
         self.world, self.rng = world, rng
         self.counts: Counter[str] = Counter()
+        self.weights = {
+            k: w for k, w in FAULT_WEIGHTS.items() if world.bridge or k != "kill_bridge"
+        }
         # every kind once first (in a random order), so that a short run covers them all
-        self._first = self.rng.sample(list(FAULT_WEIGHTS), len(FAULT_WEIGHTS))
+        self._first = self.rng.sample(list(self.weights), len(self.weights))
 
     async def inject(self) -> str:
-        kinds, weights = list(FAULT_WEIGHTS), list(FAULT_WEIGHTS.values())
+        kinds, weights = list(self.weights), list(self.weights.values())
         fault = self._first.pop() if self._first else self.rng.choices(kinds, weights)[0]
         progress(f"fault: {fault}")
         await getattr(self, fault)()
@@ -231,6 +263,11 @@ class Faults:
         self.world.kill_api()
         await asyncio.sleep(self.rng.uniform(0.5, 3))
         self.world.start_api()
+
+    async def kill_bridge(self) -> None:
+        self.world.kill_bridge()
+        await asyncio.sleep(self.rng.uniform(0.5, 3))
+        self.world.start_bridge()
 
     async def restart_etcd(self) -> None:
         await asyncio.to_thread(self.world.etcd.restart)
@@ -273,7 +310,8 @@ async def drive(world: World, profile: Profile, name: str, seed: int) -> Report:
     report = Report(profile=name)
     store = world.store()
     api = ChaosApi(world.api_url, world.token)
-    work, faults = Workload(store, api, world.project, rng), Faults(world, rng)
+    kube = ChaosKube(world.kube.kubeconfig, world.project) if world.bridge else None
+    work, faults = Workload(store, api, kube, world.project, rng), Faults(world, rng)
     try:
         await retrying(lambda: register_engine(store, world.engine_url))
         for _ in range(profile.records):
@@ -281,8 +319,11 @@ async def drive(world: World, profile: Profile, name: str, seed: int) -> Report:
         for _ in range(profile.apps):
             await work.create_app()
         progress(f"{profile.records} records; {profile.faults} faults in {profile.seconds:.0f}s")
-        gap = profile.seconds / profile.faults
-        for _ in range(profile.faults):
+        # spaced to end on time: slow faults (a dockerd restart with hundreds of containers
+        # takes minutes) bring the next ones closer
+        end = time.monotonic() + profile.seconds
+        for done in range(profile.faults):
+            gap = max(0.0, end - time.monotonic()) / (profile.faults - done)
             deadline = time.monotonic() + rng.uniform(0.5 * gap, 1.5 * gap)
             while time.monotonic() < deadline:
                 await work.step()
@@ -294,8 +335,11 @@ async def drive(world: World, profile: Profile, name: str, seed: int) -> Report:
         report.seconds_to_converge_after_last_fault = time.monotonic() - last_fault
     finally:
         await api.close()
+        if kube is not None:
+            kube.close()
         await store.kv.close()
     report.api_retries = api.retries
+    report.containers_created_through = dict(work.ways)
     report.records_created = work.stats["created"]
     report.apps_created = work.stats["apps"]
     report.app_changes = work.stats["app_changes"]
@@ -323,6 +367,9 @@ async def converge(world: World, store: RecordStore, work: Workload, within: flo
                 expected=work.expected,
                 apps=work.apps,
             )
+            if work.kube is not None:
+                crs = await asyncio.to_thread(work.kube.list)
+                await check_custom_resources(store, world.project, crs, work, findings)
         except (TransientError, Exception) as exc:  # the engine or etcd may still be coming back
             progress(f"audit not possible yet: {exc!r}")
             await asyncio.sleep(3)
@@ -338,8 +385,29 @@ async def converge(world: World, store: RecordStore, work: Workload, within: flo
         await asyncio.sleep(3)
 
 
+async def check_custom_resources(
+    store: RecordStore,
+    project: str,
+    crs: dict[str, dict[str, Any]],
+    work: Workload,
+    found: Findings,
+) -> None:
+    """Containers made through Kubernetes: a custom resource for each acknowledged one and no
+    other, its status (brought up by the bridge) the record's phase and the desired state."""
+    records = {r.name: r for r in (await store.list(Container, project)).items}
+    for name in sorted(work.kube_names):
+        cr, record = crs.get(name), records.get(name)
+        if cr is None:
+            found.lost.append(f"cr/{name}")
+        elif record is not None:
+            phase = (cr.get("status") or {}).get("phase")
+            if phase != record.status.phase or phase != work.expected[name].state:
+                found.unconverged.append(f"cr/{name}")
+    found.unexpected += sorted(f"cr/{n}" for n in set(crs) - work.kube_names)
+
+
 def run(profile_name: str, workdir: Any, seed: int, engine: str = "chaos") -> Report:
-    world = World(workdir, engine)
+    world = World(workdir, engine, bridge=PROFILES[profile_name].bridge)
     world.start()
     try:
         return asyncio.run(drive(world, PROFILES[profile_name], profile_name, seed))

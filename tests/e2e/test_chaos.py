@@ -1,7 +1,8 @@
-"""The chaos suite's short profile: Containers (written through the REST API and straight to
-the store) and Applications (on a docker Cluster and on Swarm) converge and change under
-SIGKILLed replicas and API, etcd restarts, pauses and compactions, and dockerd restarts; then
-nothing is lost, doubled, orphaned or misreported, and no two replicas acted at once."""
+"""The chaos suite's short profile: Containers (written through the REST API, straight to the
+store, and as custom resources through the kopf bridge) and Applications (on a docker Cluster
+and on Swarm) converge and change under SIGKILLed replicas, API and bridge, etcd restarts,
+pauses and compactions, and dockerd restarts; then nothing is lost, doubled, orphaned or
+misreported, and no two replicas acted at once."""
 
 from __future__ import annotations
 
@@ -24,9 +25,12 @@ def test_short_chaos_profile_audits_clean(tmp_path: Path) -> None:
     report = json.loads(done.stdout)
     assert sum(report["faults"].values()) == 8, report
     assert set(report["faults"]) == {
-        "kill_controller", "kill_api", "restart_etcd", "compact", "pause_etcd", "restart_dockerd"
+        "kill_controller", "kill_api", "kill_bridge", "restart_etcd", "compact", "pause_etcd",
+        "restart_dockerd",
     }, report  # fmt: skip
     assert report["records_created"] >= 20 and report["apps_created"] == 2
+    ways = report["containers_created_through"]
+    assert set(ways) == {"store", "api", "kubernetes"} and min(ways.values()) > 0, ways
     assert report["findings"] == {
         "lost": 0,
         "unexpected": 0,
