@@ -373,7 +373,7 @@ start_extra() {
     pid=$(launch "$LOGF" "" --host "unix://$SOCK" --pidfile "$PIDFILE" \
         --data-root "$DATA_ROOT" --exec-root "$EXEC_ROOT" --storage-driver "$driver" \
         --bridge "$BRIDGE" --iptables=false --ip-forward=false --ip-masq=false \
-        --default-address-pool "base=10.$n.128.0/17,size=24" \
+        --default-address-pool "base=10.$n.128.0/17,size=21" \
         --containerd-namespace "zun-$NAME" --containerd-plugins-namespace "zun-$NAME-plugins" \
         --cgroup-parent "zun-dockerd-$NAME")
     wait_for "$SOCK" "$pid" "$LOGF" || die "extra dockerd $NAME did not start"
