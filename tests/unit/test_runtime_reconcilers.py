@@ -331,6 +331,16 @@ async def test_a_container_that_cannot_be_started_again_is_not_reported_running(
     assert ready is not None and "no available IPv4 addresses" in ready.message
 
 
+async def test_stopped_then_started_by_the_spec_runs_whatever_the_restart_policy(bed: Bed) -> None:
+    await bed.host("a")
+    await bed.apply("Container", "web", {"image": IMAGES[0], "restartPolicy": "Never"})
+    first = (await bed.phase("web", "Running")).status.container_id
+    await bed.edit("web", state="Stopped")
+    await bed.phase("web", "Stopped")
+    await bed.edit("web", state="Running")
+    assert (await bed.phase("web", "Running")).status.container_id == first
+
+
 async def test_a_recreated_container_that_should_be_stopped_is_reported_stopped(bed: Bed) -> None:
     await bed.host("a")
     await bed.apply("Container", "web", {"image": IMAGES[0], "state": "Stopped"})

@@ -18,7 +18,13 @@ from zun_controller.drivers.runtime.base import ContainerConfig, ContainerState,
 from zun_controller.engine.client import Records
 from zun_controller.engine.events import EventRecorder
 from zun_controller.engine.reconciler import Result
-from zun_controller.errors import ConflictError, NotFoundError, PermanentError, TransientError
+from zun_controller.errors import (
+    ConflictError,
+    NotFoundError,
+    PermanentError,
+    TransientError,
+    ZunError,
+)
 from zun_controller.metrics import Metrics
 from zun_controller.models.base import (
     LABEL_CONFIG_HASH,
@@ -31,7 +37,7 @@ from zun_controller.models.host import Host
 from zun_controller.models.network import Network, Volume
 from zun_controller.reconcilers.container_config import desired_config
 from zun_controller.reconcilers.container_events import ContainerEvents
-from zun_controller.reconcilers.container_state import apply_state, observe
+from zun_controller.reconcilers.container_state import apply_state, observe, phase_of
 from zun_controller.reconcilers.naming import (
     default_network,
     default_network_labels,
@@ -154,9 +160,14 @@ class ContainerReconciler:
             self.events.created(obj, current)
         elif (current.cpus, current.memory) != (config.cpus, config.memory):
             await runtime.update_resources(current.id, config.cpus, config.memory)
-        observe(obj, current)  # what is true now, should the change below fail
         before = current
-        current = await apply_state(runtime, obj, current, self.stop_grace)
+        try:
+            current = await apply_state(runtime, obj, current, self.stop_grace)
+        except ZunError:
+            # the change did not happen: the phase says what the engine does (only the phase:
+            # the Ready condition still says why it was stopped, which decides a restart)
+            obj.status.phase = phase_of(obj, before)
+            raise
         self.events.state_changed(obj, before, current)
         observe(obj, current)
 

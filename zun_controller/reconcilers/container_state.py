@@ -78,7 +78,8 @@ _PHASES = {
 }
 
 
-def _phase(obj: Container, state: ContainerState) -> ContainerPhase:
+def phase_of(obj: Container, state: ContainerState) -> ContainerPhase:
+    """The phase the engine's state means for this record."""
     if (phase := _PHASES.get(state.status)) is not None:
         return phase
     stopped = obj.spec.state is DesiredState.STOPPED
@@ -92,7 +93,7 @@ def _phase(obj: Container, state: ContainerState) -> ContainerPhase:
 def observe(obj: Container, state: ContainerState) -> None:
     """Fill obj.status from what the engine says."""
     status = obj.status
-    status.phase = _phase(obj, state)
+    status.phase = phase_of(obj, state)
     status.container_id = state.id
     status.ips = dict(state.ips)
     status.ports = [
