@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from zun_controller.engine.leader import LEASE_ROOT
 from zun_controller.models.registry import parse
 from zun_controller.store.etcd import EtcdKV
 from zun_controller.store.records import RecordStore
-from zun_controller.store.server import EtcdServer
+from zun_controller.store.server import EtcdServer, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
@@ -141,12 +140,6 @@ def wait_live(url: str, limit: float = 60) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{url} did not answer within {limit}s")
         time.sleep(0.2)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start(cmd: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:

@@ -8,12 +8,11 @@ same fields again; a delete that meets 404 is done.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import httpx
 
+from benchmarks.chaos.retry import NotYet, retrying
 from zun_controller.api.context import PREFIX
 
 
@@ -30,21 +29,23 @@ class ChaosApi:
         self.retries = 0
 
     async def _send(self, method: str, path: str, done: set[int], body: Any = None) -> int:
-        deadline = time.monotonic() + self._limit
         headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else {}
-        while True:
-            try:
-                response = await self._client.request(method, path, json=body, headers=headers)
-                if response.status_code in done:
-                    return response.status_code
-                if response.status_code < 500 and response.status_code != 409:
-                    raise ApiUnavailable(f"{method} {path}: {response.status_code} {response.text}")
-            except httpx.TransportError:
-                pass  # the API is down (SIGKILLed) or restarting
-            if time.monotonic() > deadline:
-                raise ApiUnavailable(f"{method} {path}: no answer within {self._limit:.0f}s")
-            self.retries += 1
-            await asyncio.sleep(0.3)
+
+        async def once() -> int:
+            response = await self._client.request(method, path, json=body, headers=headers)
+            if response.status_code in done:
+                return response.status_code
+            if response.status_code < 500 and response.status_code != 409:
+                raise ApiUnavailable(f"{method} {path}: {response.status_code} {response.text}")
+            raise NotYet(response.status_code)
+
+        try:  # a TransportError: the API is down (SIGKILLed) or restarting
+            return await retrying(once, self._limit, (httpx.TransportError, NotYet), self._count)
+        except (httpx.TransportError, NotYet):
+            raise ApiUnavailable(f"{method} {path}: no answer within {self._limit:.0f}s") from None
+
+    def _count(self) -> None:
+        self.retries += 1
 
     async def create(self, project: str, plural: str, doc: dict[str, Any]) -> None:
         await self._send("POST", f"/projects/{project}/{plural}", {201, 409}, doc)

@@ -11,12 +11,13 @@ to repeat: 409 on create and 404 on delete mean done; changes are merge patches.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
 from kubernetes import client, config
+
+from benchmarks.chaos.retry import NotYet, retrying
 
 GROUP, VERSION, PLURAL = "zun.openstack.org", "v1alpha1", "containers"
 
@@ -33,19 +34,20 @@ class ChaosKube:
         self._limit = limit
 
     async def _send(self, call: Callable[[], object], done: set[int]) -> None:
-        deadline = time.monotonic() + self._limit
-        while True:
+        async def once() -> None:
             try:
                 await asyncio.to_thread(call)
-                return
             except client.ApiException as exc:
                 if exc.status in done:
                     return
                 if exc.status and exc.status < 500 and exc.status not in {409, 429}:
                     raise KubeUnavailable(f"{exc.status} {exc.reason}: {exc.body}") from exc
-            if time.monotonic() > deadline:
-                raise KubeUnavailable(f"no answer within {self._limit:.0f}s")
-            await asyncio.sleep(0.3)
+                raise NotYet(exc.status) from exc
+
+        try:
+            await retrying(once, self._limit, (NotYet,))
+        except NotYet:
+            raise KubeUnavailable(f"no answer within {self._limit:.0f}s") from None
 
     async def create(self, doc: dict[str, Any]) -> None:
         body = {**doc, "metadata": {**doc["metadata"], "namespace": self.namespace}}

@@ -10,18 +10,17 @@ import sys
 import time
 import zlib
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from benchmarks.chaos.api import ChaosApi
 from benchmarks.chaos.audit import Desired, DesiredApp, Findings, audit, overlapping_actions
 from benchmarks.chaos.kube import ChaosKube
+from benchmarks.chaos.retry import retrying
 from benchmarks.chaos.world import MAIN_ENGINE, World
 from zun_controller.errors import (
     AlreadyExistsError,
     CompactedError,
-    ConflictError,
     NotFoundError,
     TransientError,
 )
@@ -31,7 +30,6 @@ from zun_controller.models.registry import parse
 from zun_controller.store.records import RecordStore
 
 IMAGES = ("zun-test/httpd:v1", "zun-test/httpd:v2")
-T = TypeVar("T")
 CLUSTERS = ("chaos", "swarm")  # Applications alternate: docker Cluster, Swarm
 #: how often each fault is drawn; a dockerd restart stops and starts every container, the slowest
 FAULT_WEIGHTS = {
@@ -80,18 +78,6 @@ class Report:
 
 def progress(msg: str) -> None:
     print(f"[chaos {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-async def retrying(op: Callable[[], Awaitable[T]], limit: float = 120.0) -> T:
-    """Retry through etcd outages; the caller's op must be safe to repeat."""
-    deadline = time.monotonic() + limit
-    while True:
-        try:
-            return await op()
-        except (TransientError, ConflictError, TimeoutError):
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.3)
 
 
 class Workload:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ import docker
 from zun_controller.models.base import LABEL_PROJECT
 from zun_controller.store.etcd import EtcdKV
 from zun_controller.store.records import RecordStore
-from zun_controller.store.server import EtcdServer
+from zun_controller.store.server import EtcdServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERD = ROOT / "hack" / "dockerd.sh"
@@ -109,7 +108,7 @@ class World:
             self.replicas[name] = Replica(f"controller-{name}")
             self.start_replica(name)
         self.token = sh(ZUN, "token", "--name", "chaos", "--role", "admin", "--etcd", self.etcd.url)
-        self.api_url = f"http://127.0.0.1:{_free_port()}"
+        self.api_url = f"http://127.0.0.1:{free_port()}"
         self.start_api()
         if self.bridge:
             self._start_kube()
@@ -232,9 +231,3 @@ class World:
             timeout=300,
             check=False,
         )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -23,10 +23,7 @@ from testbed.docker import (
     HTTPD_V2,
     TESTBED_LABELS,
     client,
-    ensure_dockerd,
-    ensure_test_images,
-    start_extra_dockerd,
-    stop_extra_dockerd,
+    extra_engine_with_images,
 )
 from zun_bed import ZunBed, clean_engine
 
@@ -46,11 +43,8 @@ ENGINE_NAME = "zunapps"
 
 @pytest.fixture(scope="module")
 def engine_url() -> Iterator[str]:
-    ensure_dockerd()
-    url = start_extra_dockerd(ENGINE_NAME)
-    ensure_test_images(url)
-    yield url
-    stop_extra_dockerd(ENGINE_NAME)
+    with extra_engine_with_images(ENGINE_NAME) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from testbed.docker import (
     client,
     ensure_dockerd,
     ensure_test_images,
-    start_extra_dockerd,
+    extra_engine_with_images,
     stop_extra_dockerd,
 )
 from zun_bed import ZunBed, clean_engine
@@ -212,10 +212,8 @@ async def test_sigkill_during_creates_leaves_no_duplicate(
 
 @pytest.fixture
 def second_engine() -> Iterator[str]:
-    url = start_extra_dockerd("zunb")
-    ensure_test_images(url)
-    yield url
-    stop_extra_dockerd("zunb")
+    with extra_engine_with_images("zunb") as url:
+        yield url
 
 
 @pytest.mark.timeout(300)

@@ -154,11 +154,7 @@ def app_doc(replicas: int) -> dict[str, Any]:
 
 def replicas_running(engine: docker.DockerClient, project: str) -> int:
     """Running engine containers of the app's replicas (`shop-<revision>-<n>`, not `shop-lb`)."""
-    found = engine.containers.list(
-        ignore_removed=True, filters={"label": f"zun.openstack.org/project={project}"}
-    )
-    names = [c.labels.get("zun.openstack.org/name", "") for c in found]
-    return sum(1 for n in names if n.startswith("shop-") and n != "shop-lb")
+    return sum(1 for n in running(engine, project) if n.startswith("shop-") and n != "shop-lb")
 
 
 @pytest.mark.timeout(400)

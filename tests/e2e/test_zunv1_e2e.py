@@ -18,10 +18,7 @@ import pytest
 from testbed.docker import (
     HTTPD_V1,
     client,
-    ensure_dockerd,
-    ensure_test_images,
-    start_extra_dockerd,
-    stop_extra_dockerd,
+    extra_engine_with_images,
 )
 from zun_bed import clean_engine
 from zunctl_bed import ZUN, AllInOne
@@ -50,11 +47,8 @@ def clients() -> Path:
 def engine_url() -> Iterator[str]:
     """An engine of this module's own: other sessions' controllers on the shared main engine
     sweep every Zun container their stores do not know."""
-    ensure_dockerd()
-    url = start_extra_dockerd(ENGINE_NAME)
-    ensure_test_images(url)
-    yield url
-    stop_extra_dockerd(ENGINE_NAME)
+    with extra_engine_with_images(ENGINE_NAME) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

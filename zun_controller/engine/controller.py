@@ -149,7 +149,7 @@ class Controller:
             if self._stopping:  # handed out as the stop began: left for the next leader
                 self.queue.done(key)
                 return
-            if fence is not None and not fence.holds():  # became unsure while waiting
+            if fence is not None and not fence.holds():  # unsure again: start nothing
                 self.queue.done(key)
                 self.queue.add(key)
                 continue
@@ -166,8 +166,6 @@ class Controller:
         outcome = "success"
         context = bind(self.informer.kind, key, reconcile_id)
         try:
-            if self._store.fence is not None:  # a deposed replica starts nothing new
-                self._store.fence.check(f"reconcile {key}")
             result = await self.reconciler.reconcile(key)
         except FencedError as exc:
             # not a failure of the key: it waits for the lease to be sure again, or for the

@@ -14,7 +14,7 @@ import contextlib
 import os
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +100,19 @@ def start_extra_dockerd(name: str, timeout: float = START_TIMEOUT_S) -> str:
 def stop_extra_dockerd(name: str, timeout: float = START_TIMEOUT_S) -> None:
     """Stop the extra engine NAME and remove its state, bridges and firewall rule (idempotent)."""
     _run_script([str(DOCKERD_SH), "stop", name], timeout)
+
+
+@contextlib.contextmanager
+def extra_engine_with_images(name: str) -> Iterator[str]:
+    """The main engine running and the extra engine NAME started with the test images; NAME is
+    stopped and its state removed afterwards. Yields its URL."""
+    ensure_dockerd()
+    url = start_extra_dockerd(name)
+    try:
+        ensure_test_images(url)
+        yield url
+    finally:
+        stop_extra_dockerd(name)
 
 
 def ensure_test_images(base_url: str | None = None, timeout: float = IMAGES_TIMEOUT_S) -> None:
