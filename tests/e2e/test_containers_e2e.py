@@ -25,9 +25,11 @@ from testbed.docker import (
 )
 from zun_bed import ZunBed, clean_engine
 
+from zun_controller.errors import NotFoundError
 from zun_controller.models.base import LABEL_UID
 from zun_controller.models.container import Container
 from zun_controller.models.host import Host
+from zun_controller.models.network import Network
 from zun_controller.store.server import EtcdServer
 
 pytestmark = pytest.mark.e2e
@@ -175,6 +177,53 @@ async def test_volume_survives_recreation_and_projects_are_isolated(
         peer.exec_run(["timeout", "3", "wget", "-q", "-O-", f"http://{own_ip}:8080/"]).exit_code
         == 0
     )
+
+
+@pytest.mark.timeout(180)
+async def test_a_network_record_joins_its_containers_and_keeps_the_rest_out(
+    zun: ZunBed, engine: docker.DockerClient, projects: tuple[str, str]
+) -> None:
+    p = projects[0]
+    await zun.apply("Network", "backend", {}, project=p)
+    for name in ("api", "db"):
+        await zun.apply("Container", name, {"image": HTTPD_V1, "networks": ["backend"]}, project=p)
+    await zun.apply("Container", "outsider", {"image": HTTPD_V1}, project=p)
+    api, db, outsider = [await zun.phase(n, p, "Running") for n in ("api", "db", "outsider")]
+    engine_name = f"zun-{p}-backend"
+    (real_api,) = ours(engine, api)
+    assert list(real_api.attrs["NetworkSettings"]["Networks"]) == [engine_name]
+    db_ip = db.status.ips[engine_name]
+
+    def get_from(container: Any, ip: str) -> int:
+        probe = ["timeout", "3", "wget", "-q", "-O-", f"http://{ip}:8080/"]
+        return int(container.exec_run(probe).exit_code)
+
+    assert get_from(real_api, db_ip) == 0, "api could not reach db on their network"
+    (real_outsider,) = ours(engine, outsider)
+    assert get_from(real_outsider, db_ip) != 0, "a container off the network reached db"
+
+    network = await zun.store.get(Network, "backend", p)
+    assert network.status.phase == "Ready" and "local" in network.status.hosts
+    await zun.store.delete(Network, "backend", p)
+
+    async def in_use() -> bool:
+        net = await zun.store.get(Network, "backend", p)
+        cond = net.status.condition("Ready")
+        return cond is not None and cond.reason == "InUse"
+
+    await zun.until(in_use, 30, "network deletion held while in use")
+    assert engine.networks.list(names=[engine_name]), "network removed while in use"
+    for name in ("api", "db"):
+        await zun.store.delete(Container, name, p)
+
+    async def network_gone() -> bool:
+        try:
+            await zun.store.get(Network, "backend", p)
+        except NotFoundError:
+            return not engine.networks.list(names=[engine_name])
+        return False
+
+    await zun.until(network_gone, 60, "network record and engine network removed")
 
 
 def _image_is(engine: docker.DockerClient, obj: Container, image: str) -> bool:

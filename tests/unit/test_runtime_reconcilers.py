@@ -15,7 +15,7 @@ from zun_controller.errors import NotFoundError, TransientError
 from zun_controller.metrics import Metrics
 from zun_controller.models.base import LABEL_INSTANCE, LABEL_UID, Resource
 from zun_controller.models.container import Container
-from zun_controller.models.network import Volume
+from zun_controller.models.network import Network, Volume
 from zun_controller.models.registry import parse
 from zun_controller.reconcilers.container_config import desired_config
 from zun_controller.reconcilers.naming import kind_selector
@@ -226,6 +226,76 @@ async def test_unreachable_host_turns_not_ready_and_its_containers_say_so(bed: B
         return cond is not None and cond.reason == "RuntimeUnavailable"
 
     await bed.until(says_so)
+
+
+def reason(obj: Resource) -> str | None:
+    cond = obj.status.condition("Ready")
+    return cond.reason if cond is not None else None
+
+
+async def test_a_network_record_exists_on_every_host_and_is_kept_while_used(bed: Bed) -> None:
+    await bed.host("a")
+    await bed.host("b")
+    await bed.apply("Container", "api", {"image": IMAGES[0], "networks": ["backend"]})
+
+    def waits_for_it() -> bool:
+        obj = bed.ctl.containers.get_by_name("api", "demo")
+        return obj is not None and reason(obj) == "NetworkNotFound"
+
+    await bed.until(waits_for_it)
+    assert bed.container("api").status.phase == "Creating"
+    await bed.apply("Network", "backend", {})
+    engine_name = "zun-demo-backend"
+
+    def network_ready() -> bool:
+        net = bed.ctl.networks.get_by_name("backend", "demo")
+        return net is not None and net.status.phase == "Ready" and len(net.status.hosts) == 2
+
+    await bed.until(network_ready)
+    for host in ("a", "b"):
+        found = await bed.engine(host).list_networks({})
+        assert [n.name for n in found if n.name == engine_name] == [engine_name]
+    api = await bed.phase("api", "Running", within=10)
+    host = bed.engine(api.status.host or "")
+    assert host._containers[api.status.container_id or ""].networks == [engine_name]
+
+    await bed.store.delete(Network, "backend", "demo")
+
+    def in_use() -> bool:
+        net = bed.ctl.networks.get_by_name("backend", "demo")
+        return net is not None and reason(net) == "InUse"
+
+    await bed.until(in_use)
+    assert engine_name in [n.name for n in await host.list_networks({})]
+    await bed.store.delete(Container, "api", "demo")
+    await bed.until(lambda: bed.ctl.networks.get_by_name("backend", "demo") is None, within=10)
+    for name in ("a", "b"):
+        assert engine_name not in [n.name for n in await bed.engine(name).list_networks({})]
+
+
+async def test_an_unschedulable_container_is_placed_once_capacity_frees(bed: Bed) -> None:
+    await bed.host("small", memory="256Mi")
+    await bed.apply("Container", "first", {"image": IMAGES[0], "resources": {"memory": "200Mi"}})
+    await bed.phase("first", "Running")
+    await bed.apply("Container", "second", {"image": IMAGES[0], "resources": {"memory": "200Mi"}})
+    second = await bed.phase("second", "Pending")
+    assert reason(second) == "Unschedulable"
+    await bed.store.delete(Container, "first", "demo")
+    placed = await bed.phase("second", "Running", within=10)
+    assert placed.status.host == "small"
+
+
+async def test_a_container_paused_behind_zuns_back_is_unpaused(bed: Bed) -> None:
+    await bed.host("a")
+    await bed.apply("Container", "web", {"image": IMAGES[0]})
+    obj = await bed.phase("web", "Running")
+    engine = bed.engine("a")
+    await engine.pause(obj.status.container_id or "")
+
+    container = engine._containers[obj.status.container_id or ""]
+    await bed.until(lambda: container.status == ContainerStatus.RUNNING)
+    assert bed.container("web").status.container_id == obj.status.container_id
+    assert (await bed.phase("web", "Running")).status.phase == "Running"
 
 
 async def test_a_create_repeated_after_a_crash_adopts_instead_of_duplicating() -> None:
