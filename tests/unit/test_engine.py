@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import AsyncIterator, Callable
 
@@ -214,3 +215,75 @@ async def test_informer_relists_after_compaction_and_sees_deletes() -> None:
     assert sample(metrics, "zun_informer_relists_total", kind="Container", reason="compacted") >= 1
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+async def run_one(
+    store: RecordStore, reconciler: object, informer: Informer[Container]
+) -> tuple[asyncio.Event, asyncio.Task[None]]:
+    metrics = Metrics()
+    controller = Controller("container", reconciler, informer, store=store, metrics=metrics)  # type: ignore[arg-type]
+    manager = Manager(metrics=metrics, health_port=None)
+    manager.add_controller(controller)
+    stop = asyncio.Event()
+    return stop, asyncio.create_task(manager.run(stop))
+
+
+async def test_requeue_after_comes_back_without_a_change(store: RecordStore) -> None:
+    informer = Informer(store, Container, metrics=Metrics())
+    calls: list[float] = []
+
+    class Poll:
+        async def reconcile(self, key: str) -> Result:
+            calls.append(asyncio.get_running_loop().time())
+            return Result(requeue_after=0.05)
+
+    stop, task = await run_one(store, Poll(), informer)
+    await store.create(container("c"))
+    await eventually(lambda: len(calls) >= 4)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
+    assert min(gaps) >= 0.04, gaps
+
+
+async def test_periodic_resync_passes_every_key_again(store: RecordStore) -> None:
+    for name in ("a", "b"):
+        await store.create(container(name))
+    informer = Informer(store, Container, metrics=Metrics(), resync_period=0.1)
+    stamp = Stamp(informer, store)
+    stop, task = await run_one(store, stamp, informer)
+    await eventually(lambda: all(stamp.calls.get(f"containers/demo/{n}", 0) >= 3 for n in "ab"))
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    stored = {o.name: o.metadata.resource_version for o in (await store.list(Container)).items}
+    assert stored == {
+        n: must(informer.get(f"containers/demo/{n}")).metadata.resource_version for n in "ab"
+    }
+
+
+async def test_probes_say_ready_only_once_the_informers_synced(store: RecordStore) -> None:
+    metrics = Metrics()
+    manager = Manager(metrics=metrics, health_port=0)
+    informer = Informer(store, Container, metrics=metrics)
+    manager.add_informer(informer)
+    assert manager.health is not None
+    await manager.health.start()
+
+    async def get(path: str) -> tuple[int, bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", manager.health.port)  # type: ignore[union-attr]
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        answer = await reader.read()
+        writer.close()
+        head, _, body = answer.partition(b"\r\n\r\n")
+        return int(head.split(b" ")[1]), body
+
+    try:
+        assert await get("/healthz") == (200, b"ok")
+        assert (await get("/readyz"))[0] == 503
+        informer.synced.set()
+        assert await get("/readyz") == (200, b"ok")
+        code, body = await get("/metrics")
+        assert code == 200 and b"workqueue_depth" in body
+        assert (await get("/nothing"))[0] == 404
+    finally:
+        await manager.health.stop()
