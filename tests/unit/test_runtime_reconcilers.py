@@ -252,8 +252,8 @@ async def test_a_network_record_exists_on_every_host_and_is_kept_while_used(bed:
         return net is not None and net.status.phase == "Ready" and len(net.status.hosts) == 2
 
     await bed.until(network_ready)
-    for host in ("a", "b"):
-        found = await bed.engine(host).list_networks({})
+    for name in ("a", "b"):
+        found = await bed.engine(name).list_networks({})
         assert [n.name for n in found if n.name == engine_name] == [engine_name]
     api = await bed.phase("api", "Running", within=10)
     host = bed.engine(api.status.host or "")
