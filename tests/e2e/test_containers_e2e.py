@@ -286,6 +286,18 @@ async def test_two_hosts_spread_full_host_and_unreachable_host(
         (await zun.phase(f"s{i}", p, "Running", within=90)).status.host or "" for i in range(6)
     ]
     assert sorted(placed) == ["local"] * 3 + ["second"] * 3
+
+    async def second_accounted() -> Host | None:
+        host = await zun.store.get(Host, "second")
+        counted = host.status.containers == 3 and host.status.allocated.memory == 3 * 32 * 2**20
+        return host if counted else None
+
+    second = await zun.until(second_accounted, 30, "host second counts its 3 containers")
+    assert second.status.reachable
+    assert second.status.version == client(second_engine).version()["Version"]
+    assert second.status.capacity.cpu >= 1 and second.status.capacity.memory > 2**30
+    tiny = await zun.store.get(Host, "tiny")
+    assert tiny.status.capacity.memory == 2**20 and tiny.status.containers == 0
     stop_extra_dockerd("zunb")
 
     async def second_not_ready() -> bool:
