@@ -1,5 +1,5 @@
 """Applications on a real single-node Docker Swarm, driven by a `zun-controller run` process:
-replicas, scale (and a scale by hand put back), upgrade, automatic rollback of a failing
+replicas, scale (and a scale or removal by hand put back), upgrade, automatic rollback of a failing
 upgrade, status from the tasks, traffic through host-mode published ports, and deletion that
 removes the service and nothing else."""
 
@@ -185,6 +185,14 @@ async def test_swarm_application_lifecycle(zun: ZunBed, swarm: docker.DockerClie
         60,
         "replicas put back to 4",
     )
+    # removed by hand: made again (same poll)
+    swarm.api.remove_service(f"zun-{project}-web")
+    await zun.until(
+        lambda: f"zun-{project}-web" in {s.name for s in swarm.services.list()},
+        60,
+        "service made again",
+    )
+    await _settled(zun, swarm, project, 4, HTTPD_V1)
 
     await _edit(zun, project, template={"containers": [{"name": "httpd", "image": HTTPD_V2}]})
     obj = await _settled(zun, swarm, project, 4, HTTPD_V2)
