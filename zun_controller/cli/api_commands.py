@@ -52,9 +52,11 @@ def api(
     etcd: EtcdOpt = "http://127.0.0.1:2379",
     api_port: ApiPort = 7070,
     listen_address: ListenAddress = "127.0.0.1",
+    log_json: logs.LogJson = False,
+    log_level: logs.LogLevel = "INFO",
 ) -> None:
     """The REST API alone (on 127.0.0.1 unless --listen-address), against an existing etcd."""
-    logs.setup("INFO", False)
+    logs.setup(log_level, log_json)
     try:
         asyncio.run(_api(etcd, api_port, listen_address))
     except ZunError as exc:

@@ -41,8 +41,8 @@ def bridge(
     ] = "",
     health_port: Annotated[int, typer.Option("--health-port", envvar="ZUN_HEALTH_PORT")] = 8082,
     identity: Annotated[str | None, typer.Option("--identity", envvar="ZUN_IDENTITY")] = None,
-    log_json: Annotated[bool, typer.Option("--log-json", envvar="ZUN_LOG_JSON")] = False,
-    log_level: Annotated[str, typer.Option("--log-level", envvar="ZUN_LOG_LEVEL")] = "INFO",
+    log_json: logs.LogJson = False,
+    log_level: logs.LogLevel = "INFO",
 ) -> None:
     """Custom resources in namespace N <-> records in project N (spec down, status up)."""
     logs.setup(log_level, log_json)

@@ -16,6 +16,7 @@ from zun_controller.cli import api_commands, bridge, crds, logs
 from zun_controller.cli.apiserver import RunningApi, first_admin_token, start_api
 from zun_controller.cli.apiserver import banner as _banner
 from zun_controller.cli.compose import build_manager, register_local_host
+from zun_controller.cli.logs import LogJson, LogLevel
 from zun_controller.config import EtcdSettings, ManagerSettings, default_data_dir
 from zun_controller.drivers.runtime.docker import docker_runtime_factory
 from zun_controller.engine.leader import LeadershipLost
@@ -50,8 +51,6 @@ LeaseTtl = Annotated[
 Identity = Annotated[
     str | None, typer.Option("--identity", envvar="ZUN_IDENTITY", help="leader identity")
 ]
-LogJson = Annotated[bool, typer.Option("--log-json", envvar="ZUN_LOG_JSON", help="JSON log lines")]
-LogLevel = Annotated[str, typer.Option("--log-level", envvar="ZUN_LOG_LEVEL")]
 
 
 async def _serve(

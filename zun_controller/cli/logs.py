@@ -5,8 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from typing import Annotated
+
+import typer
 
 from zun_controller.engine.logcontext import CONTEXT_ATTR, ReconcileContextFilter
+
+#: the options every long-running command takes
+LogJson = Annotated[bool, typer.Option("--log-json", envvar="ZUN_LOG_JSON", help="JSON log lines")]
+LogLevel = Annotated[str, typer.Option("--log-level", envvar="ZUN_LOG_LEVEL")]
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
