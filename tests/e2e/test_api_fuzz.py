@@ -28,9 +28,14 @@ EXAMPLES = 500
 names = st.sampled_from(["web", "db", "demo", "x" * 70, "Bad_Name", "-", "a.b"]) | st.text(
     min_size=1, max_size=12
 )
-PROJECT_SCOPED = {"containers", "applications", "volumes"}
+PROJECT_SCOPED = {"containers", "applications", "volumes", "networks", "gitrepositories", "events"}
 path_names = st.sampled_from(["demo", "web", "db"]) | names
-plurals = st.sampled_from(["containers", "hosts", "projects", "quotas", "applications", "volumes"])
+plurals = st.sampled_from(
+    [
+        *("containers", "hosts", "projects", "quotas", "applications", "volumes"),
+        *("networks", "clusters", "secrets", "gitrepositories", "events"),
+    ]
+)
 json_values = st.recursive(
     st.none()
     | st.booleans()
@@ -57,6 +62,19 @@ KINDS: dict[str, tuple[str, dict[str, Any]]] = {
         {"cluster": "c", "template": {"containers": [{"name": "w", "image": "x"}]}},
     ),
     "volumes": ("Volume", {}),
+    "networks": ("Network", {"internal": True}),
+    "clusters": ("Cluster", {"type": "swarm", "endpoint": "tcp://127.0.0.1:1"}),
+    "secrets": ("Secret", {"data": {"kubeconfig": "x"}}),
+    "gitrepositories": ("GitRepository", {"url": "file:///nonexistent", "path": "apps"}),
+    "events": (
+        "Event",
+        {
+            "involvedObject": {"kind": "Container", "name": "web", "project": "demo"},
+            "reason": "Fuzz",
+            "firstTimestamp": "2026-11-24T00:00:00Z",
+            "lastTimestamp": "2026-11-24T00:00:00Z",
+        },
+    ),
 }
 
 
