@@ -31,6 +31,21 @@ def ctr(name: str) -> dict[str, Any]:
     return {"kind": "Container", "metadata": {"name": name}, "spec": {"image": "zun-test/httpd:v1"}}
 
 
+APP_SPEC = {"cluster": "c", "template": {"containers": [{"name": "w", "image": "x"}]}}
+#: the other project-scoped kinds, each with one record made in both projects
+OTHERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "applications": ("Application", APP_SPEC),
+    "volumes": ("Volume", {}),
+    "networks": ("Network", {}),
+    "gitrepositories": ("GitRepository", {"url": "file:///nonexistent"}),
+}
+
+
+def rec(plural: str, name: str) -> dict[str, Any]:
+    kind, spec = OTHERS[plural]
+    return {"kind": kind, "metadata": {"name": name}, "spec": spec}
+
+
 class Callers:
     def __init__(self, url: str, admin: str) -> None:
         self.url = url
@@ -53,6 +68,11 @@ async def callers(api: ApiOnly) -> AsyncIterator[Callers]:
     for project in ("a", "b"):
         await c.admin.post(f"{P}/projects", json={"kind": "Project", "metadata": {"name": project}})
         await c.admin.post(f"{P}/projects/{project}/containers", json=ctr(f"{project}-web"))
+        for plural in OTHERS:
+            made = await c.admin.post(
+                f"{P}/projects/{project}/{plural}", json=rec(plural, f"{project}-x")
+            )
+            assert made.status_code == 201, made.text
     yield c
     await c.admin.aclose()
 
@@ -76,20 +96,42 @@ def every_request_in_b() -> list[tuple[str, str, dict[str, Any]]]:
         ("GET", f"{P}/quotas/b", {}),
         ("PUT", f"{P}/projects/b", {"json": {"kind": "Project", "metadata": {"name": "b"}}}),
         ("DELETE", f"{P}/projects/b", {}),
+        *others_in_b(),
     ]
+
+
+def others_in_b() -> list[tuple[str, str, dict[str, Any]]]:
+    out: list[tuple[str, str, dict[str, Any]]] = []
+    for plural in OTHERS:
+        items, item = f"{P}/projects/b/{plural}", f"{P}/projects/b/{plural}/b-x"
+        out += [
+            ("GET", items, {}),
+            ("POST", items, {"json": rec(plural, "intruder")}),
+            ("GET", item, {}),
+            ("PATCH", item, {"content": json.dumps({"spec": {}}), "headers": MERGE}),
+            ("DELETE", item, {}),
+        ]
+    return out
+
+
+async def snapshot_of_b(admin: httpx.AsyncClient) -> list[Any]:
+    urls = [f"{P}/projects/b/containers/b-web"]
+    urls += [f"{P}/projects/b/{plural}/b-x" for plural in OTHERS]
+    return [(await admin.get(url)).json() for url in urls]
 
 
 async def test_member_of_a_is_refused_everything_in_b(callers: Callers) -> None:
     member = await callers.token("alice", "member", "a")
-    before = (await callers.admin.get(f"{P}/projects/b/containers/b-web")).json()
+    before = await snapshot_of_b(callers.admin)
     for method, url, kw in every_request_in_b():
         answer = await member.request(method, url, **kw)
         assert answer.status_code in (403, 404), (method, url, answer.status_code, answer.text)
-        assert "b-web" not in answer.text or "may not" in answer.json()["message"]
-    after = (await callers.admin.get(f"{P}/projects/b/containers/b-web")).json()
-    assert after == before
-    gone = await callers.admin.get(f"{P}/projects/b/containers/intruder")
-    assert gone.status_code == 404
+        for name in ("b-web", "b-x"):
+            assert name not in answer.text or "may not" in answer.json()["message"]
+    assert await snapshot_of_b(callers.admin) == before
+    for plural in ("containers", *OTHERS):
+        gone = await callers.admin.get(f"{P}/projects/b/{plural}/intruder")
+        assert gone.status_code == 404, plural
     await member.aclose()
 
 
@@ -97,6 +139,9 @@ async def test_lists_and_watches_never_show_other_projects(callers: Callers) -> 
     member = await callers.token("alice", "member", "a")
     across = (await member.get(f"{P}/containers")).json()["items"]
     assert [o["metadata"]["name"] for o in across] == ["a-web"]
+    for plural in OTHERS:
+        listed = (await member.get(f"{P}/{plural}")).json()["items"]
+        assert [o["metadata"]["name"] for o in listed] == ["a-x"], plural
     watched = await member.get(f"{P}/containers?watch=true&timeoutSeconds=1")
     assert "b-web" not in watched.text and "a-web" in watched.text
     projects = (await member.get(f"{P}/projects")).json()["items"]
