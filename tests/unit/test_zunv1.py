@@ -13,7 +13,7 @@ import pytest
 from zun_controller.api.app import create_app
 from zun_controller.api.auth import Role, Tokens
 from zun_controller.api.zunv1 import ZunV1Settings
-from zun_controller.drivers.runtime.base import ContainerState
+from zun_controller.drivers.runtime.base import ContainerState, ContainerStats
 from zun_controller.drivers.runtime.base import ContainerStatus as EngineStatus
 from zun_controller.models.container import Container
 from zun_controller.models.registry import parse
@@ -25,7 +25,8 @@ V = {"OpenStack-API-Version": "container 1.40"}
 
 
 class FakeIO:
-    """`ContainerIO` answering from memory: logs are fixed text, exec echoes its command."""
+    """`ContainerIO` answering from memory: logs are fixed text, exec echoes its command, stats
+    are fixed numbers."""
 
     async def logs(self, container: Container, *, tail: int | None, follow: bool):
         lines = [b"one\n", b"two\n", b"three\n"]
@@ -34,6 +35,9 @@ class FakeIO:
 
     async def exec(self, container: Container, command: list[str]) -> tuple[int, bytes]:
         return 3, " ".join(command).encode()
+
+    async def stats(self, container: Container) -> ContainerStats:
+        return ContainerStats(12.345, 96 * 2**20, 384 * 2**20, 4096, 512, 1500, 700)
 
 
 class Bed:
@@ -187,6 +191,28 @@ async def test_update_rename_logs_execute_top(bed: Bed) -> None:
         )
         assert r.json()["output"] == "sh -c echo hi" and r.json()["exit_code"] == 3
         assert (await c.get("/v1/containers/Front_End/top")).status_code == 501  # ps exits 3
+
+
+async def test_stats_of_a_running_container_in_zuns_shape(bed: Bed) -> None:
+    async with bed.client() as c:
+        await _run(c, "Front_End", image="x")
+        assert (await c.get("/v1/containers/Front_End/stats")).status_code == 409  # Creating
+        name = (await bed.store.list(Container, "demo")).items[0].name
+        await bed.converge(name, "Running")
+        r = await c.get("/v1/containers/Front_End/stats")
+        assert r.status_code == 200, r.text
+        assert r.json() == {
+            "CONTAINER": "Front_End",
+            "CPU %": 12.35,
+            "MEM USAGE(MiB)": 96.0,
+            "MEM LIMIT(MiB)": 384.0,
+            "MEM %": 25.0,
+            "BLOCK I/O(B)": "4096/512",
+            "NET I/O(B)": "1500/700",
+        }
+        await bed.converge(name, "Stopped")
+        r = await c.get("/v1/containers/Front_End/stats")
+        assert r.status_code == 409 and "in Stopped state" in r.json()["errors"][0]["title"]
 
 
 async def test_errors_in_zuns_shape(bed: Bed) -> None:

@@ -119,8 +119,12 @@ async def reboot(who: Who, ident: str) -> Response:
 
 
 @router.get("/stats")
-async def stats(who: Who, ident: str) -> Response:
-    raise ZunV1Error(501, "stats are not served here: see the controller's /metrics")
+async def stats(request: Request, who: Who, ident: str) -> dict[str, Any]:
+    """What the engine reports now for the container (a running one, as upstream)."""
+    ctx = _ctx(request)
+    obj = await lookup.find(ctx, who, ident)
+    rules.check("stats", obj)
+    return view.stats(obj, await _io(ctx).stats(obj))
 
 
 @router.get("/logs")
