@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -368,3 +369,58 @@ async def test_orphan_sweep_leaves_another_installations_containers_alone(bed: B
     sweeper = OrphanSweeper(bed.ctl.containers, bed.ctl.hosts, bed.ctl.pool, instance="this")
     assert await sweeper.sweep(engine) == ["zun-demo-mine"]
     assert await engine.inspect("zun-demo-theirs") is not None
+
+
+async def starts(engine: FakeRuntime, cid: str) -> int:
+    """How often the container was started: its image prints one line at each start."""
+    return b"".join([chunk async for chunk in engine.logs(cid)]).count(b"up\n")
+
+
+async def running_with_a_start_line(bed: Bed) -> tuple[FakeRuntime, str]:
+    await bed.host("a")
+    engine = bed.engine("a")
+    engine.add_image(IMAGES[0], output=b"up\n")
+    await bed.apply("Container", "web", {"image": IMAGES[0]})
+    cid = (await bed.phase("web", "Running")).status.container_id or ""
+    assert await starts(engine, cid) == 1
+    return engine, cid
+
+
+async def settled(bed: Bed, generation: int) -> Container:
+    await bed.until(lambda: bed.container("web").status.observed_generation == generation)
+    return bed.container("web")
+
+
+async def test_restarted_at_restarts_in_place_once(bed: Bed) -> None:
+    engine, cid = await running_with_a_start_line(bed)
+    asked = datetime.now(UTC)
+    await bed.edit("web", restarted_at=asked)
+    obj = await settled(bed, 2)
+    assert obj.status.restarted_at == asked and obj.status.phase == "Running"
+    assert obj.status.container_id == cid and await starts(engine, cid) == 2
+    # later passes (a resize, an older restartedAt put back by another writer) restart nothing
+    await bed.edit("web", resources={"memory": 64 * 2**20})
+    await settled(bed, 3)
+    await bed.edit("web", restarted_at=asked - timedelta(hours=1))
+    obj = await settled(bed, 4)
+    assert obj.status.restarted_at == asked and await starts(engine, cid) == 2
+    # one asked for while the spec says Stopped is done by the stop itself
+    later = asked + timedelta(seconds=1)
+    await bed.edit("web", restarted_at=later, state="Stopped")
+    obj = await settled(bed, 5)
+    assert (obj.status.phase, obj.status.restarted_at) == ("Stopped", later)
+    assert await starts(engine, cid) == 2
+
+
+async def test_a_restart_not_recorded_is_made_once_more_then_never_again(bed: Bed) -> None:
+    """What a controller that dies between the restart and its status write leaves: the engine
+    restarted the container, status does not say so. The next pass restarts it again, once."""
+    engine, cid = await running_with_a_start_line(bed)
+    engine.fail_next("inspect", TransientError("engine went away after the restart"))
+    asked = datetime.now(UTC)
+    await bed.edit("web", restarted_at=asked)
+    obj = await settled(bed, 2)
+    assert obj.status.restarted_at == asked and await starts(engine, cid) == 3
+    await bed.edit("web", resources={"memory": 64 * 2**20})
+    await settled(bed, 3)
+    assert await starts(engine, cid) == 3
