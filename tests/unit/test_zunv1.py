@@ -4,7 +4,7 @@ record each call writes, Zun's error body and the 409 rules, auth and no-auth.""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -148,7 +148,29 @@ async def test_actions_write_the_spec_and_409_outside_their_statuses(bed: Bed) -
             await bed.converge("web", phase)
         assert (await c.post("/v1/containers/web/pause")).status_code == 409
         assert (await c.post("/v1/containers/web/stop")).status_code == 409
-        assert (await c.post("/v1/containers/web/reboot")).status_code == 501
+
+
+async def test_reboot_asks_for_one_restart_newer_than_any_before(bed: Bed) -> None:
+    async with bed.client() as c:
+        await _run(c, image="x")
+        await bed.converge("web", "Running")
+        r = await c.post("/v1/containers/web/reboot", params={"timeout": 5})
+        assert r.status_code == 202
+        obj = await bed.store.get(Container, "web", "demo")
+        first = obj.spec.restarted_at
+        assert first is not None and obj.spec.state == "Running" and obj.restart_pending()
+        assert (await c.get("/v1/containers/web")).json()["task_state"] == "container_rebooting"
+        # the controller restarted it and recorded so; a server whose clock is ahead wrote it
+        obj.status.restarted_at = first + timedelta(hours=1)
+        await bed.store.update_status(obj)
+        assert (await c.get("/v1/containers/web")).json()["task_state"] is None
+        await bed.converge("web", "Stopped")
+        assert (await c.post("/v1/containers/web/reboot")).status_code == 202
+        obj = await bed.store.get(Container, "web", "demo")
+        assert obj.spec.state == "Running" and obj.restart_pending()
+        await bed.converge("web", "Paused")
+        r = await c.post("/v1/containers/web/reboot")
+        assert r.status_code == 409 and "Cannot reboot container" in r.json()["errors"][0]["title"]
 
 
 async def test_delete_needs_stop_or_force_while_running(bed: Bed) -> None:

@@ -1,16 +1,18 @@
 """`/v1/containers/{id}/{action}`: imperative actions as writes of the record's spec, or as
-calls through the API's `ContainerIO` port (logs, execute).
+calls through the API's `ContainerIO` port (logs, execute, top, stats).
 
 start -> `spec.state: Running`; stop, kill -> `Stopped`; pause -> `Paused`; unpause ->
+`Running`; reboot -> `spec.restartedAt` (the controller restarts the container once) and
 `Running`; rename -> the Zun name; rebuild with `image` -> `spec.image` (the controller
 recreates the container). Each answers 202 at once, as Zun does; the status follows when the
-controller converges. reboot, rebuild without a new image and stats are 501: the declarative
-spec has no way to ask for them (see the README).
+controller converges. rebuild without a new image is 501 (see the README). stats are read
+through the port.
 """
 
 from __future__ import annotations
 
 import shlex
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -113,9 +115,30 @@ async def rebuild(request: Request, who: Who, ident: str, image: str | None = No
     return _accepted()
 
 
-@router.post("/reboot")
-async def reboot(who: Who, ident: str) -> Response:
-    raise ZunV1Error(501, "reboot is not supported: the spec has no restart; stop, then start")
+def _later(*times: datetime | None) -> datetime:
+    """Now, or just after the latest of `times` when this server's clock is behind the one that
+    wrote them: a new request is always newer than those before it."""
+    now, latest = datetime.now(UTC), max((t for t in times if t is not None), default=None)
+    return now if latest is None or now > latest else latest + timedelta(microseconds=1)
+
+
+@router.post("/reboot", status_code=202)
+async def reboot(
+    request: Request,
+    who: Who,
+    ident: str,
+    grace: Annotated[int | None, Query(alias="timeout")] = None,
+) -> Response:
+    """A restart request (`spec.restartedAt`) and `Running`, so a stopped container is started,
+    as upstream's reboot does. `timeout` is accepted; the controller's grace period applies."""
+
+    def edit(obj: Container) -> None:
+        rules.check("reboot", obj)
+        obj.spec.state = DesiredState.RUNNING
+        obj.spec.restarted_at = _later(obj.spec.restarted_at, obj.status.restarted_at)
+
+    await lookup.change(_ctx(request), who, ident, edit)
+    return _accepted()
 
 
 @router.get("/stats")

@@ -5,7 +5,8 @@ Zun's status comes from the record (the mapping is the package README's table):
 deleting -> Deleting; phase Error or Invalid -> Error; no engine container yet -> Creating;
 an engine container made but not started (yet) -> Created; phases
 Running, Stopped, Paused as they are. `task_state` says what is under way while the spec and
-the phase differ (container_starting, container_stopping, container_pausing, ...).
+the phase differ (container_starting, container_stopping, container_pausing, ...), and
+container_rebooting while a restart asked for is not made yet.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def task_state(obj: Container) -> str | None:
     if status in ("Creating", "Error"):
         return "container_creating" if status == "Creating" else None
     want = obj.spec.state
+    if want is DesiredState.RUNNING and obj.restart_pending():
+        return "container_rebooting"
     settled = {
         DesiredState.RUNNING: ("Running",),
         DesiredState.STOPPED: ("Stopped", "Created"),
