@@ -14,11 +14,11 @@ from zun_controller.drivers.runtime.fake import FakeRuntime, FakeRuntimeFactory
 from zun_controller.engine.manager import Manager
 from zun_controller.errors import NotFoundError, TransientError
 from zun_controller.metrics import Metrics
-from zun_controller.models.base import LABEL_INSTANCE, LABEL_UID, Resource
+from zun_controller.models.base import LABEL_CONFIG_HASH, LABEL_INSTANCE, LABEL_UID, Resource
 from zun_controller.models.container import Container
 from zun_controller.models.network import Volume
 from zun_controller.models.registry import parse
-from zun_controller.reconcilers.container_config import desired_config
+from zun_controller.reconcilers.container_config import config_hash, desired_config
 from zun_controller.reconcilers.naming import kind_selector
 from zun_controller.reconcilers.runtime_watch import OrphanSweeper
 from zun_controller.reconcilers.setup import RuntimeControllers
@@ -424,3 +424,18 @@ async def test_a_restart_not_recorded_is_made_once_more_then_never_again(bed: Be
     await bed.edit("web", resources={"memory": 64 * 2**20})
     await settled(bed, 3)
     assert await starts(engine, cid) == 3
+
+
+async def test_rebuilt_at_recreates_once_from_the_same_spec(bed: Bed) -> None:
+    engine, first = await running_with_a_start_line(bed)
+    unset = desired_config(bed.container("web"))
+    assert unset.labels[LABEL_CONFIG_HASH] == config_hash(unset)  # as before the field existed
+    await bed.edit("web", rebuilt_at=datetime.now(UTC))
+    obj = await settled(bed, 2)
+    second = obj.status.container_id or ""
+    assert second != first and obj.status.phase == "Running"
+    assert await engine.inspect(first) is None
+    assert [c.id for c in engine_containers(engine, obj.metadata.uid)] == [second]
+    await bed.edit("web", resources={"memory": 64 * 2**20})
+    obj = await settled(bed, 3)
+    assert obj.status.container_id == second and await starts(engine, second) == 1

@@ -112,6 +112,9 @@ class ContainerSpec(ContainerTemplate):
     #: set to a time later than status.restartedAt to restart the container once, in place (as
     #: `kubectl rollout restart` asks by a timestamp); an older value or none asks nothing
     restarted_at: AwareDatetime | None = None
+    #: part of the config hash: changing it recreates the container from its image (Zun's
+    #: rebuild); unset, it leaves the hash as it was before the field existed
+    rebuilt_at: AwareDatetime | None = None
 
 
 class ContainerPhase(StrEnum):
