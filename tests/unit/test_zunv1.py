@@ -173,6 +173,24 @@ async def test_reboot_asks_for_one_restart_newer_than_any_before(bed: Bed) -> No
         assert r.status_code == 409 and "Cannot reboot container" in r.json()["errors"][0]["title"]
 
 
+async def test_rebuild_asks_for_a_recreate_with_or_without_a_new_image(bed: Bed) -> None:
+    async with bed.client() as c:
+        await _run(c, image="x")
+        await bed.converge("web", "Running")
+        assert (await c.post("/v1/containers/web/rebuild")).status_code == 202
+        obj = await bed.store.get(Container, "web", "demo")
+        first = obj.spec.rebuilt_at
+        assert first is not None and (obj.spec.image, obj.spec.state) == ("x", "Running")
+        r = await c.post("/v1/containers/web/rebuild", params={"image": "y"})
+        assert r.status_code == 202
+        obj = await bed.store.get(Container, "web", "demo")
+        assert obj.spec.image == "y" and obj.spec.rebuilt_at is not None
+        assert obj.spec.rebuilt_at > first
+        await bed.converge("web", "Paused")
+        r = await c.post("/v1/containers/web/rebuild")
+        assert r.status_code == 409 and "Cannot rebuild container" in r.json()["errors"][0]["title"]
+
+
 async def test_delete_needs_stop_or_force_while_running(bed: Bed) -> None:
     async with bed.client() as c:
         await _run(c, image="x")

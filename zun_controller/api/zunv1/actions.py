@@ -3,10 +3,9 @@ calls through the API's `ContainerIO` port (logs, execute, top, stats).
 
 start -> `spec.state: Running`; stop, kill -> `Stopped`; pause -> `Paused`; unpause ->
 `Running`; reboot -> `spec.restartedAt` (the controller restarts the container once) and
-`Running`; rename -> the Zun name; rebuild with `image` -> `spec.image` (the controller
-recreates the container). Each answers 202 at once, as Zun does; the status follows when the
-controller converges. rebuild without a new image is 501 (see the README). stats are read
-through the port.
+`Running`; rename -> the Zun name; rebuild -> `spec.rebuiltAt` and, with `image`,
+`spec.image` (the controller recreates the container). Each answers 202 at once, as Zun does;
+the status follows when the controller converges.
 """
 
 from __future__ import annotations
@@ -102,24 +101,26 @@ async def rename_(request: Request, who: Who, ident: str, name: str) -> Any:
     return view.container(await lookup.change(_ctx(request), who, ident, edit), request)
 
 
-@router.post("/rebuild", status_code=202)
-async def rebuild(request: Request, who: Who, ident: str, image: str | None = None) -> Response:
-    if not image:
-        raise ZunV1Error(501, "rebuild without a new image is not supported: stop, then start")
-
-    def edit(obj: Container) -> None:
-        rules.check("rebuild", obj)
-        obj.spec.image = image
-
-    await lookup.change(_ctx(request), who, ident, edit)
-    return _accepted()
-
-
 def _later(*times: datetime | None) -> datetime:
     """Now, or just after the latest of `times` when this server's clock is behind the one that
     wrote them: a new request is always newer than those before it."""
     now, latest = datetime.now(UTC), max((t for t in times if t is not None), default=None)
     return now if latest is None or now > latest else latest + timedelta(microseconds=1)
+
+
+@router.post("/rebuild", status_code=202)
+async def rebuild(request: Request, who: Who, ident: str, image: str | None = None) -> Response:
+    """A rebuild request (`spec.rebuiltAt`, in the config hash: the controller recreates the
+    container), with `image` as its new image if given."""
+
+    def edit(obj: Container) -> None:
+        rules.check("rebuild", obj)
+        if image:
+            obj.spec.image = image
+        obj.spec.rebuilt_at = _later(obj.spec.rebuilt_at)
+
+    await lookup.change(_ctx(request), who, ident, edit)
+    return _accepted()
 
 
 @router.post("/reboot", status_code=202)
