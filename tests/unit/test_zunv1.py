@@ -25,8 +25,10 @@ V = {"OpenStack-API-Version": "container 1.40"}
 
 
 class FakeIO:
-    """`ContainerIO` answering from memory: logs are fixed text, exec echoes its command, stats
-    are fixed numbers."""
+    """`ContainerIO` answering from memory: logs are fixed text, exec echoes its command (`ps`
+    answers as busybox's, listing itself, while `has_ps`), stats are fixed numbers."""
+
+    has_ps = True
 
     async def logs(self, container: Container, *, tail: int | None, follow: bool):
         lines = [b"one\n", b"two\n", b"three\n"]
@@ -34,6 +36,9 @@ class FakeIO:
             yield line
 
     async def exec(self, container: Container, command: list[str]) -> tuple[int, bytes]:
+        if command[0] == "ps" and self.has_ps:
+            table = "PID   USER     TIME  COMMAND\n    1 root      0:00 httpd -f -p 8080\n"
+            return 0, f"{table}    9 root      0:00 {' '.join(command)}\n".encode()
         return 3, " ".join(command).encode()
 
     async def stats(self, container: Container) -> ContainerStats:
@@ -45,7 +50,8 @@ class Bed:
         self.kv = MemoryKV()
         self.store = RecordStore(self.kv)
         settings = ZunV1Settings(noauth=noauth, project="demo")
-        self.app = create_app(self.store, FakeIO(), release=False, zun_v1=settings)
+        self.io = FakeIO()
+        self.app = create_app(self.store, self.io, release=False, zun_v1=settings)
 
     def client(self, **headers: str) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -202,6 +208,24 @@ async def test_delete_needs_stop_or_force_while_running(bed: Bed) -> None:
         assert (await bed.store.list(Container, "demo")).items == []
 
 
+async def test_delete_with_force_in_any_status(bed: Bed) -> None:
+    async with bed.client() as c:
+        await _run(c, "new", image="x")  # Creating: not deletable without force
+        r = await c.delete("/v1/containers/new")
+        assert r.status_code == 409 and "in Creating state" in r.json()["errors"][0]["title"]
+        assert (await c.delete("/v1/containers/new", params={"force": "true"})).status_code == 204
+        assert (await c.get("/v1/containers/new")).status_code == 404
+        await _run(c, image="x")
+        await bed.converge("web", "Running")
+        obj = await bed.store.get(Container, "web", "demo")
+        obj.metadata.finalizers = ["zun.openstack.org/runtime"]  # the controller's, as it runs
+        await bed.store.update(obj)
+        assert (await c.delete("/v1/containers/web", params={"force": "True"})).status_code == 204
+        assert (await c.get("/v1/containers/web")).json()["status"] == "Deleting"
+        assert (await c.delete("/v1/containers/web")).status_code == 409
+        assert (await c.delete("/v1/containers/web", params={"force": "true"})).status_code == 204
+
+
 async def test_list_pages_with_limit_and_marker(bed: Bed) -> None:
     async with bed.client() as c:
         for i in range(3):
@@ -230,7 +254,18 @@ async def test_update_rename_logs_execute_top(bed: Bed) -> None:
             "/v1/containers/Front_End/execute", params={"command": '"sh" "-c" "echo hi"'}
         )
         assert r.json()["output"] == "sh -c echo hi" and r.json()["exit_code"] == 3
-        assert (await c.get("/v1/containers/Front_End/top")).status_code == 501  # ps exits 3
+        r = await c.get("/v1/containers/Front_End/top", params={"ps_args": "-o pid,args"})
+        assert r.status_code == 200 and r.json() == {
+            "Titles": ["PID", "USER", "TIME", "COMMAND"],
+            "Processes": [
+                ["1", "root", "0:00", "httpd -f -p 8080"],
+                ["9", "root", "0:00", "ps -o pid,args"],
+            ],
+        }
+        bed.io.has_ps = False
+        assert (await c.get("/v1/containers/Front_End/top")).status_code == 501
+        await bed.converge("web", "Stopped")
+        assert (await c.get("/v1/containers/Front_End/top")).status_code == 409
 
 
 async def test_stats_of_a_running_container_in_zuns_shape(bed: Bed) -> None:
