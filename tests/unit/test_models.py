@@ -46,6 +46,11 @@ def record(**overrides: Any) -> dict[str, Any]:
         ),
         ({"spec": {"image": "b", "state": "Sleeping"}}, "spec.state", "Running"),
         ({"spec": {"image": "b", "healthcheck": {}}}, "spec.healthcheck", "exactly one"),
+        (
+            {"spec": {"image": "b", "restartedAt": "2025-01-01T00:00:00"}},
+            "spec.restartedAt",
+            "timezone",
+        ),
         ({"metadata": {"name": "web-1"}}, "metadata.project", "project-scoped"),
         (
             {"metadata": {"name": "w", "project": "d", "labels": {"bad key!": "v"}}},
@@ -101,3 +106,17 @@ def test_wire_format_round_trips() -> None:
     again = parse(obj.to_wire())
     assert again == obj
     assert obj.to_wire()["spec"]["resources"] == {"cpu": 0.25, "memory": 64 * 2**20}
+
+
+def test_a_restart_is_pending_while_restarted_at_is_newer_than_the_one_acted_on() -> None:
+    obj = parse(record(spec={"image": "b", "restartedAt": "2025-01-01T10:00:00Z"}))
+    assert isinstance(obj, Container) and obj.restart_pending()
+    obj.status.restarted_at = obj.spec.restarted_at
+    assert not obj.restart_pending()
+    older = parse(record(spec={"image": "b", "restartedAt": "2025-01-01T11:00:00+02:00"}))
+    assert isinstance(older, Container)
+    obj.spec.restarted_at = older.spec.restarted_at  # 09:00 UTC: put back by another writer
+    assert not obj.restart_pending()
+    obj.spec.restarted_at = None
+    assert not obj.restart_pending()
+    assert obj.to_wire()["status"]["restartedAt"] == "2025-01-01T10:00:00Z"

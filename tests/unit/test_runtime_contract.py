@@ -34,7 +34,7 @@ from zun_controller.drivers.runtime.base import (
     Runtime,
     RuntimeEvent,
 )
-from zun_controller.drivers.runtime.docker import DockerRuntime
+from zun_controller.drivers.runtime.docker import DockerRuntime, container_stats
 from zun_controller.drivers.runtime.fake import FakeRuntime
 from zun_controller.errors import ConflictError, NotFoundError, PermanentError, TransientError
 
@@ -538,6 +538,7 @@ async def test_stats_and_info_report_numbers(runtime: Runtime) -> None:
     stats = await runtime.stats(state.id)
     assert stats.memory_bytes > 0 and stats.memory_limit == 64 * MIB
     assert stats.cpu_percent >= 0
+    assert min(stats.block_read, stats.block_write, stats.net_rx, stats.net_tx) >= 0
     info = await runtime.info()
     assert info.version and info.api_version and info.cpus > 0 and info.memory > 0
     assert "runc" in info.runtimes and info.containers >= 1
@@ -574,3 +575,28 @@ async def test_the_fakes_hooks_play_the_engines_part() -> None:
         await fake.inspect(state.id)
     with pytest.raises(ValueError, match="no method"):
         fake.fail_next("strat", TransientError("typo"))
+
+
+# ------------------------------------------------------------------------------ docker only
+
+
+def test_docker_stats_sum_block_io_over_devices_and_network_io_over_interfaces() -> None:
+    """cgroup v1 spells the operations "Read"/"Write", v2 "read"/"write"; both count."""
+    raw = {
+        "memory_stats": {"usage": 10 * MIB, "limit": 64 * MIB, "stats": {"inactive_file": MIB}},
+        "blkio_stats": {
+            "io_service_bytes_recursive": [
+                {"major": 8, "minor": 0, "op": "Read", "value": 4096},
+                {"major": 8, "minor": 0, "op": "Write", "value": 512},
+                {"major": 8, "minor": 16, "op": "read", "value": 1024},
+                {"major": 8, "minor": 0, "op": "Total", "value": 4608},
+            ]
+        },
+        "networks": {"eth0": {"rx_bytes": 100, "tx_bytes": 10}, "eth1": {"rx_bytes": 5}},
+    }
+    stats = container_stats(raw)
+    assert (stats.memory_bytes, stats.memory_limit) == (9 * MIB, 64 * MIB)
+    assert (stats.block_read, stats.block_write) == (5120, 512)
+    assert (stats.net_rx, stats.net_tx) == (105, 10)
+    empty = container_stats({"blkio_stats": {"io_service_bytes_recursive": None}})
+    assert (empty.block_read, empty.net_rx, empty.cpu_percent) == (0, 0, 0.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,11 +14,11 @@ from zun_controller.drivers.runtime.fake import FakeRuntime, FakeRuntimeFactory
 from zun_controller.engine.manager import Manager
 from zun_controller.errors import NotFoundError, TransientError
 from zun_controller.metrics import Metrics
-from zun_controller.models.base import LABEL_INSTANCE, LABEL_UID, Resource
+from zun_controller.models.base import LABEL_CONFIG_HASH, LABEL_INSTANCE, LABEL_UID, Resource
 from zun_controller.models.container import Container
 from zun_controller.models.network import Network, Volume
 from zun_controller.models.registry import parse
-from zun_controller.reconcilers.container_config import desired_config
+from zun_controller.reconcilers.container_config import config_hash, desired_config
 from zun_controller.reconcilers.naming import kind_selector
 from zun_controller.reconcilers.runtime_watch import OrphanSweeper
 from zun_controller.reconcilers.setup import RuntimeControllers
@@ -438,3 +439,73 @@ async def test_orphan_sweep_leaves_another_installations_containers_alone(bed: B
     sweeper = OrphanSweeper(bed.ctl.containers, bed.ctl.hosts, bed.ctl.pool, instance="this")
     assert await sweeper.sweep(engine) == ["zun-demo-mine"]
     assert await engine.inspect("zun-demo-theirs") is not None
+
+
+async def starts(engine: FakeRuntime, cid: str) -> int:
+    """How often the container was started: its image prints one line at each start."""
+    return b"".join([chunk async for chunk in engine.logs(cid)]).count(b"up\n")
+
+
+async def running_with_a_start_line(bed: Bed) -> tuple[FakeRuntime, str]:
+    await bed.host("a")
+    engine = bed.engine("a")
+    engine.add_image(IMAGES[0], output=b"up\n")
+    await bed.apply("Container", "web", {"image": IMAGES[0]})
+    cid = (await bed.phase("web", "Running")).status.container_id or ""
+    assert await starts(engine, cid) == 1
+    return engine, cid
+
+
+async def settled(bed: Bed, generation: int) -> Container:
+    await bed.until(lambda: bed.container("web").status.observed_generation == generation)
+    return bed.container("web")
+
+
+async def test_restarted_at_restarts_in_place_once(bed: Bed) -> None:
+    engine, cid = await running_with_a_start_line(bed)
+    asked = datetime.now(UTC)
+    await bed.edit("web", restarted_at=asked)
+    obj = await settled(bed, 2)
+    assert obj.status.restarted_at == asked and obj.status.phase == "Running"
+    assert obj.status.container_id == cid and await starts(engine, cid) == 2
+    # later passes (a resize, an older restartedAt put back by another writer) restart nothing
+    await bed.edit("web", resources={"memory": 64 * 2**20})
+    await settled(bed, 3)
+    await bed.edit("web", restarted_at=asked - timedelta(hours=1))
+    obj = await settled(bed, 4)
+    assert obj.status.restarted_at == asked and await starts(engine, cid) == 2
+    # one asked for while the spec says Stopped is done by the stop itself
+    later = asked + timedelta(seconds=1)
+    await bed.edit("web", restarted_at=later, state="Stopped")
+    obj = await settled(bed, 5)
+    assert (obj.status.phase, obj.status.restarted_at) == ("Stopped", later)
+    assert await starts(engine, cid) == 2
+
+
+async def test_a_restart_not_recorded_is_made_once_more_then_never_again(bed: Bed) -> None:
+    """What a controller that dies between the restart and its status write leaves: the engine
+    restarted the container, status does not say so. The next pass restarts it again, once."""
+    engine, cid = await running_with_a_start_line(bed)
+    engine.fail_next("inspect", TransientError("engine went away after the restart"))
+    asked = datetime.now(UTC)
+    await bed.edit("web", restarted_at=asked)
+    obj = await settled(bed, 2)
+    assert obj.status.restarted_at == asked and await starts(engine, cid) == 3
+    await bed.edit("web", resources={"memory": 64 * 2**20})
+    await settled(bed, 3)
+    assert await starts(engine, cid) == 3
+
+
+async def test_rebuilt_at_recreates_once_from_the_same_spec(bed: Bed) -> None:
+    engine, first = await running_with_a_start_line(bed)
+    unset = desired_config(bed.container("web"))
+    assert unset.labels[LABEL_CONFIG_HASH] == config_hash(unset)  # as before the field existed
+    await bed.edit("web", rebuilt_at=datetime.now(UTC))
+    obj = await settled(bed, 2)
+    second = obj.status.container_id or ""
+    assert second != first and obj.status.phase == "Running"
+    assert await engine.inspect(first) is None
+    assert [c.id for c in engine_containers(engine, obj.metadata.uid)] == [second]
+    await bed.edit("web", resources={"memory": 64 * 2**20})
+    obj = await settled(bed, 3)
+    assert obj.status.container_id == second and await starts(engine, second) == 1

@@ -4,7 +4,7 @@ record each call writes, Zun's error body and the 409 rules, auth and no-auth.""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -13,7 +13,7 @@ import pytest
 from zun_controller.api.app import create_app
 from zun_controller.api.auth import Role, Tokens
 from zun_controller.api.zunv1 import ZunV1Settings
-from zun_controller.drivers.runtime.base import ContainerState
+from zun_controller.drivers.runtime.base import ContainerState, ContainerStats
 from zun_controller.drivers.runtime.base import ContainerStatus as EngineStatus
 from zun_controller.models.container import Container
 from zun_controller.models.registry import parse
@@ -25,7 +25,10 @@ V = {"OpenStack-API-Version": "container 1.40"}
 
 
 class FakeIO:
-    """`ContainerIO` answering from memory: logs are fixed text, exec echoes its command."""
+    """`ContainerIO` answering from memory: logs are fixed text, exec echoes its command (`ps`
+    answers as busybox's, listing itself, while `has_ps`), stats are fixed numbers."""
+
+    has_ps = True
 
     async def logs(self, container: Container, *, tail: int | None, follow: bool):
         lines = [b"one\n", b"two\n", b"three\n"]
@@ -33,7 +36,13 @@ class FakeIO:
             yield line
 
     async def exec(self, container: Container, command: list[str]) -> tuple[int, bytes]:
+        if command[0] == "ps" and self.has_ps:
+            table = "PID   USER     TIME  COMMAND\n    1 root      0:00 httpd -f -p 8080\n"
+            return 0, f"{table}    9 root      0:00 {' '.join(command)}\n".encode()
         return 3, " ".join(command).encode()
+
+    async def stats(self, container: Container) -> ContainerStats:
+        return ContainerStats(12.345, 96 * 2**20, 384 * 2**20, 4096, 512, 1500, 700)
 
 
 class Bed:
@@ -41,7 +50,8 @@ class Bed:
         self.kv = MemoryKV()
         self.store = RecordStore(self.kv)
         settings = ZunV1Settings(noauth=noauth, project="demo")
-        self.app = create_app(self.store, FakeIO(), release=False, zun_v1=settings)
+        self.io = FakeIO()
+        self.app = create_app(self.store, self.io, release=False, zun_v1=settings)
 
     def client(self, **headers: str) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -144,7 +154,47 @@ async def test_actions_write_the_spec_and_409_outside_their_statuses(bed: Bed) -
             await bed.converge("web", phase)
         assert (await c.post("/v1/containers/web/pause")).status_code == 409
         assert (await c.post("/v1/containers/web/stop")).status_code == 409
-        assert (await c.post("/v1/containers/web/reboot")).status_code == 501
+
+
+async def test_reboot_asks_for_one_restart_newer_than_any_before(bed: Bed) -> None:
+    async with bed.client() as c:
+        await _run(c, image="x")
+        await bed.converge("web", "Running")
+        r = await c.post("/v1/containers/web/reboot", params={"timeout": 5})
+        assert r.status_code == 202
+        obj = await bed.store.get(Container, "web", "demo")
+        first = obj.spec.restarted_at
+        assert first is not None and obj.spec.state == "Running" and obj.restart_pending()
+        assert (await c.get("/v1/containers/web")).json()["task_state"] == "container_rebooting"
+        # the controller restarted it and recorded so; a server whose clock is ahead wrote it
+        obj.status.restarted_at = first + timedelta(hours=1)
+        await bed.store.update_status(obj)
+        assert (await c.get("/v1/containers/web")).json()["task_state"] is None
+        await bed.converge("web", "Stopped")
+        assert (await c.post("/v1/containers/web/reboot")).status_code == 202
+        obj = await bed.store.get(Container, "web", "demo")
+        assert obj.spec.state == "Running" and obj.restart_pending()
+        await bed.converge("web", "Paused")
+        r = await c.post("/v1/containers/web/reboot")
+        assert r.status_code == 409 and "Cannot reboot container" in r.json()["errors"][0]["title"]
+
+
+async def test_rebuild_asks_for_a_recreate_with_or_without_a_new_image(bed: Bed) -> None:
+    async with bed.client() as c:
+        await _run(c, image="x")
+        await bed.converge("web", "Running")
+        assert (await c.post("/v1/containers/web/rebuild")).status_code == 202
+        obj = await bed.store.get(Container, "web", "demo")
+        first = obj.spec.rebuilt_at
+        assert first is not None and (obj.spec.image, obj.spec.state) == ("x", "Running")
+        r = await c.post("/v1/containers/web/rebuild", params={"image": "y"})
+        assert r.status_code == 202
+        obj = await bed.store.get(Container, "web", "demo")
+        assert obj.spec.image == "y" and obj.spec.rebuilt_at is not None
+        assert obj.spec.rebuilt_at > first
+        await bed.converge("web", "Paused")
+        r = await c.post("/v1/containers/web/rebuild")
+        assert r.status_code == 409 and "Cannot rebuild container" in r.json()["errors"][0]["title"]
 
 
 async def test_delete_needs_stop_or_force_while_running(bed: Bed) -> None:
@@ -156,6 +206,24 @@ async def test_delete_needs_stop_or_force_while_running(bed: Bed) -> None:
         assert r.status_code == 204
         assert (await c.get("/v1/containers/web")).status_code == 404
         assert (await bed.store.list(Container, "demo")).items == []
+
+
+async def test_delete_with_force_in_any_status(bed: Bed) -> None:
+    async with bed.client() as c:
+        await _run(c, "new", image="x")  # Creating: not deletable without force
+        r = await c.delete("/v1/containers/new")
+        assert r.status_code == 409 and "in Creating state" in r.json()["errors"][0]["title"]
+        assert (await c.delete("/v1/containers/new", params={"force": "true"})).status_code == 204
+        assert (await c.get("/v1/containers/new")).status_code == 404
+        await _run(c, image="x")
+        await bed.converge("web", "Running")
+        obj = await bed.store.get(Container, "web", "demo")
+        obj.metadata.finalizers = ["zun.openstack.org/runtime"]  # the controller's, as it runs
+        await bed.store.update(obj)
+        assert (await c.delete("/v1/containers/web", params={"force": "True"})).status_code == 204
+        assert (await c.get("/v1/containers/web")).json()["status"] == "Deleting"
+        assert (await c.delete("/v1/containers/web")).status_code == 409
+        assert (await c.delete("/v1/containers/web", params={"force": "true"})).status_code == 204
 
 
 async def test_list_pages_with_limit_and_marker(bed: Bed) -> None:
@@ -186,7 +254,40 @@ async def test_update_rename_logs_execute_top(bed: Bed) -> None:
             "/v1/containers/Front_End/execute", params={"command": '"sh" "-c" "echo hi"'}
         )
         assert r.json()["output"] == "sh -c echo hi" and r.json()["exit_code"] == 3
-        assert (await c.get("/v1/containers/Front_End/top")).status_code == 501  # ps exits 3
+        r = await c.get("/v1/containers/Front_End/top", params={"ps_args": "-o pid,args"})
+        assert r.status_code == 200 and r.json() == {
+            "Titles": ["PID", "USER", "TIME", "COMMAND"],
+            "Processes": [
+                ["1", "root", "0:00", "httpd -f -p 8080"],
+                ["9", "root", "0:00", "ps -o pid,args"],
+            ],
+        }
+        bed.io.has_ps = False
+        assert (await c.get("/v1/containers/Front_End/top")).status_code == 501
+        await bed.converge("web", "Stopped")
+        assert (await c.get("/v1/containers/Front_End/top")).status_code == 409
+
+
+async def test_stats_of_a_running_container_in_zuns_shape(bed: Bed) -> None:
+    async with bed.client() as c:
+        await _run(c, "Front_End", image="x")
+        assert (await c.get("/v1/containers/Front_End/stats")).status_code == 409  # Creating
+        name = (await bed.store.list(Container, "demo")).items[0].name
+        await bed.converge(name, "Running")
+        r = await c.get("/v1/containers/Front_End/stats")
+        assert r.status_code == 200, r.text
+        assert r.json() == {
+            "CONTAINER": "Front_End",
+            "CPU %": 12.35,
+            "MEM USAGE(MiB)": 96.0,
+            "MEM LIMIT(MiB)": 384.0,
+            "MEM %": 25.0,
+            "BLOCK I/O(B)": "4096/512",
+            "NET I/O(B)": "1500/700",
+        }
+        await bed.converge(name, "Stopped")
+        r = await c.get("/v1/containers/Front_End/stats")
+        assert r.status_code == 409 and "in Stopped state" in r.json()["errors"][0]["title"]
 
 
 async def test_errors_in_zuns_shape(bed: Bed) -> None:

@@ -1,7 +1,8 @@
-"""`ContainerIO`: the port through which the API reads logs of and runs commands in containers.
+"""`ContainerIO`: the port through which the API reads logs of, runs commands in and reads the
+resource usage of containers.
 
 The API may not talk to engines itself (import layers); the composition root passes in an
-implementation on top of the runtime drivers (cli/compose.py `PoolContainerIO`).
+implementation on top of the runtime drivers (cli/apiserver.py `PoolContainerIO`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,35 @@ from typing import Protocol
 from zun_controller.models.container import Container
 
 
+class ContainerUsage(Protocol):
+    """What a container uses now (CPU, memory) and has moved since it started (I/O)."""
+
+    @property
+    def cpu_percent(self) -> float:
+        """Of one core: 100 is one core busy."""
+        ...
+
+    @property
+    def memory_bytes(self) -> int: ...
+
+    @property
+    def memory_limit(self) -> int:
+        """Its limit, or the host's memory when it has none."""
+        ...
+
+    @property
+    def block_read(self) -> int: ...
+
+    @property
+    def block_write(self) -> int: ...
+
+    @property
+    def net_rx(self) -> int: ...
+
+    @property
+    def net_tx(self) -> int: ...
+
+
 class ContainerIO(Protocol):
     def logs(self, container: Container, *, tail: int | None, follow: bool) -> AsyncIterator[bytes]:
         """stdout and stderr of the container the record made."""
@@ -19,4 +49,8 @@ class ContainerIO(Protocol):
 
     async def exec(self, container: Container, command: list[str]) -> tuple[int, bytes]:
         """Run a command inside it: (exit code, output)."""
+        ...
+
+    async def stats(self, container: Container) -> ContainerUsage:
+        """Its resource usage, as the engine reports it now."""
         ...

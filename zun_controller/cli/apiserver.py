@@ -1,5 +1,5 @@
 """The API server as a long-lived part of a process: uvicorn on one loopback port, the first
-admin token, and the `ContainerIO` adapter that gives the API logs and exec through the
+admin token, and the `ContainerIO` adapter that gives the API logs, exec and stats through the
 runtime drivers (one `RuntimePool` of its own, clients made from each Host's endpoint)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import uvicorn
 from zun_controller.api.app import create_app
 from zun_controller.api.auth import Role, Tokens
 from zun_controller.api.zunv1 import ZunV1Settings
-from zun_controller.drivers.runtime.base import Runtime, RuntimeFactory
+from zun_controller.drivers.runtime.base import ContainerStats, Runtime, RuntimeFactory
 from zun_controller.errors import PermanentError
 from zun_controller.models.container import Container
 from zun_controller.models.host import Host
@@ -51,6 +51,10 @@ class PoolContainerIO:
         cid, runtime = await self._runtime_of(container)
         result = await runtime.exec(cid, command)
         return result.exit_code, result.output
+
+    async def stats(self, container: Container) -> ContainerStats:
+        cid, runtime = await self._runtime_of(container)
+        return await runtime.stats(cid)
 
     async def close(self) -> None:
         await self.pool.close()

@@ -10,11 +10,11 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from zun_controller.models.base import DNSLabel, KindInfo, Labels, Model, Resource, Scope, Status
-from zun_controller.models.container import ContainerSpec, Healthcheck, Protocol
+from zun_controller.models.container import ContainerTemplate, Healthcheck, Protocol
 from zun_controller.models.host import Usage
 
 
-class AppContainer(ContainerSpec):
+class AppContainer(ContainerTemplate):
     """A container of the template: the Container spec, plus its name within a replica."""
 
     name: DNSLabel

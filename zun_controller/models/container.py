@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
 from zun_controller.models.base import DNSLabel, KindInfo, Labels, Model, Resource, Scope, Status
 from zun_controller.models.quantity import Cores, MemoryBytes
@@ -75,7 +75,11 @@ class VolumeMount(Model):
     read_only: bool = False
 
 
-class ContainerSpec(Model):
+class ContainerTemplate(Model):
+    """What a container is. An Application's template takes this (its revision is a hash of
+    it, so a field added here would roll every Application); the Container spec adds the
+    one-shot requests."""
+
     image: str = Field(min_length=1)
     command: list[str] | None = None
     args: list[str] | None = None
@@ -95,13 +99,22 @@ class ContainerSpec(Model):
     runtime: str | None = None
 
     @model_validator(mode="after")
-    def _unique_ports(self) -> ContainerSpec:
+    def _unique_ports(self) -> ContainerTemplate:
         seen: set[tuple[int, Protocol]] = set()
         for port in self.ports:
             if (port.container_port, port.protocol) in seen:
                 raise ValueError(f"containerPort {port.container_port} is listed twice")
             seen.add((port.container_port, port.protocol))
         return self
+
+
+class ContainerSpec(ContainerTemplate):
+    #: set to a time later than status.restartedAt to restart the container once, in place (as
+    #: `kubectl rollout restart` asks by a timestamp); an older value or none asks nothing
+    restarted_at: AwareDatetime | None = None
+    #: part of the config hash: changing it recreates the container from its image (Zun's
+    #: rebuild); unset, it leaves the hash as it was before the field existed
+    rebuilt_at: AwareDatetime | None = None
 
 
 class ContainerPhase(StrEnum):
@@ -130,6 +143,8 @@ class ContainerStatus(Status):
     exit_code: int | None = None
     restart_count: int = 0
     health: str | None = None
+    #: the latest spec.restartedAt acted on (restarted, or nothing to restart)
+    restarted_at: AwareDatetime | None = None
 
 
 class Container(Resource):
@@ -148,3 +163,10 @@ class Container(Resource):
     kind: Literal["Container"] = "Container"
     spec: ContainerSpec
     status: ContainerStatus = Field(default_factory=ContainerStatus)
+
+    def restart_pending(self) -> bool:
+        """Whether spec.restartedAt asks for a restart not acted on yet: it is newer than the
+        one status records. Newer, not different: a writer that puts back an older spec (a
+        Git source, the Kubernetes bridge) must not restart the container again."""
+        asked, done = self.spec.restarted_at, self.status.restarted_at
+        return asked is not None and (done is None or asked > done)

@@ -4,8 +4,9 @@ Each pass: finalizer first; placement (persisted in status before anything is cr
 crash cannot place one record on two hosts); find our container by the record's uid label;
 recreate it if its config hash differs, update cpu/memory in place; create it if missing (a
 deterministic name makes a repeated create after a crash a conflict, and the container found
-is adopted); drive it to the desired state (Running, Stopped, Paused) honouring the restart
-policy; then report what the engine says. Deleting the record removes the container first.
+is adopted); restart it once if spec.restartedAt is newer than status.restartedAt; drive it
+to the desired state (Running, Stopped, Paused) honouring the restart policy; then report what
+the engine says. Deleting the record removes the container first.
 """
 
 from __future__ import annotations
@@ -32,12 +33,17 @@ from zun_controller.models.base import (
     LABEL_MANAGED_BY,
     LABEL_UID,
 )
-from zun_controller.models.container import Container, ContainerPhase, ContainerStatus
+from zun_controller.models.container import (
+    Container,
+    ContainerPhase,
+    ContainerStatus,
+    DesiredState,
+)
 from zun_controller.models.host import Host
 from zun_controller.models.network import Network, Volume
 from zun_controller.reconcilers.container_config import desired_config
 from zun_controller.reconcilers.container_events import ContainerEvents
-from zun_controller.reconcilers.container_state import apply_state, observe, phase_of
+from zun_controller.reconcilers.container_state import apply_state, observe, phase_of, restart
 from zun_controller.reconcilers.naming import (
     default_network,
     default_network_labels,
@@ -150,6 +156,7 @@ class ContainerReconciler:
         if self.instance:
             config = replace(config, labels={**config.labels, LABEL_INSTANCE: self.instance})
         current = await self._current(runtime, obj, config)
+        fresh = current is None
         if current is None:
             await self._prerequisites(runtime, obj)
             try:
@@ -160,6 +167,8 @@ class ContainerReconciler:
             self.events.created(obj, current)
         elif (current.cpus, current.memory) != (config.cpus, config.memory):
             await runtime.update_resources(current.id, config.cpus, config.memory)
+        if obj.restart_pending():
+            current = await self._restart(runtime, obj, current, fresh)
         before = current
         try:
             current = await apply_state(runtime, obj, current, self.stop_grace)
@@ -170,6 +179,18 @@ class ContainerReconciler:
             raise
         self.events.state_changed(obj, before, current)
         observe(obj, current)
+
+    async def _restart(
+        self, runtime: Runtime, obj: Container, current: ContainerState, fresh: bool
+    ) -> ContainerState:
+        """Restart once for spec.restartedAt and record it in status, which the pass writes at
+        its end: a crash or a failed write before then restarts once more, never in a loop. A
+        container just created, or one the spec wants stopped or paused, needs no restart."""
+        if not fresh and obj.spec.state is DesiredState.RUNNING:
+            current = await restart(runtime, current, self.stop_grace)
+            self.events.restarted(obj, current)
+        obj.status.restarted_at = obj.spec.restarted_at
+        return current
 
     async def _current(
         self, runtime: Runtime, obj: Container, config: ContainerConfig

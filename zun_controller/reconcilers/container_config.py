@@ -1,12 +1,14 @@
 """A Container record as the engine configuration to create, and the hash that says when an
 existing container no longer matches it (then it is recreated; cpu and memory are updated in
-place instead, and are left out of the hash)."""
+place instead, and are left out of the hash; spec.rebuiltAt is in it, so a rebuild request
+recreates)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import asdict, replace
+from datetime import UTC, datetime
 
 from zun_controller.drivers.runtime.base import ContainerConfig, Healthcheck, Mount, PortMapping
 from zun_controller.models.base import LABEL_CONFIG_HASH
@@ -79,14 +81,18 @@ def desired_config(obj: Container) -> ContainerConfig:
         healthcheck=_healthcheck(spec.healthcheck),
         runtime=spec.runtime,
     )
-    return replace(config, labels={**config.labels, LABEL_CONFIG_HASH: config_hash(config)})
+    digest = config_hash(config, spec.rebuilt_at)
+    return replace(config, labels={**config.labels, LABEL_CONFIG_HASH: digest})
 
 
-def config_hash(config: ContainerConfig) -> str:
-    """What forces a recreate: everything but cpu and memory (updated in place)."""
+def config_hash(config: ContainerConfig, rebuilt_at: datetime | None = None) -> str:
+    """What forces a recreate: everything but cpu and memory (updated in place), and the
+    rebuild request; none leaves the hash of every container made before it as it was."""
     parts = asdict(config)
     for live in ("cpus", "memory"):
         parts.pop(live)
     parts["labels"] = {k: v for k, v in config.labels.items() if k != LABEL_CONFIG_HASH}
+    if rebuilt_at is not None:
+        parts["rebuilt_at"] = rebuilt_at.astimezone(UTC).isoformat()
     raw = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha256(raw).hexdigest()[:16]

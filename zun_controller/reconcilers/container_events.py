@@ -67,6 +67,9 @@ class ContainerEvents:
         else:
             self._record(obj, NORMAL, "Created", f"container {state.name}")
 
+    def restarted(self, obj: Container, state: ContainerState) -> None:
+        self._record(obj, NORMAL, "Restarted", f"container {state.name}, as spec.restartedAt asks")
+
     def state_changed(self, obj: Container, before: ContainerState, after: ContainerState) -> None:
         change = _transition(before.status, after.status)
         if change is None:

@@ -44,6 +44,24 @@ async def _start(runtime: Runtime, cid: str) -> None:
         raise TransientError(f"container {cid[:12]} had a stale runtime task; recreating") from exc
 
 
+async def restart(runtime: Runtime, state: ContainerState, grace: float) -> ContainerState:
+    """Stop (SIGTERM, SIGKILL after `grace`) and start again, whatever its status: Docker's
+    restart made of the port's own calls. A paused container is unpaused first."""
+    cid = state.id
+    if state.status == Engine.PAUSED:
+        await runtime.unpause(cid)
+    if state.status in (Engine.RUNNING, Engine.PAUSED, Engine.RESTARTING):
+        await runtime.stop(cid, grace)
+    await _start(runtime, cid)
+    return await _inspect(runtime, cid)
+
+
+async def _inspect(runtime: Runtime, cid: str) -> ContainerState:
+    if (state := await runtime.inspect(cid)) is None:
+        raise NotFoundError(f"container {cid[:12]} vanished while being reconciled")
+    return state
+
+
 async def apply_state(
     runtime: Runtime, obj: Container, state: ContainerState, grace: float
 ) -> ContainerState:
@@ -65,9 +83,7 @@ async def apply_state(
             await _start(runtime, cid)
         if now != Engine.PAUSED:
             await runtime.pause(cid)
-    if (after := await runtime.inspect(cid)) is None:
-        raise NotFoundError(f"container {cid[:12]} vanished while being reconciled")
-    return after
+    return await _inspect(runtime, cid)
 
 
 _PHASES = {

@@ -1,16 +1,17 @@
 """`/v1/containers/{id}/{action}`: imperative actions as writes of the record's spec, or as
-calls through the API's `ContainerIO` port (logs, execute).
+calls through the API's `ContainerIO` port (logs, execute, top, stats).
 
 start -> `spec.state: Running`; stop, kill -> `Stopped`; pause -> `Paused`; unpause ->
-`Running`; rename -> the Zun name; rebuild with `image` -> `spec.image` (the controller
-recreates the container). Each answers 202 at once, as Zun does; the status follows when the
-controller converges. reboot, rebuild without a new image and stats are 501: the declarative
-spec has no way to ask for them (see the README).
+`Running`; reboot -> `spec.restartedAt` (the controller restarts the container once) and
+`Running`; rename -> the Zun name; rebuild -> `spec.rebuiltAt` and, with `image`,
+`spec.image` (the controller recreates the container). Each answers 202 at once, as Zun does;
+the status follows when the controller converges.
 """
 
 from __future__ import annotations
 
 import shlex
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -100,27 +101,54 @@ async def rename_(request: Request, who: Who, ident: str, name: str) -> Any:
     return view.container(await lookup.change(_ctx(request), who, ident, edit), request)
 
 
+def _later(*times: datetime | None) -> datetime:
+    """Now, or just after the latest of `times` when this server's clock is behind the one that
+    wrote them: a new request is always newer than those before it."""
+    now, latest = datetime.now(UTC), max((t for t in times if t is not None), default=None)
+    return now if latest is None or now > latest else latest + timedelta(microseconds=1)
+
+
 @router.post("/rebuild", status_code=202)
 async def rebuild(request: Request, who: Who, ident: str, image: str | None = None) -> Response:
-    if not image:
-        raise ZunV1Error(501, "rebuild without a new image is not supported: stop, then start")
+    """A rebuild request (`spec.rebuiltAt`, in the config hash: the controller recreates the
+    container), with `image` as its new image if given."""
 
     def edit(obj: Container) -> None:
         rules.check("rebuild", obj)
-        obj.spec.image = image
+        if image:
+            obj.spec.image = image
+        obj.spec.rebuilt_at = _later(obj.spec.rebuilt_at)
 
     await lookup.change(_ctx(request), who, ident, edit)
     return _accepted()
 
 
-@router.post("/reboot")
-async def reboot(who: Who, ident: str) -> Response:
-    raise ZunV1Error(501, "reboot is not supported: the spec has no restart; stop, then start")
+@router.post("/reboot", status_code=202)
+async def reboot(
+    request: Request,
+    who: Who,
+    ident: str,
+    grace: Annotated[int | None, Query(alias="timeout")] = None,
+) -> Response:
+    """A restart request (`spec.restartedAt`) and `Running`, so a stopped container is started,
+    as upstream's reboot does. `timeout` is accepted; the controller's grace period applies."""
+
+    def edit(obj: Container) -> None:
+        rules.check("reboot", obj)
+        obj.spec.state = DesiredState.RUNNING
+        obj.spec.restarted_at = _later(obj.spec.restarted_at, obj.status.restarted_at)
+
+    await lookup.change(_ctx(request), who, ident, edit)
+    return _accepted()
 
 
 @router.get("/stats")
-async def stats(who: Who, ident: str) -> Response:
-    raise ZunV1Error(501, "stats are not served here: see the controller's /metrics")
+async def stats(request: Request, who: Who, ident: str) -> dict[str, Any]:
+    """What the engine reports now for the container (a running one, as upstream)."""
+    ctx = _ctx(request)
+    obj = await lookup.find(ctx, who, ident)
+    rules.check("stats", obj)
+    return view.stats(obj, await _io(ctx).stats(obj))
 
 
 @router.get("/logs")

@@ -1,10 +1,12 @@
-"""A Container record as upstream Zun shows a container (api-ref "Show container details").
+"""A Container record as upstream Zun shows a container (api-ref "Show container details"),
+and its resource usage as Zun's stats show it.
 
 Zun's status comes from the record (the mapping is the package README's table):
 deleting -> Deleting; phase Error or Invalid -> Error; no engine container yet -> Creating;
 an engine container made but not started (yet) -> Created; phases
 Running, Stopped, Paused as they are. `task_state` says what is under way while the spec and
-the phase differ (container_starting, container_stopping, container_pausing, ...).
+the phase differ (container_starting, container_stopping, container_pausing, ...), and
+container_rebooting while a restart asked for is not made yet.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from typing import Any
 
 from fastapi import Request
 
+from zun_controller.api.io import ContainerUsage
 from zun_controller.api.zunv1.versions import v1_url
 from zun_controller.models.base import DOMAIN, ConditionStatus
 from zun_controller.models.container import Container, ContainerPhase, DesiredState
 
 #: the Zun name of a container, when it is not the record's name (renamed, or not a DNS label)
 NAME_ANNOTATION = f"{DOMAIN}/zun-name"
+MIB = 2**20
 RESTART = {"Always": "always", "OnFailure": "on-failure", "Never": "no"}
 _PHASES = {
     ContainerPhase.RUNNING: "Running",
@@ -57,6 +61,8 @@ def task_state(obj: Container) -> str | None:
     if status in ("Creating", "Error"):
         return "container_creating" if status == "Creating" else None
     want = obj.spec.state
+    if want is DesiredState.RUNNING and obj.restart_pending():
+        return "container_rebooting"
     settled = {
         DesiredState.RUNNING: ("Running",),
         DesiredState.STOPPED: ("Stopped", "Created"),
@@ -84,7 +90,7 @@ def _addresses(obj: Container) -> dict[str, list[dict[str, Any]]]:
 
 def _memory(obj: Container) -> str | None:
     memory = obj.spec.resources.memory
-    return f"{memory // 2**20}M" if memory is not None else None
+    return f"{memory // MIB}M" if memory is not None else None
 
 
 def _command(obj: Container) -> list[str]:
@@ -140,4 +146,18 @@ def container(obj: Container, request: Request) -> dict[str, Any]:
         "updated_at": None,
         "started_at": _time(status.started_at),
         "links": [{"href": href, "rel": "self"}, {"href": href, "rel": "bookmark"}],
+    }
+
+
+def stats(obj: Container, usage: ContainerUsage) -> dict[str, Any]:
+    """Zun's stats: memory in MiB, I/O as "read/written" and "received/sent" bytes."""
+    limit = usage.memory_limit
+    return {
+        "CONTAINER": zun_name(obj),
+        "CPU %": round(usage.cpu_percent, 2),
+        "MEM USAGE(MiB)": round(usage.memory_bytes / MIB, 2),
+        "MEM LIMIT(MiB)": round(limit / MIB, 2),
+        "MEM %": round(usage.memory_bytes / limit * 100, 2) if limit else 0.0,
+        "BLOCK I/O(B)": f"{usage.block_read}/{usage.block_write}",
+        "NET I/O(B)": f"{usage.net_rx}/{usage.net_tx}",
     }

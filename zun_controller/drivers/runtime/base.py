@@ -148,6 +148,10 @@ class ContainerStats:
     cpu_percent: float  # of one core
     memory_bytes: int
     memory_limit: int
+    block_read: int = 0  # bytes read from block devices since the container started
+    block_write: int = 0
+    net_rx: int = 0  # bytes received on all its interfaces since it started
+    net_tx: int = 0
 
 
 class Runtime(Protocol):

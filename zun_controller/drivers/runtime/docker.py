@@ -218,8 +218,26 @@ def _memory_in_use(memory: Mapping[str, Any]) -> int:
     return usage - inactive if inactive < usage else usage
 
 
+def _block_io(blkio: Mapping[str, Any]) -> tuple[int, int]:
+    """Bytes read and written, summed over devices ("Read" on cgroup v1, "read" on v2)."""
+    totals = {"read": 0, "write": 0}
+    for entry in blkio.get("io_service_bytes_recursive") or ():
+        op = str(entry.get("op", "")).lower()
+        if op in totals:
+            totals[op] += int(entry.get("value") or 0)
+    return totals["read"], totals["write"]
+
+
+def _net_io(networks: Mapping[str, Any]) -> tuple[int, int]:
+    """Bytes received and sent, summed over interfaces (none on the host network)."""
+    rx = sum(int(n.get("rx_bytes") or 0) for n in networks.values())
+    tx = sum(int(n.get("tx_bytes") or 0) for n in networks.values())
+    return rx, tx
+
+
 def container_stats(raw: Mapping[str, Any]) -> ContainerStats:
-    """CPU percent of one core from the cpu/precpu deltas; memory without the page cache."""
+    """CPU percent of one core from the cpu/precpu deltas; memory without the page cache;
+    block and network I/O summed over devices and interfaces."""
     cpu, pre = raw.get("cpu_stats") or {}, raw.get("precpu_stats") or {}
     cpu_delta = (cpu.get("cpu_usage") or {}).get("total_usage", 0) - (
         pre.get("cpu_usage") or {}
@@ -230,10 +248,16 @@ def container_stats(raw: Mapping[str, Any]) -> ContainerStats:
     if system_delta > 0 and cpu_delta > 0:
         percent = cpu_delta / system_delta * online * 100.0
     memory = raw.get("memory_stats") or {}
+    block_read, block_write = _block_io(raw.get("blkio_stats") or {})
+    net_rx, net_tx = _net_io(raw.get("networks") or {})
     return ContainerStats(
         cpu_percent=percent,
         memory_bytes=_memory_in_use(memory),
         memory_limit=int(memory.get("limit") or 0),
+        block_read=block_read,
+        block_write=block_write,
+        net_rx=net_rx,
+        net_tx=net_tx,
     )
 
 
