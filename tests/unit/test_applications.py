@@ -15,6 +15,7 @@ from zun_controller.engine.manager import Manager
 from zun_controller.errors import NotFoundError
 from zun_controller.metrics import Metrics
 from zun_controller.models.application import Application, AppTemplate, Cluster
+from zun_controller.models.event import Event
 from zun_controller.models.registry import parse
 from zun_controller.reconcilers import orchestrators
 from zun_controller.reconcilers.app_setup import ApplicationControllers
@@ -107,6 +108,10 @@ class Bed:
         obj.spec = type(obj.spec).model_validate({**obj.spec.model_dump(by_alias=True), **spec})
         await self.store.update(obj)
 
+    async def events(self) -> list[Event]:
+        await self.ctl.recorder.flush()
+        return list((await self.store.list(Event, project="demo")).items)
+
     async def until(self, check: Callable[[], bool], within: float = 5.0) -> None:
         async with asyncio.timeout(within):
             while not _holds(check):  # noqa: ASYNC110 - the reconcilers have no hook to await
@@ -190,6 +195,12 @@ async def test_failed_upgrade_rolls_back_and_stays_back_until_template_changes(b
     assert _cond(bed.get(), "RolledBack") == ("True", "Unhealthy")
     cond = bed.get().status.condition("RolledBack")
     assert cond is not None and broken in cond.message and good in cond.message
+    [event] = [e.spec for e in await bed.events() if e.spec.reason == "RolledBack"]
+    assert event.type == "Warning" and event.involved_object.name == "web"
+    assert event.message == (
+        f"revision {broken} failed (Unhealthy: new replicas fail their healthcheck); "
+        f"rolled back to revision {good}"
+    )
     # while the spec still hashes to the failed revision, it is not tried again
     tries = bed.engine.applied.count(broken)
     await bed.edit(replicas=4)

@@ -129,6 +129,19 @@ async def test_drift_is_counted_and_events_aggregate(bed: Bed) -> None:
     assert events["DriftCorrected"].last_timestamp >= events["DriftCorrected"].first_timestamp
 
 
+async def test_deleting_a_running_container_records_killed(bed: Bed) -> None:
+    await bed.apply("Container", "web", {"image": IMAGE}, "demo")
+    obj = await bed.running("web")
+    found = await bed.engine().inspect(obj.status.container_id or "")
+    assert found is not None
+    await bed.store.delete(Container, "web", "demo")
+    await bed.until(lambda: bed.container("web") is None)
+    assert await bed.engine().list_containers({}) == []
+    [killed] = [e.spec for e in await bed.events() if e.spec.reason == "Killed"]
+    assert (killed.type, killed.involved_object.uid) == ("Normal", obj.metadata.uid)
+    assert killed.message == f"container {found.name} stopped and removed"
+
+
 async def test_missing_image_and_unschedulable_are_warning_events(bed: Bed) -> None:
     await bed.apply("Container", "ghost", {"image": "zun-test/nope:1"}, "demo")
     await bed.apply("Container", "huge", {"image": IMAGE, "resources": {"memory": "1Ti"}}, "demo")

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from zun_controller.drivers.orchestrators.base import Orchestrator
 from zun_controller.engine.client import Records
+from zun_controller.engine.events import EventRecorder
 from zun_controller.engine.informer import Cached, Informer
 from zun_controller.engine.manager import Manager, Task
 from zun_controller.metrics import Metrics
@@ -17,7 +18,12 @@ from zun_controller.reconcilers.app_docker_status import LABEL_APP
 from zun_controller.reconcilers.application import ApplicationReconciler
 from zun_controller.reconcilers.cluster import ClusterReconciler
 from zun_controller.reconcilers.orchestrators import DockerFactory, OrchestratorPool
-from zun_controller.reconcilers.setup import ControllerSet, RuntimeControllers, cached_field
+from zun_controller.reconcilers.setup import (
+    ControllerSet,
+    RuntimeControllers,
+    cached_field,
+    recorder_task_needed,
+)
 from zun_controller.store.records import RecordStore
 
 
@@ -42,8 +48,10 @@ class ApplicationControllers(ControllerSet):
         resync_period: float = 60.0,
         probe_every: float = 15.0,
         lb_image: str = DEFAULT_LB_IMAGE,
+        recorder: EventRecorder | None = None,
     ) -> None:
         self._lb_image = lb_image
+        self.recorder = recorder or (runtime.recorder if runtime else EventRecorder(store, metrics))
         self._store, self._metrics, self._workers = store, metrics, workers
         self.apps = Records(
             store, Informer(store, Application, metrics=metrics, resync_period=resync_period)
@@ -57,7 +65,7 @@ class ApplicationControllers(ControllerSet):
         self.pool = OrchestratorPool(self.secrets, docker or self._docker_factory(runtime))
         self.application = self._controller(
             "application",
-            ApplicationReconciler(self.apps, self.clusters, self.pool),
+            ApplicationReconciler(self.apps, self.clusters, self.pool, recorder=self.recorder),
             self.apps.informer,
         )
         self.cluster = self._controller(
@@ -76,6 +84,8 @@ class ApplicationControllers(ControllerSet):
         manager.add_controller(self.cluster)
         manager.add_controller(self.application)
         manager.add_task(Task("orchestrator-pool-close", self._close_pool_on_stop))
+        if recorder_task_needed(manager, self.recorder):
+            manager.add_task(Task("event-recorder", self.recorder.run))
 
     def _docker_factory(self, runtime: RuntimeControllers | None) -> DockerFactory | None:
         """Docker clusters run on the reference implementation's records: without it, none."""

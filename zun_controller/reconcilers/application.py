@@ -1,6 +1,7 @@
 """Application reconciler, engine-independent: whatever the Cluster's type, it picks the
 revision to run (app_revision), has the Cluster's orchestrator apply and observe it, rolls
-back by itself when the observation says the new revision failed, and writes status.
+back by itself when the observation says the new revision failed (condition `RolledBack` and a
+Warning Event `RolledBack`), and writes status.
 
 Every decision about revisions (current, previous, failed, history) is written to status
 *before* the orchestrator acts on it: the write is a compare-and-swap, so a reconcile that
@@ -17,6 +18,7 @@ import logging
 
 from zun_controller.drivers.orchestrators.base import AppObservation, Orchestrator
 from zun_controller.engine.client import Records
+from zun_controller.engine.events import EventRecorder
 from zun_controller.engine.reconciler import Result, TerminalError
 from zun_controller.errors import NotFoundError, PermanentError, TransientError
 from zun_controller.models.application import Application, Cluster
@@ -43,10 +45,12 @@ class ApplicationReconciler:
         *,
         poll_progressing: float = 1.0,
         poll_steady: float = 15.0,
+        recorder: EventRecorder | None = None,
     ) -> None:
         self.apps = apps
         self.clusters = clusters
         self.pool = pool
+        self.recorder = recorder
         self.poll_progressing = poll_progressing
         self.poll_steady = poll_steady
 
@@ -116,14 +120,15 @@ class ApplicationReconciler:
             and not app_status.rolled_out(app, chosen.revision)
             and can_roll_back(app, chosen.revision)
         ):
-            chosen = await self._roll_back(app, chosen, obs.failed)
+            failed, chosen = chosen, self._roll_back(app, chosen, obs.failed)
             await self._decide(app, before)
+            self._record_rollback(app, failed.revision, chosen.revision, obs.failed)
             self.apps.check_leading(f"roll back {app.key}")
             await orchestrator.apply(app, chosen.template, chosen.revision)
             obs = await orchestrator.observe(app, chosen.revision)
         return obs, chosen.revision
 
-    async def _roll_back(self, app: Application, failed: Target, why: str) -> Target:
+    def _roll_back(self, app: Application, failed: Target, why: str) -> Target:
         reason, message = app_status.split_failure(why)
         back = roll_back(app, failed.revision)
         app.status.set_condition(
@@ -142,6 +147,17 @@ class ApplicationReconciler:
             },
         )
         return back
+
+    def _record_rollback(self, app: Application, failed: str, back: str, why: str) -> None:
+        """A Warning Event, once the decision is written (a lost write records nothing)."""
+        if self.recorder is not None:
+            reason, message = app_status.split_failure(why)
+            self.recorder.record(
+                app,
+                "Warning",
+                "RolledBack",
+                f"revision {failed} failed ({reason}: {message}); rolled back to revision {back}",
+            )
 
     async def _finalize(self, app: Application) -> Result:
         if FINALIZER not in app.metadata.finalizers:
