@@ -108,6 +108,9 @@ class Bed:
         obj.spec = type(obj.spec).model_validate({**obj.spec.model_dump(by_alias=True), **spec})
         await self.store.update(obj)
 
+    def sample(self, name: str, **labels: str) -> float | None:
+        return self.manager.metrics.registry.get_sample_value(name, labels)
+
     async def events(self) -> list[Event]:
         await self.ctl.recorder.flush()
         return list((await self.store.list(Event, project="demo")).items)
@@ -162,6 +165,24 @@ async def test_app_runs_and_reports_status(bed: Bed) -> None:
     assert _cond(bed.get(), "RolledBack") == ("False", "NoFailedRevision")
     cluster = bed.ctl.clusters.get_by_name("c1")
     assert cluster is not None and cluster.status.nodes == 2 and cluster.status.reachable
+
+
+async def test_orchestrator_calls_and_convergence_are_measured(bed: Bed) -> None:
+    await bed.app()
+    await bed.until(lambda: bed.get().status.phase == "Ready")
+    await bed.until(lambda: bed.sample("zun_convergence_seconds_count", kind="Application") == 1)
+    calls = {"engine": "docker", "operation": "apply", "result": "success"}
+    assert (bed.sample("zun_driver_calls_total", **calls) or 0) >= 1
+    assert bed.sample("zun_driver_calls_total", **{**calls, "result": "error"}) == 0
+    assert (bed.sample("zun_driver_calls_total", **{**calls, "operation": "info"}) or 0) >= 1
+    assert (
+        bed.sample("zun_driver_call_seconds_count", engine="docker", operation="observe") or 0
+    ) >= 1
+    for engine in ("swarm", "kubernetes"):  # every engine's series exist before its first call
+        assert bed.sample("zun_driver_calls_total", **{**calls, "engine": engine}) == 0
+    await bed.edit(template=_template(V2))
+    await bed.until(lambda: bed.sample("zun_convergence_seconds_count", kind="Application") == 2)
+    assert bed.get().status.phase == "Ready"
 
 
 async def test_scaling_is_no_new_revision_but_healthcheck_is(bed: Bed) -> None:
@@ -299,3 +320,5 @@ async def test_unreachable_swarm_is_not_ready(bed: Bed) -> None:
     await bed.until(unreachable, within=30)
     obj = bed.ctl.clusters.get_by_name("s1")
     assert obj is not None and not obj.status.reachable
+    failed = {"engine": "swarm", "operation": "info", "result": "error"}
+    assert (bed.sample("zun_driver_calls_total", **failed) or 0) >= 1

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from zun_controller.drivers.orchestrators.base import Orchestrator
 from zun_controller.engine.client import Records
+from zun_controller.engine.convergence import phase_ready_at, track_convergence
 from zun_controller.engine.events import EventRecorder
 from zun_controller.engine.informer import Cached, Informer
 from zun_controller.engine.manager import Manager, Task
@@ -62,7 +63,9 @@ class ApplicationControllers(ControllerSet):
         self.secrets = Records(
             store, Informer(store, Secret, metrics=metrics, resync_period=resync_period)
         )
-        self.pool = OrchestratorPool(self.secrets, docker or self._docker_factory(runtime))
+        self.pool = OrchestratorPool(
+            self.secrets, docker or self._docker_factory(runtime), metrics=metrics
+        )
         self.application = self._controller(
             "application",
             ApplicationReconciler(self.apps, self.clusters, self.pool, recorder=self.recorder),
@@ -84,6 +87,7 @@ class ApplicationControllers(ControllerSet):
         manager.add_controller(self.cluster)
         manager.add_controller(self.application)
         manager.add_task(Task("orchestrator-pool-close", self._close_pool_on_stop))
+        track_convergence(self.apps.informer, metrics, ready=phase_ready_at)
         if recorder_task_needed(manager, self.recorder):
             manager.add_task(Task("event-recorder", self.recorder.run))
 
