@@ -43,10 +43,12 @@ class FakeOrchestrator:
     async def info(self) -> ClusterInfo:
         return ClusterInfo(version="fake-1", nodes=2, cpus=4.0, memory=2**30)
 
-    async def apply(self, app: Application, template: AppTemplate, revision: str) -> None:
+    async def apply(self, app: Application, template: AppTemplate, revision: str) -> bool:
         self.applied.append(revision)
-        image = template.containers[0].image
-        self.apps[app.key] = Running(revision, image, app.spec.replicas)
+        running = Running(revision, template.containers[0].image, app.spec.replicas)
+        changed = self.apps.get(app.key) != running
+        self.apps[app.key] = running
+        return changed
 
     async def observe(self, app: Application, revision: str) -> AppObservation:
         run = self.apps.get(app.key)
@@ -235,6 +237,23 @@ async def test_failed_upgrade_rolls_back_and_stays_back_until_template_changes(b
     status = bed.get().status
     assert status.failed_revision is None and status.previous_revision == good
     assert _cond(bed.get(), "RolledBack") == ("False", "NoFailedRevision")
+
+
+async def test_an_engine_changed_by_hand_under_a_settled_app_is_drift(bed: Bed) -> None:
+    await bed.app()
+    await bed.until(lambda: bed.get().status.phase == "Ready")
+    drift = {"kind": "Application", "action": "reapplied"}
+    assert bed.sample("zun_drift_corrections_total", **drift) == 0  # the rollout is no drift
+    bed.engine.apps["applications/demo/web"].replicas = 1  # e.g. `docker service scale`
+    bed.ctl.application.queue.add("applications/demo/web")  # as the periodic poll would
+    await bed.until(lambda: bed.sample("zun_drift_corrections_total", **drift) == 1)
+    assert bed.engine.apps["applications/demo/web"].replicas == 3
+    [event] = [e.spec for e in await bed.events() if e.spec.reason == "DriftCorrected"]
+    revision = bed.get().status.current_revision
+    assert event.message == f"the engine differed from revision {revision}; applied it again"
+    await bed.edit(replicas=4)  # a spec change is applied, not corrected
+    await bed.until(lambda: bed.get().status.replicas == 4 and bed.get().status.phase == "Ready")
+    assert bed.sample("zun_drift_corrections_total", **drift) == 1
 
 
 async def test_a_revision_that_rolled_out_is_not_rolled_back_when_it_fails_later(

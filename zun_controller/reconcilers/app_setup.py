@@ -68,7 +68,9 @@ class ApplicationControllers(ControllerSet):
         )
         self.application = self._controller(
             "application",
-            ApplicationReconciler(self.apps, self.clusters, self.pool, recorder=self.recorder),
+            ApplicationReconciler(
+                self.apps, self.clusters, self.pool, recorder=self.recorder, metrics=metrics
+            ),
             self.apps.informer,
         )
         self.cluster = self._controller(

@@ -1,7 +1,8 @@
 """Application reconciler, engine-independent: whatever the Cluster's type, it picks the
 revision to run (app_revision), has the Cluster's orchestrator apply and observe it, rolls
 back by itself when the observation says the new revision failed (condition `RolledBack` and a
-Warning Event `RolledBack`), and writes status.
+Warning Event `RolledBack`), and writes status. An apply that had to change the engine under a
+settled record is drift (app_events).
 
 Every decision about revisions (current, previous, failed, history) is written to status
 *before* the orchestrator acts on it: the write is a compare-and-swap, so a reconcile that
@@ -21,8 +22,10 @@ from zun_controller.engine.client import Records
 from zun_controller.engine.events import EventRecorder
 from zun_controller.engine.reconciler import Result, TerminalError
 from zun_controller.errors import NotFoundError, PermanentError, TransientError
+from zun_controller.metrics import Metrics
 from zun_controller.models.application import Application, Cluster
 from zun_controller.reconcilers import app_status
+from zun_controller.reconcilers.app_events import ApplicationEvents, settled
 from zun_controller.reconcilers.app_revision import Target, can_roll_back, roll_back, target
 from zun_controller.reconcilers.orchestrators import OrchestratorPool, SecretMissing
 
@@ -46,11 +49,12 @@ class ApplicationReconciler:
         poll_progressing: float = 1.0,
         poll_steady: float = 15.0,
         recorder: EventRecorder | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.apps = apps
         self.clusters = clusters
         self.pool = pool
-        self.recorder = recorder
+        self.events = ApplicationEvents(recorder, metrics)
         self.poll_progressing = poll_progressing
         self.poll_steady = poll_steady
 
@@ -110,9 +114,11 @@ class ApplicationReconciler:
     ) -> tuple[AppObservation, str]:
         before = app.status.model_copy(deep=True)
         chosen = target(app)
+        was_settled = settled(app, chosen.revision)
         await self._decide(app, before)
         self.apps.check_leading(f"apply {app.key}")
-        await orchestrator.apply(app, chosen.template, chosen.revision)
+        changed = await orchestrator.apply(app, chosen.template, chosen.revision)
+        self.events.applied(app, chosen.revision, changed=changed, was_settled=was_settled)
         obs = await orchestrator.observe(app, chosen.revision)
         if (
             obs.failed
@@ -122,7 +128,7 @@ class ApplicationReconciler:
         ):
             failed, chosen = chosen, self._roll_back(app, chosen, obs.failed)
             await self._decide(app, before)
-            self._record_rollback(app, failed.revision, chosen.revision, obs.failed)
+            self.events.rolled_back(app, failed.revision, chosen.revision, obs.failed)
             self.apps.check_leading(f"roll back {app.key}")
             await orchestrator.apply(app, chosen.template, chosen.revision)
             obs = await orchestrator.observe(app, chosen.revision)
@@ -147,17 +153,6 @@ class ApplicationReconciler:
             },
         )
         return back
-
-    def _record_rollback(self, app: Application, failed: str, back: str, why: str) -> None:
-        """A Warning Event, once the decision is written (a lost write records nothing)."""
-        if self.recorder is not None:
-            reason, message = app_status.split_failure(why)
-            self.recorder.record(
-                app,
-                "Warning",
-                "RolledBack",
-                f"revision {failed} failed ({reason}: {message}); rolled back to revision {back}",
-            )
 
     async def _finalize(self, app: Application) -> Result:
         if FINALIZER not in app.metadata.finalizers:

@@ -133,8 +133,8 @@ class InstrumentedOrchestrator:
     async def info(self) -> ClusterInfo:
         return await self._meters["info"](self._orchestrator.info())
 
-    async def apply(self, app: Application, template: AppTemplate, revision: str) -> None:
-        await self._meters["apply"](self._orchestrator.apply(app, template, revision))
+    async def apply(self, app: Application, template: AppTemplate, revision: str) -> bool:
+        return await self._meters["apply"](self._orchestrator.apply(app, template, revision))
 
     async def observe(self, app: Application, revision: str) -> AppObservation:
         return await self._meters["observe"](self._orchestrator.observe(app, revision))
