@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,6 +12,9 @@ import pytest
 
 from zun_controller.api.app import create_app
 from zun_controller.api.auth import Role, Tokens
+from zun_controller.engine.events import EventRecorder
+from zun_controller.metrics import Metrics
+from zun_controller.models.event import Event, EventSpec
 from zun_controller.store.memory import MemoryKV
 from zun_controller.store.records import RecordStore
 
@@ -24,8 +28,14 @@ def ctr(name: str, **spec: Any) -> dict[str, Any]:
 class Api:
     def __init__(self, kv: MemoryKV) -> None:
         self.kv = kv
-        self.app = create_app(RecordStore(kv), release=False)
+        self.store = RecordStore(kv)
+        self.recorder = EventRecorder(self.store, Metrics())
+        self.app = create_app(self.store, release=False, events=self.recorder)
         self.tokens = Tokens(kv)
+
+    async def events(self, project: str) -> list[EventSpec]:
+        await self.recorder.flush()
+        return [e.spec for e in (await self.store.list(Event, project=project)).items]
 
     async def client(self, role: Role = Role.ADMIN, *projects: str) -> httpx.AsyncClient:
         token = await self.tokens.create(f"t{len(projects)}{role}", role, list(projects))
@@ -156,9 +166,27 @@ async def test_quota_admits_up_to_its_limit_and_shows_usage(api: Api) -> None:
     ]
     assert codes == [201, 201, 403]
     assert (await c.get(f"{P}/quotas/demo")).json()["status"]["used"]["containers"] == 2
+    [event] = await api.events("demo")
+    assert (event.type, event.reason) == ("Warning", "QuotaExceeded")
+    assert (event.involved_object.kind, event.involved_object.name) == ("Container", "c2")
+    assert event.message == "create refused: exceeded quota of project 'demo': containers: 3 > 2"
     await c.delete(f"{P}/projects/demo/containers/c0")
     await api.app.state.zun.quota.recompute("demo")
     assert (await c.get(f"{P}/quotas/demo")).json()["status"]["used"]["containers"] == 1
+
+
+async def test_the_app_writes_quota_events_while_it_runs(api: Api) -> None:
+    c = await api.client()
+    quota = {"kind": "Quota", "metadata": {"name": "demo"}, "spec": {"limits": {"volumes": 0}}}
+    assert (await c.post(f"{P}/quotas", json=quota)).status_code == 201
+    vol = {"kind": "Volume", "metadata": {"name": "data"}, "spec": {}}
+    async with api.app.router.lifespan_context(api.app):
+        assert (await c.post(f"{P}/projects/demo/volumes", json=vol)).status_code == 403
+        async with asyncio.timeout(5):
+            while not (await api.store.list(Event, project="demo")).items:  # noqa: ASYNC110 - the writer has no hook to await
+                await asyncio.sleep(0.01)
+    [event] = (await api.store.list(Event, project="demo")).items
+    assert (event.spec.reason, event.spec.involved_object.kind) == ("QuotaExceeded", "Volume")
 
 
 async def test_quota_charges_resizes_in_the_same_write(api: Api) -> None:
@@ -185,6 +213,10 @@ async def test_quota_charges_resizes_in_the_same_write(api: Api) -> None:
     refused = await scale(6)
     assert refused.status_code == 403 and "replicas: 6 > 5" in refused.json()["message"]
     assert (await c.get(url)).json()["spec"]["replicas"] == 3
+    [event] = await api.events("demo")
+    assert (event.reason, event.involved_object.name) == ("QuotaExceeded", "shop")
+    assert event.involved_object.uid == (await c.get(url)).json()["metadata"]["uid"]
+    assert event.message.startswith("update refused: exceeded quota of project 'demo': ")
     assert (await scale(5)).status_code == 200
     used = (await c.get(f"{P}/quotas/demo")).json()["status"]["used"]
     assert (used["replicas"], used["cpu"], used["applications"]) == (5, 1.0, 1)

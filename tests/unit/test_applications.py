@@ -15,6 +15,7 @@ from zun_controller.engine.manager import Manager
 from zun_controller.errors import NotFoundError
 from zun_controller.metrics import Metrics
 from zun_controller.models.application import Application, AppTemplate, Cluster
+from zun_controller.models.event import Event
 from zun_controller.models.registry import parse
 from zun_controller.reconcilers import orchestrators
 from zun_controller.reconcilers.app_setup import ApplicationControllers
@@ -42,10 +43,12 @@ class FakeOrchestrator:
     async def info(self) -> ClusterInfo:
         return ClusterInfo(version="fake-1", nodes=2, cpus=4.0, memory=2**30)
 
-    async def apply(self, app: Application, template: AppTemplate, revision: str) -> None:
+    async def apply(self, app: Application, template: AppTemplate, revision: str) -> bool:
         self.applied.append(revision)
-        image = template.containers[0].image
-        self.apps[app.key] = Running(revision, image, app.spec.replicas)
+        running = Running(revision, template.containers[0].image, app.spec.replicas)
+        changed = self.apps.get(app.key) != running
+        self.apps[app.key] = running
+        return changed
 
     async def observe(self, app: Application, revision: str) -> AppObservation:
         run = self.apps.get(app.key)
@@ -107,6 +110,13 @@ class Bed:
         obj.spec = type(obj.spec).model_validate({**obj.spec.model_dump(by_alias=True), **spec})
         await self.store.update(obj)
 
+    def sample(self, name: str, **labels: str) -> float | None:
+        return self.manager.metrics.registry.get_sample_value(name, labels)
+
+    async def events(self) -> list[Event]:
+        await self.ctl.recorder.flush()
+        return list((await self.store.list(Event, project="demo")).items)
+
     async def until(self, check: Callable[[], bool], within: float = 5.0) -> None:
         async with asyncio.timeout(within):
             while not _holds(check):  # noqa: ASYNC110 - the reconcilers have no hook to await
@@ -159,6 +169,24 @@ async def test_app_runs_and_reports_status(bed: Bed) -> None:
     assert cluster is not None and cluster.status.nodes == 2 and cluster.status.reachable
 
 
+async def test_orchestrator_calls_and_convergence_are_measured(bed: Bed) -> None:
+    await bed.app()
+    await bed.until(lambda: bed.get().status.phase == "Ready")
+    await bed.until(lambda: bed.sample("zun_convergence_seconds_count", kind="Application") == 1)
+    calls = {"engine": "docker", "operation": "apply", "result": "success"}
+    assert (bed.sample("zun_driver_calls_total", **calls) or 0) >= 1
+    assert bed.sample("zun_driver_calls_total", **{**calls, "result": "error"}) == 0
+    assert (bed.sample("zun_driver_calls_total", **{**calls, "operation": "info"}) or 0) >= 1
+    assert (
+        bed.sample("zun_driver_call_seconds_count", engine="docker", operation="observe") or 0
+    ) >= 1
+    for engine in ("swarm", "kubernetes"):  # every engine's series exist before its first call
+        assert bed.sample("zun_driver_calls_total", **{**calls, "engine": engine}) == 0
+    await bed.edit(template=_template(V2))
+    await bed.until(lambda: bed.sample("zun_convergence_seconds_count", kind="Application") == 2)
+    assert bed.get().status.phase == "Ready"
+
+
 async def test_scaling_is_no_new_revision_but_healthcheck_is(bed: Bed) -> None:
     await bed.app()
     await bed.until(lambda: bed.get().status.phase == "Ready")
@@ -190,6 +218,12 @@ async def test_failed_upgrade_rolls_back_and_stays_back_until_template_changes(b
     assert _cond(bed.get(), "RolledBack") == ("True", "Unhealthy")
     cond = bed.get().status.condition("RolledBack")
     assert cond is not None and broken in cond.message and good in cond.message
+    [event] = [e.spec for e in await bed.events() if e.spec.reason == "RolledBack"]
+    assert event.type == "Warning" and event.involved_object.name == "web"
+    assert event.message == (
+        f"revision {broken} failed (Unhealthy: new replicas fail their healthcheck); "
+        f"rolled back to revision {good}"
+    )
     # while the spec still hashes to the failed revision, it is not tried again
     tries = bed.engine.applied.count(broken)
     await bed.edit(replicas=4)
@@ -203,6 +237,23 @@ async def test_failed_upgrade_rolls_back_and_stays_back_until_template_changes(b
     status = bed.get().status
     assert status.failed_revision is None and status.previous_revision == good
     assert _cond(bed.get(), "RolledBack") == ("False", "NoFailedRevision")
+
+
+async def test_an_engine_changed_by_hand_under_a_settled_app_is_drift(bed: Bed) -> None:
+    await bed.app()
+    await bed.until(lambda: bed.get().status.phase == "Ready")
+    drift = {"kind": "Application", "action": "reapplied"}
+    assert bed.sample("zun_drift_corrections_total", **drift) == 0  # the rollout is no drift
+    bed.engine.apps["applications/demo/web"].replicas = 1  # e.g. `docker service scale`
+    bed.ctl.application.queue.add("applications/demo/web")  # as the periodic poll would
+    await bed.until(lambda: bed.sample("zun_drift_corrections_total", **drift) == 1)
+    assert bed.engine.apps["applications/demo/web"].replicas == 3
+    [event] = [e.spec for e in await bed.events() if e.spec.reason == "DriftCorrected"]
+    revision = bed.get().status.current_revision
+    assert event.message == f"the engine differed from revision {revision}; applied it again"
+    await bed.edit(replicas=4)  # a spec change is applied, not corrected
+    await bed.until(lambda: bed.get().status.replicas == 4 and bed.get().status.phase == "Ready")
+    assert bed.sample("zun_drift_corrections_total", **drift) == 1
 
 
 async def test_a_revision_that_rolled_out_is_not_rolled_back_when_it_fails_later(
@@ -288,3 +339,5 @@ async def test_unreachable_swarm_is_not_ready(bed: Bed) -> None:
     await bed.until(unreachable, within=30)
     obj = bed.ctl.clusters.get_by_name("s1")
     assert obj is not None and not obj.status.reachable
+    failed = {"engine": "swarm", "operation": "info", "result": "error"}
+    assert (bed.sample("zun_driver_calls_total", **failed) or 0) >= 1

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from zun_controller.cli.logs import JsonFormatter
+from zun_controller.drivers.runtime.base import ExecResult
 from zun_controller.drivers.runtime.fake import FakeRuntime, FakeRuntimeFactory
 from zun_controller.engine.convergence import ConvergenceTracker
 from zun_controller.engine.events import EventRecorder
@@ -24,6 +25,7 @@ from zun_controller.metrics import Metrics
 from zun_controller.models.container import Container
 from zun_controller.models.event import Event
 from zun_controller.models.registry import parse
+from zun_controller.reconcilers.app_setup import ApplicationControllers
 from zun_controller.reconcilers.setup import RuntimeControllers
 from zun_controller.store.memory import MemoryKV
 from zun_controller.store.records import RecordStore
@@ -127,6 +129,61 @@ async def test_drift_is_counted_and_events_aggregate(bed: Bed) -> None:
     assert events["DriftCorrected"].type == "Warning"
     assert events["Started"].involved_object.uid == obj.metadata.uid
     assert events["DriftCorrected"].last_timestamp >= events["DriftCorrected"].first_timestamp
+
+
+async def test_deleting_a_running_container_records_killed(bed: Bed) -> None:
+    await bed.apply("Container", "web", {"image": IMAGE}, "demo")
+    obj = await bed.running("web")
+    found = await bed.engine().inspect(obj.status.container_id or "")
+    assert found is not None
+    await bed.store.delete(Container, "web", "demo")
+    await bed.until(lambda: bed.container("web") is None)
+    assert await bed.engine().list_containers({}) == []
+    [killed] = [e.spec for e in await bed.events() if e.spec.reason == "Killed"]
+    assert (killed.type, killed.involved_object.uid) == ("Normal", obj.metadata.uid)
+    assert killed.message == f"container {found.name} stopped and removed"
+
+
+async def test_a_docker_app_balancer_edited_by_hand_is_application_drift() -> None:
+    bed = Bed()
+    apps = ApplicationControllers(
+        bed.manager, bed.store, bed.metrics, runtime=bed.ctl, lb_image=IMAGE
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(bed.manager.run(stop))
+    try:
+        await bed.apply("Host", "a", {"endpoint": "tcp://a:2375"}, None)
+        await bed.until(lambda: "tcp://a:2375" in bed.factory.runtimes)
+        bed.engine().exec_handler = lambda state, command: ExecResult(0, b"")  # balancer reloads
+        await bed.apply("Cluster", "local", {"type": "docker"}, None)
+        spec = {
+            "cluster": "local",
+            "template": {"containers": [{"name": "w", "image": IMAGE}]},
+            "service": {"ports": [{"port": 8080, "targetPort": 80}]},
+        }
+        await bed.apply("Application", "shop", spec, "demo")
+
+        def settled() -> bool:
+            app = apps.apps.get_by_name("shop", "demo")
+            lb = bed.container("shop-lb")
+            return bool(app and app.status.phase == "Ready" and lb and lb.status.is_true("Ready"))
+
+        await bed.until(settled, within=15)  # the first reconcile waits for the Cluster
+        drift = {"kind": "Application", "action": "reapplied"}
+        assert bed.sample("zun_drift_corrections_total", drift) == 0  # the rollout is no drift
+        lb = await bed.store.get(Container, "shop-lb", "demo")
+        lb.spec.labels["edited"] = "by-hand"
+        await bed.store.update(lb)
+        await bed.until(partial(_equals, bed.sample, "zun_drift_corrections_total", drift, 1))
+        assert "edited" not in (await bed.store.get(Container, "shop-lb", "demo")).spec.labels
+        [event] = [e.spec for e in await bed.events() if e.spec.reason == "DriftCorrected"]
+        assert event.involved_object.kind == "Application"
+        calls = {"engine": "docker", "operation": "apply", "result": "success"}
+        assert (bed.sample("zun_driver_calls_total", calls) or 0) >= 2
+        assert bed.sample("zun_convergence_seconds_count", {"kind": "Application"}) == 1
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
 
 
 async def test_missing_image_and_unschedulable_are_warning_events(bed: Bed) -> None:

@@ -1,5 +1,6 @@
-"""`create_app`: the FastAPI application over a `RecordStore`, with the quota releaser running
-for the app's lifetime. `/healthz`, `/readyz` and `/openapi.json` need no token."""
+"""`create_app`: the FastAPI application over a `RecordStore`, with the quota releaser (and,
+given an `EventRecorder`, the writer of its Events) running for the app's lifetime. `/healthz`,
+`/readyz` and `/openapi.json` need no token."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from zun_controller.api.errors import HANDLERS, ApiError, translate
 from zun_controller.api.io import ContainerIO
 from zun_controller.api.quota import QuotaAdmission
 from zun_controller.api.release import QuotaReleaser
+from zun_controller.engine.events import EventRecorder
 from zun_controller.store.records import RecordStore
 
 
@@ -26,14 +28,19 @@ def create_app(
     *,
     release: bool = True,
     zun_v1: zunv1.ZunV1Settings | None = None,
+    events: EventRecorder | None = None,
 ) -> FastAPI:
-    ctx = ApiContext(store=store, tokens=Tokens(store.kv), quota=QuotaAdmission(store), io=io)
+    """`events` records quota refusals (`QuotaExceeded`); without it they are only answered."""
+    quota = QuotaAdmission(store, events)
+    ctx = ApiContext(store=store, tokens=Tokens(store.kv), quota=quota, io=io)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(QuotaReleaser(ctx.quota).run()) if release else None
+        tasks = [asyncio.create_task(QuotaReleaser(ctx.quota).run())] if release else []
+        if events is not None:
+            tasks.append(asyncio.create_task(events.run()))
         yield
-        if task:
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

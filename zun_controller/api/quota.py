@@ -11,6 +11,10 @@ The rule (see api/README.md):
   watch), when a Quota is made, and at start-up (the repair path), usage is recomputed from the
   records themselves, again compared on the usage key. Between a delete and its recount usage
   is over-counted, so a quota is never exceeded and nothing acknowledged is lost.
+- A refusal (403) is also a Warning Event `QuotaExceeded` about the refused record (its kind
+  and name, in its project), given a recorder: the tenant can read it there, and `zunctl
+  describe` of that record shows it, as Kubernetes shows FailedCreate on the object whose
+  write failed rather than on the ResourceQuota.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 from zun_controller.api.errors import ApiError
+from zun_controller.engine.events import EventRecorder
 from zun_controller.errors import AlreadyExistsError, ConflictError, NotFoundError
 from zun_controller.models.application import Application
 from zun_controller.models.base import Resource
@@ -72,8 +77,9 @@ def exceeded(used: QuotaUsage, limits: QuotaLimits, growth: QuotaUsage) -> list[
 
 
 class QuotaAdmission:
-    def __init__(self, store: RecordStore) -> None:
+    def __init__(self, store: RecordStore, recorder: EventRecorder | None = None) -> None:
         self.store = store
+        self.recorder = recorder
 
     async def usage(self, project: str) -> tuple[QuotaUsage, int]:
         kv = await self.store.kv.get(USAGE + project)
@@ -81,7 +87,14 @@ class QuotaAdmission:
             return QuotaUsage(), 0
         return QuotaUsage.model_validate_json(kv.value), kv.mod_revision
 
-    async def _guard(self, project: str, delta: QuotaUsage) -> Txn:
+    def _refuse(self, about: Resource, verb: str, over: list[str]) -> NoReturn:
+        message = f"exceeded quota of project {about.project!r}: {', '.join(over)}"
+        if self.recorder is not None:
+            self.recorder.record(about, "Warning", "QuotaExceeded", f"{verb} refused: {message}")
+        raise ApiError(403, message)
+
+    async def _guard(self, about: Resource, verb: str, delta: QuotaUsage) -> Txn:
+        project = about.project or ""
         quota_key = record_key(Quota.KIND, project, None)
         try:
             quota = await self.store.get(Quota, project)
@@ -91,7 +104,7 @@ class QuotaAdmission:
         new = add(used, delta)
         over = exceeded(new, quota.spec.limits, delta)
         if over:
-            raise ApiError(403, f"exceeded quota of project {project!r}: {', '.join(over)}")
+            self._refuse(about, verb, over)
         return Txn(
             compares=[
                 (USAGE + project, rev),
@@ -103,9 +116,9 @@ class QuotaAdmission:
     async def create(self, obj: R) -> R:
         if not isinstance(obj, COUNTED) or not obj.project:
             return await self.store.create(obj)
-        project, delta = obj.project, charge_of(obj)
+        delta = charge_of(obj)
         return await _retry(
-            lambda: self._guarded(project, delta, lambda g: self.store.create(obj, guard=g))
+            lambda: self._guarded(obj, "create", delta, lambda g: self.store.create(obj, guard=g))
         )
 
     async def update(self, obj: R, old: R) -> R:
@@ -122,12 +135,16 @@ class QuotaAdmission:
                     raise
                 raise _GuardLost from None
 
-        return await _retry(lambda: self._guarded(project, delta, write))
+        return await _retry(lambda: self._guarded(old, "update", delta, write))
 
     async def _guarded(
-        self, project: str, delta: QuotaUsage, write: Callable[[Txn], Awaitable[R]]
+        self,
+        about: Resource,
+        verb: str,
+        delta: QuotaUsage,
+        write: Callable[[Txn], Awaitable[R]],
     ) -> R:
-        guard = await self._guard(project, delta)
+        guard = await self._guard(about, verb, delta)
         try:
             return await write(guard)
         except AlreadyExistsError:

@@ -1,6 +1,8 @@
 """The API server as a long-lived part of a process: uvicorn on one loopback port, the first
-admin token, and the `ContainerIO` adapter that gives the API logs, exec and stats through the
-runtime drivers (one `RuntimePool` of its own, clients made from each Host's endpoint)."""
+admin token, the `ContainerIO` adapter that gives the API logs, exec and stats through the
+runtime drivers (one `RuntimePool` of its own, clients made from each Host's endpoint), and an
+`EventRecorder` of its own for quota refusals (its drops counted in the process's `Metrics`
+when it has some: `up` does, `api` alone exports none)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,9 @@ from zun_controller.api.app import create_app
 from zun_controller.api.auth import Role, Tokens
 from zun_controller.api.zunv1 import ZunV1Settings
 from zun_controller.drivers.runtime.base import ContainerStats, Runtime, RuntimeFactory
+from zun_controller.engine.events import EventRecorder
 from zun_controller.errors import PermanentError
+from zun_controller.metrics import Metrics
 from zun_controller.models.container import Container
 from zun_controller.models.host import Host
 from zun_controller.reconcilers.runtimes import RuntimePool
@@ -69,10 +73,15 @@ class _Server(uvicorn.Server):
 
 
 def api_server(
-    store: RecordStore, factory: RuntimeFactory | None, port: int, host: str = LOOPBACK
+    store: RecordStore,
+    factory: RuntimeFactory | None,
+    port: int,
+    host: str = LOOPBACK,
+    metrics: Metrics | None = None,
 ) -> tuple[uvicorn.Server, PoolContainerIO | None]:
     io = PoolContainerIO(store, factory) if factory else None
-    app = create_app(store, io, zun_v1=ZunV1Settings.from_env(os.environ))
+    events = EventRecorder(store, metrics or Metrics())
+    app = create_app(store, io, zun_v1=ZunV1Settings.from_env(os.environ), events=events)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
     return _Server(config), io
 
@@ -118,10 +127,14 @@ class RunningApi:
 
 
 async def start_api(
-    store: RecordStore, factory: RuntimeFactory | None, port: int, host: str = LOOPBACK
+    store: RecordStore,
+    factory: RuntimeFactory | None,
+    port: int,
+    host: str = LOOPBACK,
+    metrics: Metrics | None = None,
 ) -> RunningApi:
     """The API serving on `host`:`port` (0: any free port), once it accepts connections."""
-    running = RunningApi(*api_server(store, factory, port, host))
+    running = RunningApi(*api_server(store, factory, port, host, metrics))
     await running.started()
     return running
 

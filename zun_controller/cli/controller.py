@@ -77,7 +77,7 @@ async def _serve(
     await asyncio.wait(
         {runner, asyncio.ensure_future(manager.serving.wait())}, return_when="FIRST_COMPLETED"
     )
-    api = await _start_api(store, api_port) if api_port is not None else None
+    api = await _start_api(store, api_port, metrics) if api_port is not None else None
     if banner and manager.health:
         health = f"http://{manager.health.host}:{manager.health.port}"
         print(f"zun-controller is up\n  etcd:    {etcd.url}\n  health:  {health}/healthz")
@@ -92,8 +92,8 @@ async def _serve(
         await kv.close()
 
 
-async def _start_api(store: RecordStore, port: int) -> RunningApi:
-    return await start_api(store, docker_runtime_factory, port)
+async def _start_api(store: RecordStore, port: int, metrics: Metrics) -> RunningApi:
+    return await start_api(store, docker_runtime_factory, port, metrics=metrics)
 
 
 def _settings(

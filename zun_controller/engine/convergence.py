@@ -1,5 +1,9 @@
 """Record statistics for metrics, read from informer caches: convergence latency (a spec change
-seen -> status Ready for that generation) and record counts by kind, phase and project."""
+seen -> status ready for that generation) and record counts by kind, phase and project.
+
+What "ready" means is the kind's: condition Ready True for most (`is_ready_at`), phase Ready
+for kinds whose conditions say something else (`phase_ready_at`: Applications, whose phase is
+Ready when Available and the rollout complete)."""
 
 from __future__ import annotations
 
@@ -13,6 +17,9 @@ from zun_controller.errors import InvalidError
 from zun_controller.metrics import Metrics
 from zun_controller.store.codec import load
 from zun_controller.store.keys import split_queue_key
+
+#: whether a raw record's status says ready having observed the generation given
+ReadyAt = Callable[[dict[str, Any], int], bool]
 
 
 def _parsed(cached: Cached | None) -> dict[str, Any] | None:
@@ -46,14 +53,25 @@ def is_ready_at(data: dict[str, Any], generation: int) -> bool:
     )
 
 
+def phase_ready_at(data: dict[str, Any], generation: int) -> bool:
+    """Whether status says phase Ready having observed `generation`."""
+    status = _status(data)
+    return int(status.get("observedGeneration", 0)) >= generation and status.get("phase") == "Ready"
+
+
 class ConvergenceTracker:
-    """An informer handler timing each generation from first sight to Ready."""
+    """An informer handler timing each generation from first sight to ready."""
 
     def __init__(
-        self, kind: str, metrics: Metrics, clock: Callable[[], float] = time.monotonic
+        self,
+        kind: str,
+        metrics: Metrics,
+        clock: Callable[[], float] = time.monotonic,
+        ready: ReadyAt = is_ready_at,
     ) -> None:
         self._histogram = metrics.convergence.labels(kind)
         self._clock = clock
+        self._ready = ready
         #: queue key -> (generation, when first seen)
         self._pending: dict[str, tuple[int, float]] = {}
 
@@ -64,7 +82,7 @@ class ConvergenceTracker:
             return
         generation = _generation(data)
         pending = self._pending.get(key)
-        ready = is_ready_at(data, generation)
+        ready = self._ready(data, generation)
         if pending is None or pending[0] != generation:
             if ready:
                 self._pending.pop(key, None)  # converged before we saw it change
@@ -78,8 +96,10 @@ class ConvergenceTracker:
         return len(self._pending)
 
 
-def track_convergence(informer: Informer[Any], metrics: Metrics) -> ConvergenceTracker:
-    tracker = ConvergenceTracker(informer.kind, metrics)
+def track_convergence(
+    informer: Informer[Any], metrics: Metrics, ready: ReadyAt = is_ready_at
+) -> ConvergenceTracker:
+    tracker = ConvergenceTracker(informer.kind, metrics, ready=ready)
     informer.add_handler(tracker)
     return tracker
 

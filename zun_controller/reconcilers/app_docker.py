@@ -106,9 +106,13 @@ class DockerOrchestrator:
         )
         return Container(metadata=self._meta(app, f"{app.name}-lb", "lb"), spec=spec)
 
-    async def _create(self, obj: Container) -> None:
-        with contextlib.suppress(AlreadyExistsError):
+    async def _create(self, obj: Container) -> bool:
+        """True when it was made now (not already there)."""
+        try:
             await self.containers.store.create(obj)
+        except AlreadyExistsError:
+            return False
+        return True
 
     async def _delete(self, obj: Container) -> None:
         with contextlib.suppress(NotFoundError):
@@ -132,7 +136,11 @@ class DockerOrchestrator:
             memory=sum(h.status.capacity.memory for h in hosts),
         )
 
-    async def apply(self, app: Application, template: AppTemplate, revision: str) -> None:
+    async def apply(self, app: Application, template: AppTemplate, revision: str) -> bool:
+        """Changed: the balancer record made, rewritten or deleted. Replicas are to the app
+        what Pods are to a ReplicaSet: making one for a replica that went (or that the rollout
+        needs), draining and reaping are the app's own work, not a correction (a replica's
+        container that drifted is counted as the Container's drift)."""
         if len(template.containers) != 1:
             raise PermanentError(
                 "Unsupported",
@@ -140,27 +148,31 @@ class DockerOrchestrator:
                 f"the template has {len(template.containers)}",
             )
         owned = list(self._owned(app))
-        lb = await self._ensure_balancer(app, template, owned)
+        lb, lb_changed = await self._ensure_balancer(app, template, owned)
         replicas = [c for c in owned if c.metadata.labels.get(LABEL_ROLE) == "replica"]
         draining = await self._step(app, template, revision, replicas)
         await self._sync_balancer(app, template, lb, replicas, draining)
         await self._reap(lb, replicas)
+        return lb_changed
 
     async def _ensure_balancer(
         self, app: Application, template: AppTemplate, owned: list[Container]
-    ) -> Container | None:
+    ) -> tuple[Container | None, bool]:
+        """The balancer record, and whether it had to be made, rewritten or deleted."""
         wanted = self._balancer(app, template)
         lb = next((c for c in owned if c.metadata.labels.get(LABEL_ROLE) == "lb"), None)
         if wanted is None:
-            if lb is not None:
-                await self._delete(lb)
-            return None
+            if lb is None or lb.metadata.deletion_timestamp:
+                return None, False
+            await self._delete(lb)
+            return None, True
         if lb is None:
-            await self._create(wanted)
-        elif lb.spec != wanted.spec and not lb.metadata.deletion_timestamp:
+            return None, await self._create(wanted)
+        if lb.spec != wanted.spec and not lb.metadata.deletion_timestamp:
             lb.spec = wanted.spec
             await self.containers.update(lb)
-        return lb
+            return lb, True
+        return lb, False
 
     async def _step(
         self, app: Application, template: AppTemplate, revision: str, replicas: list[Container]

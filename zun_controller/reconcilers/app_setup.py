@@ -8,6 +8,8 @@ from collections.abc import Iterable
 
 from zun_controller.drivers.orchestrators.base import Orchestrator
 from zun_controller.engine.client import Records
+from zun_controller.engine.convergence import phase_ready_at, track_convergence
+from zun_controller.engine.events import EventRecorder
 from zun_controller.engine.informer import Cached, Informer
 from zun_controller.engine.manager import Manager, Task
 from zun_controller.metrics import Metrics
@@ -17,7 +19,12 @@ from zun_controller.reconcilers.app_docker_status import LABEL_APP
 from zun_controller.reconcilers.application import ApplicationReconciler
 from zun_controller.reconcilers.cluster import ClusterReconciler
 from zun_controller.reconcilers.orchestrators import DockerFactory, OrchestratorPool
-from zun_controller.reconcilers.setup import ControllerSet, RuntimeControllers, cached_field
+from zun_controller.reconcilers.setup import (
+    ControllerSet,
+    RuntimeControllers,
+    cached_field,
+    recorder_task_needed,
+)
 from zun_controller.store.records import RecordStore
 
 
@@ -42,8 +49,10 @@ class ApplicationControllers(ControllerSet):
         resync_period: float = 60.0,
         probe_every: float = 15.0,
         lb_image: str = DEFAULT_LB_IMAGE,
+        recorder: EventRecorder | None = None,
     ) -> None:
         self._lb_image = lb_image
+        self.recorder = recorder or (runtime.recorder if runtime else EventRecorder(store, metrics))
         self._store, self._metrics, self._workers = store, metrics, workers
         self.apps = Records(
             store, Informer(store, Application, metrics=metrics, resync_period=resync_period)
@@ -54,10 +63,14 @@ class ApplicationControllers(ControllerSet):
         self.secrets = Records(
             store, Informer(store, Secret, metrics=metrics, resync_period=resync_period)
         )
-        self.pool = OrchestratorPool(self.secrets, docker or self._docker_factory(runtime))
+        self.pool = OrchestratorPool(
+            self.secrets, docker or self._docker_factory(runtime), metrics=metrics
+        )
         self.application = self._controller(
             "application",
-            ApplicationReconciler(self.apps, self.clusters, self.pool),
+            ApplicationReconciler(
+                self.apps, self.clusters, self.pool, recorder=self.recorder, metrics=metrics
+            ),
             self.apps.informer,
         )
         self.cluster = self._controller(
@@ -76,6 +89,9 @@ class ApplicationControllers(ControllerSet):
         manager.add_controller(self.cluster)
         manager.add_controller(self.application)
         manager.add_task(Task("orchestrator-pool-close", self._close_pool_on_stop))
+        track_convergence(self.apps.informer, metrics, ready=phase_ready_at)
+        if recorder_task_needed(manager, self.recorder):
+            manager.add_task(Task("event-recorder", self.recorder.run))
 
     def _docker_factory(self, runtime: RuntimeControllers | None) -> DockerFactory | None:
         """Docker clusters run on the reference implementation's records: without it, none."""

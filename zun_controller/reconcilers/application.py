@@ -1,6 +1,8 @@
 """Application reconciler, engine-independent: whatever the Cluster's type, it picks the
 revision to run (app_revision), has the Cluster's orchestrator apply and observe it, rolls
-back by itself when the observation says the new revision failed, and writes status.
+back by itself when the observation says the new revision failed (condition `RolledBack` and a
+Warning Event `RolledBack`), and writes status. An apply that had to change the engine under a
+settled record is drift (app_events).
 
 Every decision about revisions (current, previous, failed, history) is written to status
 *before* the orchestrator acts on it: the write is a compare-and-swap, so a reconcile that
@@ -17,10 +19,13 @@ import logging
 
 from zun_controller.drivers.orchestrators.base import AppObservation, Orchestrator
 from zun_controller.engine.client import Records
+from zun_controller.engine.events import EventRecorder
 from zun_controller.engine.reconciler import Result, TerminalError
 from zun_controller.errors import NotFoundError, PermanentError, TransientError
+from zun_controller.metrics import Metrics
 from zun_controller.models.application import Application, Cluster
 from zun_controller.reconcilers import app_status
+from zun_controller.reconcilers.app_events import ApplicationEvents, settled
 from zun_controller.reconcilers.app_revision import Target, can_roll_back, roll_back, target
 from zun_controller.reconcilers.orchestrators import OrchestratorPool, SecretMissing
 
@@ -43,10 +48,13 @@ class ApplicationReconciler:
         *,
         poll_progressing: float = 1.0,
         poll_steady: float = 15.0,
+        recorder: EventRecorder | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.apps = apps
         self.clusters = clusters
         self.pool = pool
+        self.events = ApplicationEvents(recorder, metrics)
         self.poll_progressing = poll_progressing
         self.poll_steady = poll_steady
 
@@ -106,9 +114,11 @@ class ApplicationReconciler:
     ) -> tuple[AppObservation, str]:
         before = app.status.model_copy(deep=True)
         chosen = target(app)
+        was_settled = settled(app, chosen.revision)
         await self._decide(app, before)
         self.apps.check_leading(f"apply {app.key}")
-        await orchestrator.apply(app, chosen.template, chosen.revision)
+        changed = await orchestrator.apply(app, chosen.template, chosen.revision)
+        self.events.applied(app, chosen.revision, changed=changed, was_settled=was_settled)
         obs = await orchestrator.observe(app, chosen.revision)
         if (
             obs.failed
@@ -116,14 +126,15 @@ class ApplicationReconciler:
             and not app_status.rolled_out(app, chosen.revision)
             and can_roll_back(app, chosen.revision)
         ):
-            chosen = await self._roll_back(app, chosen, obs.failed)
+            failed, chosen = chosen, self._roll_back(app, chosen, obs.failed)
             await self._decide(app, before)
+            self.events.rolled_back(app, failed.revision, chosen.revision, obs.failed)
             self.apps.check_leading(f"roll back {app.key}")
             await orchestrator.apply(app, chosen.template, chosen.revision)
             obs = await orchestrator.observe(app, chosen.revision)
         return obs, chosen.revision
 
-    async def _roll_back(self, app: Application, failed: Target, why: str) -> Target:
+    def _roll_back(self, app: Application, failed: Target, why: str) -> Target:
         reason, message = app_status.split_failure(why)
         back = roll_back(app, failed.revision)
         app.status.set_condition(

@@ -1,9 +1,13 @@
-"""A `Runtime` that counts and times every call of the one it wraps, by engine (the Host's
-name) and operation: `zun_driver_calls_total` and `zun_driver_call_seconds`. Streams (`events`,
-`logs`) pass through uncounted. The driver itself knows nothing of metrics.
+"""Driver calls counted and timed by engine and operation (`zun_driver_calls_total`,
+`zun_driver_call_seconds`); the drivers themselves know nothing of metrics.
 
-Given a leader's `Fence` (store/fence.py), the calls that change the engine are refused with
-`FencedError` once this replica may no longer hold the lease."""
+- `InstrumentedRuntime` wraps a `Runtime`; engine is the Host's name. Streams (`events`,
+  `logs`) pass through uncounted. Given a leader's `Fence` (store/fence.py), the calls that
+  change the engine are refused with `FencedError` once this replica may no longer hold the
+  lease.
+- `InstrumentedOrchestrator` wraps an `Orchestrator`; engine is the Cluster's type (`swarm`,
+  `kubernetes`, `docker`: three values, whatever the number of Clusters). Its writes are
+  fenced by the Application reconciler (`check_leading`) and, for `docker`, by the store."""
 
 from __future__ import annotations
 
@@ -11,11 +15,20 @@ import asyncio
 import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
+from zun_controller.drivers.orchestrators.base import (
+    AppObservation,
+    ClusterInfo,
+    Orchestrator,
+    OwnedApp,
+)
 from zun_controller.drivers.runtime.base import Runtime, RuntimeFactory
 from zun_controller.metrics import Metrics
+from zun_controller.models.application import Application, AppTemplate, ClusterType
 from zun_controller.store.fence import Fence
+
+T = TypeVar("T")
 
 #: the Runtime calls that are counted (every coroutine method of the port)
 OPERATIONS = (
@@ -30,6 +43,29 @@ CHANGES = frozenset(
     {"create", "start", "stop", "pause", "unpause", "remove", "update_resources",
      "ensure_network", "remove_network", "ensure_volume", "remove_volume", "exec"}
 )  # fmt: skip
+
+
+class _Meter:
+    """Counts and times the calls of one engine and operation."""
+
+    def __init__(self, metrics: Metrics, engine: str, operation: str) -> None:
+        self._ok = metrics.driver_calls.labels(engine, operation, "success")
+        self._failed = metrics.driver_calls.labels(engine, operation, "error")
+        self._timer = metrics.driver_seconds.labels(engine, operation)
+
+    async def __call__(self, call: Awaitable[T]) -> T:
+        started = time.perf_counter()
+        try:
+            result = await call
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._failed.inc()
+            raise
+        finally:
+            self._timer.observe(time.perf_counter() - started)
+        self._ok.inc()
+        return result
 
 
 class InstrumentedRuntime:
@@ -51,28 +87,14 @@ class InstrumentedRuntime:
     def _timed(
         self, operation: str, call: Callable[..., Awaitable[Any]]
     ) -> Callable[..., Awaitable[Any]]:
-        calls, seconds = self._metrics.driver_calls, self._metrics.driver_seconds
-        ok = calls.labels(self.name, operation, "success")
-        failed = calls.labels(self.name, operation, "error")
-        timer = seconds.labels(self.name, operation)
+        meter = _Meter(self._metrics, self.name, operation)
         fence = self._fence if operation in CHANGES else None
 
         @functools.wraps(call)
         async def timed(*args: Any, **kwargs: Any) -> Any:
             if fence is not None:
                 fence.check(f"{operation} on {self.name}")
-            started = time.perf_counter()
-            try:
-                result = await call(*args, **kwargs)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                failed.inc()
-                raise
-            finally:
-                timer.observe(time.perf_counter() - started)
-            ok.inc()
-            return result
+            return await meter(call(*args, **kwargs))
 
         return timed
 
@@ -90,3 +112,38 @@ def instrumented(
         return cast(Runtime, InstrumentedRuntime(runtime, metrics, fence))
 
     return make
+
+
+#: the Orchestrator calls that are counted (every coroutine method of the port but close)
+ORCHESTRATOR_OPERATIONS = ("info", "apply", "observe", "delete", "list_owned")
+ORCHESTRATOR_ENGINES = tuple(t.value for t in ClusterType)
+
+
+def init_orchestrator_metrics(metrics: Metrics) -> None:
+    """Every engine's and operation's series at 0, before any Cluster exists."""
+    for engine in ORCHESTRATOR_ENGINES:
+        metrics.init_driver(engine, ORCHESTRATOR_OPERATIONS)
+
+
+class InstrumentedOrchestrator:
+    def __init__(self, orchestrator: Orchestrator, metrics: Metrics, engine: ClusterType) -> None:
+        self._orchestrator = orchestrator
+        self._meters = {op: _Meter(metrics, engine.value, op) for op in ORCHESTRATOR_OPERATIONS}
+
+    async def info(self) -> ClusterInfo:
+        return await self._meters["info"](self._orchestrator.info())
+
+    async def apply(self, app: Application, template: AppTemplate, revision: str) -> bool:
+        return await self._meters["apply"](self._orchestrator.apply(app, template, revision))
+
+    async def observe(self, app: Application, revision: str) -> AppObservation:
+        return await self._meters["observe"](self._orchestrator.observe(app, revision))
+
+    async def delete(self, app: Application) -> bool:
+        return await self._meters["delete"](self._orchestrator.delete(app))
+
+    async def list_owned(self) -> list[OwnedApp]:
+        return await self._meters["list_owned"](self._orchestrator.list_owned())
+
+    async def close(self) -> None:
+        await self._orchestrator.close()

@@ -7,6 +7,9 @@ pool that keeps one per Cluster until its spec or its Secret changes.
 - `kubernetes`: `KubernetesOrchestrator(name, kubeconfig)`, imported lazily; while that module
   is absent the Cluster is `Unsupported`.
 
+Given `Metrics`, each orchestrator's calls are counted and timed by the Cluster's type
+(reconcilers/instrumented.py).
+
 Secret values go into the orchestrator only; no message here quotes them.
 """
 
@@ -20,7 +23,12 @@ from zun_controller.drivers.orchestrators.base import Orchestrator
 from zun_controller.drivers.orchestrators.swarm import SwarmOrchestrator
 from zun_controller.engine.client import Records
 from zun_controller.errors import PermanentError
+from zun_controller.metrics import Metrics
 from zun_controller.models.application import Cluster, ClusterType, Secret, SecretRef
+from zun_controller.reconcilers.instrumented import (
+    InstrumentedOrchestrator,
+    init_orchestrator_metrics,
+)
 
 DockerFactory = Callable[[Cluster], Orchestrator]
 KUBERNETES_MODULE = "zun_controller.drivers.orchestrators.kubernetes"
@@ -46,10 +54,18 @@ def _kubernetes(cluster: Cluster, kubeconfig: str) -> Orchestrator:
 
 
 class OrchestratorPool:
-    def __init__(self, secrets: Records[Secret], docker: DockerFactory | None = None) -> None:
+    def __init__(
+        self,
+        secrets: Records[Secret],
+        docker: DockerFactory | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.secrets = secrets
         self.docker = docker
+        self.metrics = metrics
         self._known: dict[str, tuple[str, Orchestrator]] = {}
+        if metrics is not None:
+            init_orchestrator_metrics(metrics)
 
     def _secret(self, field: str, ref: SecretRef | None) -> Secret | None:
         if ref is None:
@@ -90,6 +106,8 @@ class OrchestratorPool:
             return known[1]
         await self.drop(cluster.name)
         orchestrator = self._build(cluster, tls, kube)
+        if self.metrics is not None:
+            orchestrator = InstrumentedOrchestrator(orchestrator, self.metrics, cluster.spec.type)
         self._known[cluster.name] = (fingerprint, orchestrator)
         return orchestrator
 

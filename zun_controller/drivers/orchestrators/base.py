@@ -62,8 +62,11 @@ class OwnedApp:
 class Orchestrator(Protocol):
     async def info(self) -> ClusterInfo: ...
 
-    async def apply(self, app: Application, template: AppTemplate, revision: str) -> None:
-        """Make the engine run spec.replicas of `template` as revision `revision`."""
+    async def apply(self, app: Application, template: AppTemplate, revision: str) -> bool:
+        """Make the engine run spec.replicas of `template` as revision `revision`; True when
+        the engine had to be changed (something created or its spec rewritten), as
+        controller-runtime's CreateOrUpdate says created/updated/unchanged. Said of the objects
+        the orchestrator writes, not of what the engine does on its own after (tasks, Pods)."""
         ...
 
     async def observe(self, app: Application, revision: str) -> AppObservation: ...

@@ -7,8 +7,10 @@ spec asks for one, a Service, both named after the Application (`kubernetes_obje
 `apply` server-side applies the whole desired manifest (field manager `zun-controller`,
 forced) every time it is called, so a Deployment or Service scaled, edited or deleted by hand
 is put back by the next apply; unchanged objects are not written (the API server's apply is a
-no-op then). Objects of the same name that Zun did not make are never taken over:
-`PermanentError("NameConflict")`.
+no-op then). It says it changed something when an object was created or deleted, when the
+Deployment's `metadata.generation` moved (only a spec change moves it), or when the Service's
+spec differs from what was read. Objects of the same name that Zun did not make are never
+taken over: `PermanentError("NameConflict")`.
 
 `observe` reads the Deployment's status and conditions (`kubernetes_status.py`); Kubernetes
 only *reports* a rollout that passed its deadline (Progressing=False, ProgressDeadlineExceeded):
@@ -50,6 +52,11 @@ from zun_controller.models.base import (
 )
 
 OWNED_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY},{LABEL_KIND}={KIND}"
+
+
+def _generation(obj: Manifest | None) -> object:
+    """metadata.generation, None when there is no object (so a create differs)."""
+    return None if obj is None else (obj.get("metadata") or {}).get("generation")
 
 
 class KubernetesOrchestrator:
@@ -138,23 +145,24 @@ class KubernetesOrchestrator:
             raise ConflictError(f"Namespace {project} is being deleted; try again later")
         self._namespaces.add(project)
 
-    async def apply(self, app: Application, template: AppTemplate, revision: str) -> None:
+    async def apply(self, app: Application, template: AppTemplate, revision: str) -> bool:
         ns = namespace_of(app)
         wanted_deploy = deployment(app, template, revision)  # spec errors before any call
         spec = app.spec.service
         wanted_svc = service(app, spec) if spec is not None and spec.ports else None
         try:
-            await self._apply_all(app, ns, wanted_deploy, wanted_svc)
+            return await self._apply_all(app, ns, wanted_deploy, wanted_svc)
         except NotFoundError:  # the namespace was deleted behind our back: make it again
             self._namespaces.discard(ns)
             await self._apply_all(app, ns, wanted_deploy, wanted_svc)
+            return True
         except ConflictError:  # e.g. the namespace is being deleted: look again next time
             self._namespaces.discard(ns)
             raise
 
     async def _apply_all(
         self, app: Application, ns: str, wanted_deploy: Manifest, wanted_svc: Manifest | None
-    ) -> None:
+    ) -> bool:
         await self._ensure_namespace(ns)
         kube = self._kube
         # Both are checked before anything is written: no half-applied app on a NameConflict.
@@ -163,21 +171,25 @@ class KubernetesOrchestrator:
         )
         self._ours(current_deploy, app)
         self._ours(current_svc, app)
-        await kube.call(
+        applied_deploy = await kube.call(
             lambda: kube.apps.patch_namespaced_deployment(
                 app.name, ns, wanted_deploy, **kube.apply_options()
             ),
             f"apply Deployment {ns}/{app.name}",
         )
+        changed = _generation(current_deploy) != _generation(applied_deploy)
         if wanted_svc is not None:
-            await kube.call(
+            applied_svc = await kube.call(
                 lambda: kube.core.patch_namespaced_service(
                     app.name, ns, wanted_svc, **kube.apply_options()
                 ),
                 f"apply Service {ns}/{app.name}",
             )
+            changed |= current_svc is None or current_svc.get("spec") != applied_svc.get("spec")
         elif current_svc is not None:
             await self._delete_service(app)
+            changed = True
+        return changed
 
     async def _delete_service(self, app: Application) -> None:
         kube, ns = self._kube, namespace_of(app)

@@ -130,7 +130,7 @@ class SwarmOrchestrator:
                 )
         self._networks.add(name)
 
-    async def apply(self, app: Application, template: AppTemplate, revision: str) -> None:
+    async def apply(self, app: Application, template: AppTemplate, revision: str) -> bool:
         wanted = managed_fields(app, template, revision)
         await self._ensure_network(app.project or "")
         name = wanted["Name"]
@@ -140,10 +140,10 @@ class SwarmOrchestrator:
                 lambda api: api._post_json(api._url("/services/create"), data=wanted),
                 f"create service {name}",
             )
-            return
+            return True
         spec = patch(current["Spec"], wanted)
         if spec is None:
-            return
+            return False
         version = current["Version"]["Index"]
         await self._call(
             lambda api: api._result(
@@ -156,6 +156,7 @@ class SwarmOrchestrator:
             ),
             f"update service {name}",
         )
+        return True
 
     async def observe(self, app: Application, revision: str) -> AppObservation:
         name = service_name(app)
