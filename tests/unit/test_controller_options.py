@@ -1,7 +1,9 @@
-"""`zun-controller run` and `up`: their options reach what the manager is built from."""
+"""`zun-controller run` and `up`: their options reach what the manager is built from, and the
+balancer image reaches the Containers a docker Cluster's Application gets."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import Iterator
@@ -12,9 +14,23 @@ import pytest
 from typer.testing import CliRunner
 
 from zun_controller.cli import controller
-from zun_controller.config import EtcdSettings
+from zun_controller.cli.compose import build_manager
+from zun_controller.config import EtcdSettings, ManagerSettings
+from zun_controller.drivers.runtime.fake import FakeRuntimeFactory
+from zun_controller.errors import NotFoundError
+from zun_controller.metrics import Metrics
+from zun_controller.models.container import Container
+from zun_controller.models.registry import parse
+from zun_controller.reconcilers.app_docker import DEFAULT_LB_IMAGE
 from zun_controller.store.etcd import EtcdKV
+from zun_controller.store.memory import MemoryKV
+from zun_controller.store.records import RecordStore
 from zun_controller.store.server import free_port
+
+LB = "registry.example/ops/haproxy:2.8"
+HTTPD = "zun-test/httpd:v1"
+
+Served = list[tuple[EtcdSettings, ManagerSettings]]
 
 
 @pytest.fixture(autouse=True)
@@ -27,9 +43,30 @@ def _logging_kept() -> Iterator[None]:
     root.setLevel(level)
 
 
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> Served:
+    """What the command would serve with: `_serve` is where parsing ends and running begins."""
+    monkeypatch.delenv("ZUN_LB_IMAGE", raising=False)
+    got: Served = []
+
+    async def serve(etcd: EtcdSettings, settings: ManagerSettings, *_: Any, **__: Any) -> None:
+        got.append((etcd, settings))
+
+    monkeypatch.setattr(controller, "_serve", serve)
+    return got
+
+
 def invoke(*args: str, env: dict[str, str] | None = None) -> None:
     result = CliRunner().invoke(controller.app, list(args), env=env)
     assert result.exit_code == 0, (result.output, result.exception)
+
+
+@pytest.mark.parametrize("command", [["run"], ["up", "--etcd", "http://127.0.0.1:1"]])
+def test_lb_image_is_an_option_and_a_variable(served: Served, command: list[str]) -> None:
+    invoke(*command)
+    invoke(*command, "--lb-image", LB)
+    invoke(*command, env={"ZUN_LB_IMAGE": LB})
+    assert [s.lb_image for _, s in served] == [DEFAULT_LB_IMAGE, LB, LB]
 
 
 def _port_pair() -> int:
@@ -75,3 +112,48 @@ def test_up_says_in_one_line_that_its_etcd_port_is_taken(tmp_path: Path) -> None
         )
     assert result.exit_code == 1
     assert f"zun-controller: embedded etcd on http://127.0.0.1:{port}: etcd exited" in result.output
+
+
+def _record(kind: str, name: str, spec: dict[str, Any], **meta: str) -> Any:
+    return parse(
+        {
+            "apiVersion": "zun.openstack.org/v1alpha1",
+            "kind": kind,
+            "metadata": {"name": name, **meta},
+            "spec": spec,
+        }
+    )
+
+
+async def _until_created(store: RecordStore, name: str, project: str) -> Container:
+    async with asyncio.timeout(10):
+        while True:
+            try:
+                return await store.get(Container, name, project)
+            except NotFoundError:
+                await asyncio.sleep(0.02)
+
+
+async def test_a_docker_clusters_balancer_runs_the_configured_image(tmp_path: Path) -> None:
+    store = RecordStore(MemoryKV())
+    settings = ManagerSettings(
+        leader_election=False, health_port=0, gitops_cache=tmp_path, lb_image=LB
+    )
+    factory = FakeRuntimeFactory(images=(HTTPD, LB))
+    manager = build_manager(store, settings, Metrics(), factory, "test")
+    stop = asyncio.Event()
+    running = asyncio.create_task(manager.run(stop))
+    try:
+        await store.create(_record("Host", "a", {"endpoint": "tcp://a:2375"}))
+        await store.create(_record("Cluster", "dk", {"type": "docker"}))
+        app = {
+            "cluster": "dk",
+            "template": {"containers": [{"name": "web", "image": HTTPD}]},
+            "service": {"ports": [{"port": 80, "targetPort": 8080}]},
+        }
+        await store.create(_record("Application", "web", app, project="demo"))
+        balancer = await _until_created(store, "web-lb", "demo")
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 10)
+    assert balancer.spec.image == LB

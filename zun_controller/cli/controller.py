@@ -21,6 +21,7 @@ from zun_controller.drivers.runtime.docker import docker_runtime_factory
 from zun_controller.engine.leader import LeadershipLost
 from zun_controller.errors import ZunError
 from zun_controller.metrics import Metrics
+from zun_controller.reconcilers.app_docker import DEFAULT_LB_IMAGE
 from zun_controller.store.etcd import EtcdKV
 from zun_controller.store.instance import instance_id
 from zun_controller.store.records import RecordStore
@@ -49,6 +50,14 @@ LeaseTtl = Annotated[
 ]
 Identity = Annotated[
     str | None, typer.Option("--identity", envvar="ZUN_IDENTITY", help="leader identity")
+]
+LbImage = Annotated[
+    str,
+    typer.Option(
+        "--lb-image",
+        envvar="ZUN_LB_IMAGE",
+        help="haproxy image of docker Clusters' balancers (the default is a test image)",
+    ),
 ]
 LogJson = Annotated[bool, typer.Option("--log-json", envvar="ZUN_LOG_JSON", help="JSON log lines")]
 LogLevel = Annotated[str, typer.Option("--log-level", envvar="ZUN_LOG_LEVEL")]
@@ -159,6 +168,7 @@ def up(
             help="embedded etcd's client port on 127.0.0.1 (its peer port is the next one)",
         ),
     ] = 2479,
+    lb_image: LbImage = DEFAULT_LB_IMAGE,
     log_json: LogJson = False,
     log_level: LogLevel = "INFO",
 ) -> None:
@@ -169,7 +179,9 @@ def up(
         if server:
             _start_embedded(server)
             etcd = server.url
-        settings = ManagerSettings(workers=workers, leader_election=False, health_port=health_port)
+        settings = ManagerSettings(
+            workers=workers, leader_election=False, health_port=health_port, lb_image=lb_image
+        )
         _run(_serve(EtcdSettings(url=etcd), settings, True, local_engine=docker, api_port=api_port))
     finally:
         if server:
@@ -188,13 +200,16 @@ def run(
         Path | None,
         typer.Option("--action-log", envvar="ZUN_ACTION_LOG", help="JSON line per reconcile"),
     ] = None,
+    lb_image: LbImage = DEFAULT_LB_IMAGE,
     log_json: LogJson = False,
     log_level: LogLevel = "INFO",
 ) -> None:
     """The manager alone, with leader election, against an existing etcd."""
     logs.setup(log_level, log_json)
     settings = _settings(workers, lease_ttl, identity, health_port)
-    settings = dataclasses.replace(settings, health_host=health_host, action_log=action_log)
+    settings = dataclasses.replace(
+        settings, health_host=health_host, action_log=action_log, lb_image=lb_image
+    )
     _run(_serve(EtcdSettings(url=etcd), settings, banner=False))
 
 
