@@ -2,7 +2,8 @@
 # Installs what a fresh Debian machine lacks for running and testing Zun, idempotently:
 # Debian packages (etcd, Docker, busybox for test images, haproxy for the load balancer image,
 # prometheus for the observability e2e, git) and a virtualenv at .venv with the project and its
-# test extras.
+# test extras. With ZUN_VENV=DIR (hack/up.sh) that virtualenv is used as it is: nothing is
+# created or installed into it, it only has to hold zun-controller.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,12 @@ if ((${#need_apt[@]})); then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if [ -n "${ZUN_VENV:-}" ]; then
+  [ -x "$ZUN_VENV/bin/zun-controller" ] || { echo "setup: no $ZUN_VENV/bin/zun-controller" >&2; exit 1; }
+  echo "setup: ready (the virtualenv $ZUN_VENV as it is)"
+  exit 0
 fi
 
 PY=${PYTHON:-python3}

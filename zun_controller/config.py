@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from zun_controller.reconcilers.app_docker import DEFAULT_LB_IMAGE
+
 
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -33,3 +35,7 @@ class ManagerSettings:
     gitops_cache: Path = field(default_factory=lambda: default_data_dir() / "gitops")
     #: append one JSON line per reconcile here (engine/actionlog.py); None: no action log
     action_log: Path | None = None
+    #: the image of docker Clusters' balancer Containers (haproxy; see
+    #: reconcilers/applications.md for what it must provide); the default is the test image
+    #: hack/images.sh builds, which no registry serves
+    lb_image: str = DEFAULT_LB_IMAGE

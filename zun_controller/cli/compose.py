@@ -57,7 +57,14 @@ def build_manager(
         resync_period=settings.resync_period,
         instance=instance,
     )
-    ApplicationControllers(manager, store, metrics, runtime=runtime, workers=settings.workers)
+    ApplicationControllers(
+        manager,
+        store,
+        metrics,
+        runtime=runtime,
+        workers=settings.workers,
+        lb_image=settings.lb_image,
+    )
     register_gitops(manager, store, metrics, settings.gitops_cache)
     return manager
 

@@ -22,6 +22,7 @@ from zun_controller.drivers.runtime.docker import docker_runtime_factory
 from zun_controller.engine.leader import LeadershipLost
 from zun_controller.errors import ZunError
 from zun_controller.metrics import Metrics
+from zun_controller.reconcilers.app_docker import DEFAULT_LB_IMAGE
 from zun_controller.store.etcd import EtcdKV
 from zun_controller.store.instance import instance_id
 from zun_controller.store.records import RecordStore
@@ -50,6 +51,14 @@ LeaseTtl = Annotated[
 ]
 Identity = Annotated[
     str | None, typer.Option("--identity", envvar="ZUN_IDENTITY", help="leader identity")
+]
+LbImage = Annotated[
+    str,
+    typer.Option(
+        "--lb-image",
+        envvar="ZUN_LB_IMAGE",
+        help="haproxy image of docker Clusters' balancers (the default is a test image)",
+    ),
 ]
 
 
@@ -115,6 +124,23 @@ def _run(coro_factory: object) -> None:
         raise typer.Exit(1) from None
 
 
+def embedded_etcd(data_dir: Path, client_port: int) -> EtcdServer:
+    """`up`'s single-member etcd. Its peer port is client+1, not a free one: etcd records the
+    member's peer URL when the data dir is made and ignores the flag on later starts, so a port
+    that comes out the same every time keeps the recorded URL true."""
+    return EtcdServer(data_dir / "etcd", client_port=client_port, peer_port=client_port + 1)
+
+
+def _start_embedded(server: EtcdServer) -> None:
+    """Start it, or say in one line why not (a port in use, no etcd binary)."""
+    try:
+        server.start()
+    except (ZunError, FileNotFoundError) as exc:
+        log = server.data_dir.with_suffix(".log")
+        print(f"zun-controller: embedded etcd on {server.url}: {exc} ({log})", file=sys.stderr)
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def up(
     etcd: EtcdOpt = None,
@@ -133,20 +159,28 @@ def up(
     api_port: Annotated[
         int, typer.Option("--api-port", envvar="ZUN_API_PORT", help="REST API on 127.0.0.1")
     ] = 7070,
+    etcd_port: Annotated[
+        int,
+        typer.Option(
+            "--etcd-port",
+            envvar="ZUN_ETCD_PORT",
+            help="embedded etcd's client port on 127.0.0.1 (its peer port is the next one)",
+        ),
+    ] = 2479,
+    lb_image: LbImage = DEFAULT_LB_IMAGE,
     log_json: LogJson = False,
     log_level: LogLevel = "INFO",
 ) -> None:
     """All-in-one for one machine: embedded etcd (unless --etcd), the manager, on 127.0.0.1."""
     logs.setup(log_level, log_json)
-    server = None
-    if etcd is None:
-        server = EtcdServer(
-            (data_dir or default_data_dir()) / "etcd", client_port=2479, peer_port=2480
-        )
-        server.start()
-        etcd = server.url
+    server = embedded_etcd(data_dir or default_data_dir(), etcd_port) if etcd is None else None
     try:
-        settings = ManagerSettings(workers=workers, leader_election=False, health_port=health_port)
+        if server:
+            _start_embedded(server)
+            etcd = server.url
+        settings = ManagerSettings(
+            workers=workers, leader_election=False, health_port=health_port, lb_image=lb_image
+        )
         _run(_serve(EtcdSettings(url=etcd), settings, True, local_engine=docker, api_port=api_port))
     finally:
         if server:
@@ -165,13 +199,16 @@ def run(
         Path | None,
         typer.Option("--action-log", envvar="ZUN_ACTION_LOG", help="JSON line per reconcile"),
     ] = None,
+    lb_image: LbImage = DEFAULT_LB_IMAGE,
     log_json: LogJson = False,
     log_level: LogLevel = "INFO",
 ) -> None:
     """The manager alone, with leader election, against an existing etcd."""
     logs.setup(log_level, log_json)
     settings = _settings(workers, lease_ttl, identity, health_port)
-    settings = dataclasses.replace(settings, health_host=health_host, action_log=action_log)
+    settings = dataclasses.replace(
+        settings, health_host=health_host, action_log=action_log, lb_image=lb_image
+    )
     _run(_serve(EtcdSettings(url=etcd), settings, banner=False))
 
 

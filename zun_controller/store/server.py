@@ -5,6 +5,7 @@ It listens on loopback only, on the ports given (or free ones), with its data in
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import signal
@@ -73,12 +74,22 @@ class EtcdServer:
         while time.monotonic() < deadline:
             if self._proc is not None and self._proc.poll() is not None:
                 raise TransientError(f"etcd exited with {self._proc.returncode}; see its log")
-            try:
-                with socket.create_connection(("127.0.0.1", self.client_port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise TransientError(f"etcd did not listen on {self.url} within {timeout}s")
+            if self._answers():
+                return
+            time.sleep(0.05)
+        raise TransientError(f"etcd did not answer on {self.url} within {timeout}s")
+
+    def _answers(self) -> bool:
+        """etcd's /version answers: a port that merely accepts (someone else's) is not ready.
+        http.client, not urllib: no proxy from the environment on the way to loopback."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.client_port, timeout=0.5)
+        try:
+            conn.request("GET", "/version")
+            return b"etcdserver" in conn.getresponse().read()
+        except (OSError, http.client.HTTPException):
+            return False
+        finally:
+            conn.close()
 
     @property
     def pid(self) -> int | None:
