@@ -36,6 +36,7 @@ from zun_bed import clean_engine
 from zunctl_bed import ZUNCTL, free_port
 
 from zun_controller.models.base import LABEL_MANAGED_BY, LABEL_PROJECT, LABEL_UID, MANAGED_BY
+from zun_controller.store.server import free_port_pair
 
 pytestmark = pytest.mark.e2e
 
@@ -107,18 +108,6 @@ class Tour:
 # ------------------------------------------------------------------------------ hack/up.sh
 
 
-def _port_pair() -> int:
-    """A free port whose successor is free too (the embedded etcd's peer port)."""
-    while True:
-        port = free_port()
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-
-
 def _pids_with(arg: str) -> list[int]:
     """Processes whose command line has this argument (our etcd: its data dir is ours)."""
     pids = []
@@ -144,7 +133,7 @@ class UpScript:
     def __init__(self, workdir: Path) -> None:
         self.log = workdir / "up.log"
         self.data_dir = workdir / "data"
-        self.etcd_port = _port_pair()
+        self.etcd_port = free_port_pair()
         self.etcd_arg = f"--data-dir={self.data_dir / 'etcd'}"
         cmd = [
             str(UP_SH), "--data-dir", str(self.data_dir), "--api-port", str(free_port()),

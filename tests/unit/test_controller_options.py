@@ -25,7 +25,7 @@ from zun_controller.reconcilers.app_docker import DEFAULT_LB_IMAGE
 from zun_controller.store.etcd import EtcdKV
 from zun_controller.store.memory import MemoryKV
 from zun_controller.store.records import RecordStore
-from zun_controller.store.server import free_port
+from zun_controller.store.server import free_port_pair
 
 LB = "registry.example/ops/haproxy:2.8"
 HTTPD = "zun-test/httpd:v1"
@@ -69,23 +69,11 @@ def test_lb_image_is_an_option_and_a_variable(served: Served, command: list[str]
     assert [s.lb_image for _, s in served] == [DEFAULT_LB_IMAGE, LB, LB]
 
 
-def _port_pair() -> int:
-    """A free port whose successor is free too (the embedded etcd's peer port)."""
-    while True:
-        port = free_port()
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-
-
 @pytest.mark.e2e
 def test_up_runs_its_etcd_on_the_port_given(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    port = _port_pair()
+    port = free_port_pair()
     revisions: list[int] = []
 
     async def serve(etcd: EtcdSettings, *_: Any, **__: Any) -> None:

@@ -24,6 +24,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_port_pair() -> int:
+    """A free port whose successor is free too (an etcd's client port, its peer port next)."""
+    while True:
+        port = free_port()
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+
+
 def find_etcd() -> str:
     path = os.environ.get("ZUN_ETCD_BIN") or shutil.which("etcd") or "/usr/bin/etcd"
     if not Path(path).exists():
