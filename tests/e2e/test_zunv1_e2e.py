@@ -101,6 +101,18 @@ def engine_is(engine: docker.DockerClient, uid: str, state: str) -> Callable[[],
     return lambda: engine_state(engine, uid) == state
 
 
+def engine_container(engine: docker.DockerClient, uid: str) -> Any:
+    found = engine.containers.list(
+        ignore_removed=True, all=True, filters={"label": f"{LABEL_UID}={uid}"}
+    )
+    return found[0] if len(found) == 1 else None
+
+
+def started_at(engine: docker.DockerClient, uid: str) -> str | None:
+    found = engine_container(engine, uid)
+    return None if found is None else str(found.attrs["State"]["StartedAt"])
+
+
 class Openstack:
     """`openstack appcontainer …` with keystoneauth's `none` auth and an endpoint override."""
 
@@ -196,6 +208,23 @@ def test_python_zunclient_with_a_token(
         zun(action, uid)
         zun.status_is(uid, status)
         until(engine_is(engine, uid, real), 30, f"engine {real}")
+    zun("start", uid)
+    zun.status_is(uid, "Running")
+    until(engine_is(engine, uid, "running"), 30, "engine running")
+    first = engine_container(engine, uid)
+    zun("reboot", uid)  # restarted in place: same container, started again
+    until(lambda: started_at(engine, uid) != first.attrs["State"]["StartedAt"], 60, "restart")
+    assert engine_container(engine, uid).id == first.id
+    zun.status_is(uid, "Running")
+    stats = zun("stats", uid)
+    assert {"CPU %", "MEM USAGE(MiB)", "MEM LIMIT(MiB)", "NET I/O(B)"} <= set(stats), stats
+    assert stats["MEM USAGE(MiB)"] > 0
+    top = zun("top", uid)
+    assert "PID" in top["Titles"] and any("httpd" in " ".join(p) for p in top["Processes"])
+    zun("rebuild", uid)  # made again from its image: a new container
+    until(lambda: (c := engine_container(engine, uid)) is not None and c.id != first.id
+          and c.status == "running", 60, "rebuilt")  # fmt: skip
+    zun.status_is(uid, "Running")
     assert zun("update", uid, "128")["memory"] == "128M"
     renamed = zun("rename", uid, "py_renamed")
     assert (renamed["uuid"], renamed["name"]) == (uid, "py_renamed")

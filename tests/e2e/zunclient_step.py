@@ -21,7 +21,7 @@ def _shown(c: Any) -> dict[str, Any]:
     return dict(c._info)
 
 
-def _call(zun: Any, action: str, args: list[str]) -> Any:  # noqa: PLR0911 - one per action
+def _call(zun: Any, action: str, args: list[str]) -> Any:  # noqa: PLR0911, PLR0912 - one per action
     ctrs = zun.containers
     match action:
         case "run":
@@ -44,6 +44,14 @@ def _call(zun: Any, action: str, args: list[str]) -> Any:  # noqa: PLR0911 - one
             return ctrs.rename(args[0], args[1])[1]
         case "update":
             return _shown(ctrs.update(args[0], memory=args[1]))
+        case "reboot":
+            return ctrs.restart(args[0], timeout=5) and None
+        case "rebuild":
+            return ctrs.rebuild(args[0]) and None
+        case "stats":
+            return ctrs.stats(args[0])
+        case "top":
+            return ctrs.top(args[0])
         case "delete":
             return ctrs.delete(args[0], stop=True) and None
     raise SystemExit(f"unknown action {action}")
