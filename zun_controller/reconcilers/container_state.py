@@ -31,14 +31,23 @@ def should_restart(obj: Container, state: ContainerState) -> bool:
     return policy is RestartPolicy.ON_FAILURE and (state.exit_code or 0) != 0
 
 
+def _stale_task(message: str) -> bool:
+    """What the engine says when a container's runtime task outlived an engine restart: the
+    task itself ("task ... already exists", after dockerd was killed) or containerd's task
+    directory ("failed to start shim: mkdir ...: file exists", after a restart with hundreds
+    of containers). Neither goes away by retrying; a new container gets a new task."""
+    return "already exists" in message or (
+        "failed to start shim" in message and "file exists" in message
+    )
+
+
 async def _start(runtime: Runtime, cid: str) -> None:
     """Start; a container the engine cannot start because its runtime task survived an engine
-    crash ("task ... already exists", seen after dockerd was killed) is removed, so the next
-    pass creates it afresh (its volumes are kept)."""
+    restart is removed, so the next pass creates it afresh (its volumes are kept)."""
     try:
         await runtime.start(cid)
     except ZunError as exc:
-        if "already exists" not in str(exc):
+        if not _stale_task(str(exc)):
             raise
         await runtime.remove(cid)
         raise TransientError(f"container {cid[:12]} had a stale runtime task; recreating") from exc
