@@ -291,6 +291,9 @@ def test_the_readme_tour_works_as_written(
                 assert ran.stdout.splitlines() == ["hi"], ran.stdout
             case "describe":
                 assert "phase: Running" in ran.stdout, ran.stdout
+                events = ran.stdout.split("\nEvents:", 1)[1].splitlines()
+                reasons = {row.split()[1] for row in events[2:] if len(row.split()) > 1}
+                assert {"Scheduled", "Created", "Started"} <= reasons, ran.stdout
             case "delete":
                 assert f"container.zun.openstack.org/{name} deleted" in ran.stdout
                 left = engine.containers.list(
