@@ -373,10 +373,14 @@ STALE_TASK_ERRORS = [
     # the fourth long chaos run: containerd's task directory survived a dockerd restart
     "start {id}: failed to start shim: mkdir /run/zun-dockerd-chaos/containerd/daemon/"
     "io.containerd.runtime.v2.task/zun-chaos/{id}: file exists: unknown",
+    # the fifth: runc's state of the container survived it
+    "start {id}: id already in use",
 ]
 
 
-@pytest.mark.parametrize("message", STALE_TASK_ERRORS, ids=["task-exists", "shim-dir-exists"])
+@pytest.mark.parametrize(
+    "message", STALE_TASK_ERRORS, ids=["task-exists", "shim-dir-exists", "runc-id-in-use"]
+)
 async def test_a_container_whose_start_hits_a_stale_task_is_recreated(
     bed: Bed, message: str
 ) -> None:

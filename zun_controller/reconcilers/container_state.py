@@ -32,12 +32,15 @@ def should_restart(obj: Container, state: ContainerState) -> bool:
 
 
 def _stale_task(message: str) -> bool:
-    """What the engine says when a container's runtime task outlived an engine restart: the
-    task itself ("task ... already exists", after dockerd was killed) or containerd's task
-    directory ("failed to start shim: mkdir ...: file exists", after a restart with hundreds
-    of containers). Neither goes away by retrying; a new container gets a new task."""
-    return "already exists" in message or (
-        "failed to start shim" in message and "file exists" in message
+    """What the engine says when a container's runtime state outlived an engine restart: the
+    task itself ("task ... already exists", after dockerd was killed), containerd's task
+    directory ("failed to start shim: mkdir ...: file exists") or runc's container state ("id
+    already in use"), the last two after restarts with hundreds of containers. None goes away
+    by retrying; a new container gets a new id and new state."""
+    return (
+        "already exists" in message
+        or "id already in use" in message
+        or ("failed to start shim" in message and "file exists" in message)
     )
 
 
