@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -74,6 +75,36 @@ async def test_stale_update_conflicts_and_loses_nothing(store: RecordStore) -> N
     with pytest.raises(ConflictError, match="stale"):
         await store.update(b)
     assert (await store.get(Container, "web-1", "demo")).spec.image == "one"
+
+
+async def test_a_delete_survives_a_status_write_between_its_read_and_its_swap(
+    store: RecordStore,
+) -> None:
+    """Seen in CI: a test deleted an Application while its controller wrote status; a delete
+    without a precondition must not fail for it (one with a precondition still conflicts)."""
+    await store.create(container("web-1", finalizers=["zun.openstack.org/runtime"]))
+    real_get, controller = store.get, RecordStore(store.kv)
+    races = 0
+
+    async def get_then_race(*args: Any, **kwargs: Any) -> Any:
+        nonlocal races
+        current = await real_get(*args, **kwargs)
+        if races < 2:
+            races += 1
+            other = current.model_copy(deep=True)
+            other.status.phase = f"Running{races}"
+            await controller.update_status(other)
+        return current
+
+    store.get = get_then_race  # type: ignore[method-assign]
+    deleted = await store.delete(Container, "web-1", "demo")
+    assert deleted.metadata.deletion_timestamp is not None and races == 2
+    assert deleted.status.phase == "Running2"
+    version = (await store.create(container("web-2"))).metadata.resource_version
+    races = 0
+    with pytest.raises(ConflictError):
+        await store.delete(Container, "web-2", "demo", resource_version=version)
+    assert races == 1
 
 
 async def test_generation_moves_only_with_spec(store: RecordStore) -> None:

@@ -68,6 +68,10 @@ def _parse_continue(token: str) -> tuple[int, str]:
         raise InvalidError.at("continue", "not a continue token from an earlier list") from None
 
 
+#: reads and swaps an unconditional delete tries before it gives up on a busy record
+DELETE_ATTEMPTS = 5
+
+
 class RecordStore:
     def __init__(
         self,
@@ -264,10 +268,23 @@ class RecordStore:
         *,
         resource_version: str | None = None,
     ) -> R:
-        """Delete, or mark deleting while finalizers remain; returns the record as it ends up."""
-        current = await self.get(cls, name, project)
-        if resource_version and resource_version != current.metadata.resource_version:
-            raise self._stale(current, resource_version)
+        """Delete, or mark deleting while finalizers remain; returns the record as it ends up.
+
+        Without `resource_version` the delete is unconditional, as Kubernetes' is: a write that
+        lands between the read and the swap (a controller's status write) makes it read again
+        and retry, a bounded number of times; with it, that version or a conflict."""
+        for attempt in range(DELETE_ATTEMPTS):
+            current = await self.get(cls, name, project)
+            if resource_version and resource_version != current.metadata.resource_version:
+                raise self._stale(current, resource_version)
+            try:
+                return await self._mark_or_remove(current)
+            except ConflictError:
+                if resource_version or attempt == DELETE_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _mark_or_remove(self, current: R) -> R:
         if not current.metadata.finalizers:
             return await self._remove(current)
         if current.metadata.deletion_timestamp:
