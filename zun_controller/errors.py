@@ -21,6 +21,12 @@ class TransientError(ZunError):
     """A failure that may go away by itself; retry with backoff."""
 
 
+class StaleRuntimeStateError(ZunError):
+    """The engine holds runtime state of a container from before it restarted (its task,
+    containerd's task directory, runc's state) and will not start it; retrying cannot help, a
+    new container (a new id, new state) does."""
+
+
 class ConflictError(ZunError):
     """A write lost a compare-and-swap, or a create found the name taken."""
 

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
+from docker import errors as docker_errors
 
 from zun_controller.drivers.runtime.base import (
     ContainerConfig,
@@ -34,9 +35,19 @@ from zun_controller.drivers.runtime.base import (
     Runtime,
     RuntimeEvent,
 )
-from zun_controller.drivers.runtime.docker import DockerRuntime, container_stats
+from zun_controller.drivers.runtime.docker import (
+    DockerRuntime,
+    _translate_api_error,
+    container_stats,
+)
 from zun_controller.drivers.runtime.fake import FakeRuntime
-from zun_controller.errors import ConflictError, NotFoundError, PermanentError, TransientError
+from zun_controller.errors import (
+    ConflictError,
+    NotFoundError,
+    PermanentError,
+    StaleRuntimeStateError,
+    TransientError,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 from testbed.docker import (  # tests/e2e/testbed, put on the path above
@@ -600,3 +611,24 @@ def test_docker_stats_sum_block_io_over_devices_and_network_io_over_interfaces()
     assert (stats.net_rx, stats.net_tx) == (105, 10)
     empty = container_stats({"blkio_stats": {"io_service_bytes_recursive": None}})
     assert (empty.block_read, empty.net_rx, empty.cpu_percent) == (0, 0, 0.0)
+
+
+@pytest.mark.parametrize(
+    "explanation",
+    [
+        "task 3a9c: already exists",
+        "failed to start shim: mkdir /run/zun-dockerd-chaos/containerd/daemon/"
+        "io.containerd.runtime.v2.task/zun-chaos/3a9c: file exists: unknown",
+        "id already in use",
+    ],
+    ids=["task-exists", "shim-dir-exists", "runc-id-in-use"],
+)
+def test_docker_words_for_stale_runtime_state_are_a_type_of_their_own(explanation: str) -> None:
+    """The three forms the long chaos runs met after dockerd restarts; the reconciler acts on
+    the type (it recreates the container), never on Docker's words."""
+    error = docker_errors.APIError("500 Server Error", explanation=explanation)
+    assert isinstance(_translate_api_error(error, "start 3a9c"), StaleRuntimeStateError)
+    taken = docker_errors.APIError(
+        "409 Conflict", explanation='The container name "/web" is already in use by container "1"'
+    )
+    assert not isinstance(_translate_api_error(taken, "create web"), StaleRuntimeStateError)

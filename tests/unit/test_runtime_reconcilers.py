@@ -12,7 +12,7 @@ import pytest
 from zun_controller.drivers.runtime.base import ContainerConfig, ContainerStatus
 from zun_controller.drivers.runtime.fake import FakeRuntime, FakeRuntimeFactory
 from zun_controller.engine.manager import Manager
-from zun_controller.errors import NotFoundError, TransientError
+from zun_controller.errors import NotFoundError, StaleRuntimeStateError, TransientError
 from zun_controller.metrics import Metrics
 from zun_controller.models.base import LABEL_CONFIG_HASH, LABEL_INSTANCE, LABEL_UID, Resource
 from zun_controller.models.container import Container
@@ -389,7 +389,7 @@ async def test_a_container_whose_start_hits_a_stale_task_is_recreated(
     first = (await bed.phase("web", "Running")).status.container_id or ""
     engine = bed.engine("a")
     await engine.stop(first)
-    engine.fail_next("start", TransientError(message.format(id=first)))
+    engine.fail_next("start", StaleRuntimeStateError(message.format(id=first)))
     await bed.until(lambda: bed.container("web").status.container_id not in (None, first))
     await bed.phase("web", "Running")
     assert await engine.inspect(first) is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zun_controller.drivers.runtime.base import ContainerState, Runtime
 from zun_controller.drivers.runtime.base import ContainerStatus as Engine
-from zun_controller.errors import NotFoundError, TransientError, ZunError
+from zun_controller.errors import NotFoundError, StaleRuntimeStateError, TransientError
 from zun_controller.models.container import (
     Container,
     ContainerPhase,
@@ -31,27 +31,12 @@ def should_restart(obj: Container, state: ContainerState) -> bool:
     return policy is RestartPolicy.ON_FAILURE and (state.exit_code or 0) != 0
 
 
-def _stale_task(message: str) -> bool:
-    """What the engine says when a container's runtime state outlived an engine restart: the
-    task itself ("task ... already exists", after dockerd was killed), containerd's task
-    directory ("failed to start shim: mkdir ...: file exists") or runc's container state ("id
-    already in use"), the last two after restarts with hundreds of containers. None goes away
-    by retrying; a new container gets a new id and new state."""
-    return (
-        "already exists" in message
-        or "id already in use" in message
-        or ("failed to start shim" in message and "file exists" in message)
-    )
-
-
 async def _start(runtime: Runtime, cid: str) -> None:
     """Start; a container the engine cannot start because its runtime task survived an engine
     restart is removed, so the next pass creates it afresh (its volumes are kept)."""
     try:
         await runtime.start(cid)
-    except ZunError as exc:
-        if not _stale_task(str(exc)):
-            raise
+    except StaleRuntimeStateError as exc:
         await runtime.remove(cid)
         raise TransientError(f"container {cid[:12]} had a stale runtime task; recreating") from exc
 

@@ -59,6 +59,7 @@ from zun_controller.errors import (
     ConflictError,
     NotFoundError,
     PermanentError,
+    StaleRuntimeStateError,
     TransientError,
     ZunError,
 )
@@ -106,10 +107,24 @@ def translate(exc: BaseException, what: str) -> ZunError:
     raise exc
 
 
+def _stale_runtime_state(lowered: str) -> bool:
+    """Docker's words for a container whose runtime state outlived an engine restart: the task
+    ("task ... already exists", after dockerd was killed), containerd's task directory ("failed
+    to start shim: mkdir ...: file exists") or runc's state ("id already in use"), the last two
+    after restarts with hundreds of containers (the long chaos runs)."""
+    return (
+        ("task " in lowered and "already exists" in lowered)
+        or "id already in use" in lowered
+        or ("failed to start shim" in lowered and "file exists" in lowered)
+    )
+
+
 def _translate_api_error(exc: Any, what: str) -> ZunError:
     status: int = exc.status_code or 500
     message = f"{what}: {exc.explanation or exc}"
     lowered = message.lower()
+    if _stale_runtime_state(lowered):
+        return StaleRuntimeStateError(message)
     if "unknown runtime" in lowered or "invalid runtime" in lowered:
         return PermanentError("RuntimeNotFound", message)
     if status in (403, 409):  # 403: "network ... has active endpoints"
