@@ -31,6 +31,7 @@ from zun_controller.reconcilers import app_docker_lb as lb_config
 from zun_controller.reconcilers.app_docker_plan import Replica, plan
 from zun_controller.reconcilers.app_docker_status import (
     ANNOTATION_DRAIN,
+    EVER,
     LABEL_APP,
     LABEL_REVISION,
     LABEL_ROLE,
@@ -237,7 +238,15 @@ class DockerOrchestrator:
                 await self._delete(c)
 
     async def observe(self, app: Application, revision: str) -> AppObservation:
-        return observation(app, list(self._owned(app)), revision)
+        return observation(app, list(self._owned(app)), revision, self._engine_since)
+
+    def _engine_since(self, name: str) -> datetime | None:
+        """When the Host's engine last became Ready (None: it is not Ready, or gone)."""
+        host = self.hosts.get_by_name(name)
+        if host is None or not host.status.is_true("Ready"):
+            return None
+        cond = host.status.condition("Ready")
+        return (cond.last_transition_time if cond else None) or EVER
 
     async def delete(self, app: Application) -> bool:
         owned = list(self._owned(app))

@@ -3,10 +3,17 @@
 once Ready for minReadySeconds. The rollout toward a revision failed when one of its replicas
 is not Ready for a reason that says the revision does not work (exits, fails its healthcheck,
 has no image), or when one has waited longer than progressDeadlineSeconds.
+
+The deadline counts the time the revision had a working engine: a replica on a Host that is
+not Ready does not count against it, and one on a Host that came back counts from then (the
+later of the replica's creation and its Host's return). An engine restart taking minutes is
+not the new revision's fault, and rolling back for it would pin the Application to its old
+revision until its template changes again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from zun_controller.drivers.orchestrators.base import AppObservation
@@ -19,6 +26,17 @@ LABEL_ROLE = "zun.openstack.org/role"
 ANNOTATION_DRAIN = "zun.openstack.org/draining-since"
 #: Ready False for these reasons means the revision does not work (not merely starting)
 FAILING = {"Unhealthy", "Exited", "Restarting", "ImageNotFound", "InvalidConfig", "RuntimeNotFound"}
+
+#: when the engine of the named Host last became Ready; None while it is not Ready
+EngineSince = Callable[[str], datetime | None]
+
+
+#: a Host Ready since before anything was made
+EVER = datetime.min.replace(tzinfo=UTC)
+
+
+def _always_up(_: str) -> datetime | None:
+    return EVER
 
 
 def now() -> datetime:
@@ -39,7 +57,12 @@ def role(obj: Container) -> str | None:
     return obj.metadata.labels.get(LABEL_ROLE)
 
 
-def observation(app: Application, owned: list[Container], revision: str) -> AppObservation:
+def observation(
+    app: Application,
+    owned: list[Container],
+    revision: str,
+    engine_since: EngineSince = _always_up,
+) -> AppObservation:
     lb = next((c for c in owned if role(c) == "lb"), None)
     live = [c for c in owned if role(c) == "replica" and not draining(c)]
     up = [c for c in live if ready(c)]
@@ -56,7 +79,7 @@ def observation(app: Application, owned: list[Container], revision: str) -> AppO
         revision=revision,
         endpoints=tuple(f"{p.host_ip}:{p.host_port}" for p in (lb.status.ports if lb else [])),
         progressing=len(updated) != want or len(up) < want or len(live) != want,
-        failed=_failure(app, updated),
+        failed=_failure(app, updated, engine_since),
         message=f"{len(up)}/{want} replicas ready",
     )
 
@@ -66,14 +89,26 @@ def _ready_since(obj: Container) -> datetime:
     return cond.last_transition_time if cond and cond.last_transition_time else now()
 
 
-def _failure(app: Application, updated: list[Container]) -> str | None:
+def _failure(app: Application, updated: list[Container], engine_since: EngineSince) -> str | None:
     for c in updated:
         cond = c.status.condition("Ready")
         if cond is not None and not c.status.is_true("Ready") and cond.reason in FAILING:
             return f"Unhealthy: replica {c.name}: {cond.reason} ({cond.message})"
-    waiting = [c.metadata.creation_timestamp for c in updated if not ready(c)]
+    waiting = [_waiting_since(c, engine_since) for c in updated if not ready(c)]
     deadline = app.spec.update_strategy.progress_deadline_seconds
     oldest = min((t for t in waiting if t is not None), default=None)
     if oldest is not None and (now() - oldest).total_seconds() > deadline:
         return f"ProgressDeadlineExceeded: replicas not ready within {deadline} s"
     return None
+
+
+def _waiting_since(replica: Container, engine_since: EngineSince) -> datetime | None:
+    """Since when a replica that is not ready counts against the deadline (None: it does not,
+    its engine is down). Not yet placed: since its creation."""
+    created = replica.metadata.creation_timestamp
+    if replica.status.host is None:
+        return created
+    back = engine_since(replica.status.host)
+    if back is None:
+        return None
+    return max(back, created) if created is not None else back
