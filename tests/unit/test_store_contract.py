@@ -17,9 +17,11 @@ from zun_controller.errors import (
     NotFoundError,
 )
 from zun_controller.metrics import Metrics
-from zun_controller.models.container import Container
+from zun_controller.models.container import Container, EnvVar
 from zun_controller.models.registry import parse
+from zun_controller.store import records
 from zun_controller.store.batch import TxnBatcher
+from zun_controller.store.keys import kind_prefix
 from zun_controller.store.kv import KV, EventType, Txn
 from zun_controller.store.records import RecordStore
 
@@ -182,6 +184,24 @@ async def test_list_by_project_selector_and_pages(store: RecordStore) -> None:
             break
         await store.create(container(f"late-{len(names)}"))
     assert names == [f"web-{i}" for i in range(7)]
+
+
+async def test_lists_larger_than_grpcs_default_message_size_are_read(
+    store: RecordStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gRPC's default receive limit is 4 MiB; a project's Containers or Events outgrow it (the
+    long chaos run listed 4.5 MB of Events). Listing, paged or not, still reads all of it, and
+    a list without a limit is read in pages (here of 4) at one revision."""
+    monkeypatch.setattr(records, "LIST_PAGE", 4)
+    big = "x" * 900_000  # under etcd's 1.5 MiB request limit; six make 5.4 MB
+    for i in range(6):
+        obj = container(f"big-{i}")
+        obj.spec.env = [EnvVar(name="PAD", value=big)]
+        await store.create(obj)
+    assert len((await store.list(Container, "demo")).items) == 6
+    assert len((await store.list(Container, "demo", limit=5)).items) == 5
+    kvs, _ = await store.list_raw(kind_prefix(Container.KIND, "demo"))
+    assert len(kvs) == 6
 
 
 async def test_list_selector_syntax_errors_name_the_field(store: RecordStore) -> None:

@@ -59,13 +59,21 @@ def translate(exc: BaseException) -> ZunError:
     return ZunError(str(exc))
 
 
+#: gRPC's default receive limit (4 MiB) is smaller than a list of one kind soon gets (a
+#: project's Events or Containers); etcd's Go client receives up to 2 GiB, and so do we. Lists
+#: are paged as well (RecordStore), so one response stays near a page of records.
+CHANNEL_OPTIONS = (("grpc.max_receive_message_length", 2**31 - 1),)
+
+
 class EtcdKV:
     """The KV port on etcd. `timeout` bounds every unary call so a stalled server is an error."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 2379, timeout: float = 5.0) -> None:
         self.endpoint = f"{host}:{port}"
         self._timeout = timeout
-        self._client = aetcd.Client(host=host, port=port, timeout=int(max(1, timeout)))
+        self._client = aetcd.Client(
+            host=host, port=port, timeout=int(max(1, timeout)), options=dict(CHANNEL_OPTIONS)
+        )
 
     @classmethod
     def from_url(cls, url: str, timeout: float = 5.0) -> EtcdKV:

@@ -70,6 +70,8 @@ def _parse_continue(token: str) -> tuple[int, str]:
 
 #: reads and swaps an unconditional delete tries before it gives up on a busy record
 DELETE_ATTEMPTS = 5
+#: keys per etcd range of a list: a list of any size is read in pages at one revision
+LIST_PAGE = 1000
 
 
 class RecordStore:
@@ -121,7 +123,9 @@ class RecordStore:
         revision, start = _parse_continue(continue_token) if continue_token else (0, prefix)
         items: builtins.list[R] = []
         while True:
-            page = await self.kv.range(prefix, start=start, limit=limit or 0, revision=revision)
+            page = await self.kv.range(
+                prefix, start=start, limit=limit or LIST_PAGE, revision=revision
+            )
             revision = page.revision
             for i, kv in enumerate(page.kvs):
                 obj = decode(cls, kv.value, kv.mod_revision)
@@ -136,7 +140,7 @@ class RecordStore:
             start = page.kvs[-1].key + "\0"
 
     async def list_raw(
-        self, prefix: str, page_size: int = 1000
+        self, prefix: str, page_size: int = LIST_PAGE
     ) -> tuple[builtins.list[KeyValue], int]:
         """Every key-value under `prefix` at one revision (paged), and that revision."""
         out: builtins.list[KeyValue] = []
