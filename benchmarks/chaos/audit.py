@@ -185,11 +185,21 @@ def _check(record: Container, want: Desired, outside: list[Any], found: Findings
         found.untruthful.append(record.name)
 
 
-def overlapping_actions(action_log: Path) -> list[str]:
-    """Reconciles of two different replicas whose [start, end] intervals overlap."""
+def _actions(action_log: Path) -> list[dict[str, Any]]:
     if not action_log.exists():
         return []
-    rows = [json.loads(line) for line in action_log.read_text().splitlines() if line.strip()]
+    return [json.loads(line) for line in action_log.read_text().splitlines() if line.strip()]
+
+
+def actions_taken(action_log: Path) -> tuple[int, int]:
+    """How many reconciles the log holds, and by how many replica processes."""
+    rows = _actions(action_log)
+    return len(rows), len({r["who"] for r in rows})
+
+
+def overlapping_actions(action_log: Path) -> list[str]:
+    """Reconciles of two different replicas whose [start, end] intervals overlap."""
+    rows = _actions(action_log)
     rows.sort(key=lambda r: r["start"])
     bad, latest_end, latest_who = [], 0.0, ""
     for row in rows:

@@ -40,4 +40,7 @@ def test_short_chaos_profile_audits_clean(tmp_path: Path) -> None:
         "orphans": 0,
         "overlapping_actions": 0,
     }, report["details"]
+    # more than one replica process acted (the rival, restarts), never at once (checked above)
+    assert report["reconciles"] > 0 and report["replica_processes"] >= 2, report
+    assert report["seconds_from_first_to_last_fault"] > 0, report
     assert report["passed"] and done.returncode == 0
