@@ -32,7 +32,14 @@ from zun_controller.store.memory import MemoryKV
 from zun_controller.store.records import RecordStore
 
 DEADLINE = 300
-NOW = datetime.now(UTC)
+NOW = datetime.now(UTC)  # the clock of every test here (see _clock)
+
+
+@pytest.fixture(autouse=True)
+def _clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The observation's clock reads NOW: ages below are relative to it, however long after
+    collection a test runs."""
+    monkeypatch.setattr(status_module, "now", lambda: NOW)
 
 
 def _app() -> Application:
