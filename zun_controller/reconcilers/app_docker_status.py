@@ -35,10 +35,6 @@ EngineSince = Callable[[str], datetime | None]
 EVER = datetime.min.replace(tzinfo=UTC)
 
 
-def _always_up(_: str) -> datetime | None:
-    return EVER
-
-
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -61,7 +57,7 @@ def observation(
     app: Application,
     owned: list[Container],
     revision: str,
-    engine_since: EngineSince = _always_up,
+    engine_since: EngineSince,
 ) -> AppObservation:
     lb = next((c for c in owned if role(c) == "lb"), None)
     live = [c for c in owned if role(c) == "replica" and not draining(c)]

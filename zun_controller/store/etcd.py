@@ -62,7 +62,7 @@ def translate(exc: BaseException) -> ZunError:
 #: gRPC's default receive limit (4 MiB) is smaller than a list of one kind soon gets (a
 #: project's Events or Containers); etcd's Go client receives up to 2 GiB, and so do we. Lists
 #: are paged as well (RecordStore), so one response stays near a page of records.
-CHANNEL_OPTIONS = (("grpc.max_receive_message_length", 2**31 - 1),)
+MAX_RECEIVE_BYTES = 2**31 - 1
 
 
 class EtcdKV:
@@ -72,7 +72,10 @@ class EtcdKV:
         self.endpoint = f"{host}:{port}"
         self._timeout = timeout
         self._client = aetcd.Client(
-            host=host, port=port, timeout=int(max(1, timeout)), options=dict(CHANNEL_OPTIONS)
+            host=host,
+            port=port,
+            timeout=int(max(1, timeout)),
+            options={"grpc.max_receive_message_length": MAX_RECEIVE_BYTES},
         )
 
     @classmethod
