@@ -271,30 +271,36 @@ class RecordStore:
         project: str | None = None,
         *,
         resource_version: str | None = None,
+        finalizer: str | None = None,
     ) -> R:
         """Delete, or mark deleting while finalizers remain; returns the record as it ends up.
 
         Without `resource_version` the delete is unconditional, as Kubernetes' is: a write that
         lands between the read and the swap (a controller's status write) makes it read again
-        and retry, a bounded number of times; with it, that version or a conflict."""
+        and retry, a bounded number of times; with it, that version or a conflict.
+        `finalizer` is added in the same swap that marks the record deleting (the propagation
+        policies' `foregroundDeletion` and `orphan`), so the record stays until it is removed."""
         for attempt in range(DELETE_ATTEMPTS):
             current = await self.get(cls, name, project)
             if resource_version and resource_version != current.metadata.resource_version:
                 raise self._stale(current, resource_version)
             try:
-                return await self._mark_or_remove(current)
+                return await self._mark_or_remove(current, finalizer)
             except ConflictError:
                 if resource_version or attempt == DELETE_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _mark_or_remove(self, current: R) -> R:
-        if not current.metadata.finalizers:
+    async def _mark_or_remove(self, current: R, finalizer: str | None = None) -> R:
+        meta = current.metadata
+        if not meta.finalizers and finalizer is None:
             return await self._remove(current)
-        if current.metadata.deletion_timestamp:
+        if meta.deletion_timestamp and (finalizer is None or finalizer in meta.finalizers):
             return current
         new = current.model_copy(deep=True)
-        new.metadata.deletion_timestamp = self._now()
+        new.metadata.deletion_timestamp = meta.deletion_timestamp or self._now()
+        if finalizer is not None and finalizer not in meta.finalizers:
+            new.metadata.finalizers.append(finalizer)
         return await self._swap(current, new)
 
     # -- watch ---------------------------------------------------------------------------------
