@@ -12,11 +12,12 @@ import pytest
 from zun_controller.engine.gc import GarbageCollector, register_garbage_collector
 from zun_controller.engine.informer import Cached, Informer
 from zun_controller.engine.manager import Manager
-from zun_controller.engine.ownership import FOREGROUND, ORPHAN, OwnerIndex
+from zun_controller.engine.ownership import OwnerIndex
 from zun_controller.errors import NotFoundError
 from zun_controller.metrics import Metrics
 from zun_controller.models.base import OwnerReference, Resource
 from zun_controller.models.container import Container
+from zun_controller.models.deletion import FOREGROUND, ORPHAN
 from zun_controller.models.host import Host
 from zun_controller.models.registry import parse
 from zun_controller.store.codec import encode

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from zun_controller.api import access, crud
+from zun_controller.api import access, crud, deletion
 from zun_controller.api.auth import Principal
 from zun_controller.api.context import PREFIX, context, kind_of, principal
 from zun_controller.api.errors import ApiError
@@ -125,8 +125,7 @@ async def _write(
     elif request.method == "PATCH":
         obj = await crud.patch(ctx, who, cls, project, name, request)
     else:
-        rv = request.query_params.get("resourceVersion")
-        obj = await ctx.store.delete(cls, name, project, resource_version=rv)
+        obj = await deletion.delete(ctx, cls, name, project, request)
     return await crud.shown(ctx, obj)
 
 
@@ -154,7 +153,10 @@ async def patch_in_project(request: Request, who: Who, project: str, plural: str
 async def delete_in_project(
     request: Request, who: Who, project: str, plural: str, name: str
 ) -> Obj:
-    """Delete; with finalizers the record stays, marked deleting. Answers it as it ends up."""
+    """Delete; with finalizers the record stays, marked deleting. Answers it as it ends up.
+
+    `?propagationPolicy=Background|Foreground|Orphan` (or a DeleteOptions body) says what
+    happens to the records it owns."""
     return await _write(request, who, plural, project, name)
 
 
@@ -178,7 +180,10 @@ async def patch_cluster(request: Request, who: Who, plural: str, name: str) -> O
 
 @router.delete("/{plural}/{name}")
 async def delete_cluster(request: Request, who: Who, plural: str, name: str) -> Obj:
-    """Delete; with finalizers the record stays, marked deleting. Answers it as it ends up."""
+    """Delete; with finalizers the record stays, marked deleting. Answers it as it ends up.
+
+    `?propagationPolicy=Background|Foreground|Orphan` (or a DeleteOptions body) says what
+    happens to the records it owns."""
     return await _write(request, who, plural, None, name)
 
 

@@ -7,6 +7,7 @@ import contextlib
 from zun_controller.config import ManagerSettings
 from zun_controller.drivers.runtime.base import RuntimeFactory
 from zun_controller.engine.actionlog import ActionLog
+from zun_controller.engine.gc import register_garbage_collector
 from zun_controller.engine.leader import LeaderElector, default_identity
 from zun_controller.engine.manager import Manager
 from zun_controller.errors import AlreadyExistsError
@@ -66,6 +67,7 @@ def build_manager(
         lb_image=settings.lb_image,
     )
     register_gitops(manager, store, metrics, settings.gitops_cache)
+    register_garbage_collector(manager, store, metrics, resync_period=settings.resync_period)
     return manager
 
 

@@ -142,8 +142,17 @@ def delete(
     project: Project = None,
     wait: Annotated[bool, typer.Option("--wait", help="until the record is gone")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="seconds to --wait")] = 120.0,
+    cascade: Annotated[
+        str,
+        typer.Option(
+            "--cascade",
+            help="background (the default: what it owns goes after it), foreground (it goes "
+            "after what it owns) or orphan (what it owns stays)",
+        ),
+    ] = "background",
 ) -> None:
     """Delete a record (KIND NAME) or every object of manifests (-f)."""
+    policy = _cascade(cascade)
     client = _client(project)
     if filename:
         targets = [
@@ -154,15 +163,30 @@ def delete(
     else:
         raise ZunctlError("say what to delete: KIND NAME or -f FILE", code=2)
     for cls, obj_name, obj_project in targets:
-        _delete(client, cls, obj_name, obj_project, wait, timeout)
+        _delete(client, cls, obj_name, obj_project, wait, timeout, policy)
+
+
+def _cascade(value: str) -> str:
+    """kubectl's --cascade value as the API's propagationPolicy."""
+    policies = {"background": "Background", "foreground": "Foreground", "orphan": "Orphan"}
+    if value not in policies:
+        raise ZunctlError(f"--cascade: must be background, foreground or orphan, not {value!r}", 2)
+    return policies[value]
 
 
 def _delete(
-    client: Client, cls: type[Resource], name: str, project: str | None, wait: bool, timeout: float
+    client: Client,
+    cls: type[Resource],
+    name: str,
+    project: str | None,
+    wait: bool,
+    timeout: float,
+    policy: str = "Background",
 ) -> None:
     ref = f"{cls.KIND.kind.lower()}.{GROUP}/{name}"
     client.need(cls, name, project)
-    client.request("DELETE", path_of(cls, project, name))
+    params = {"propagationPolicy": policy}
+    client.request("DELETE", path_of(cls, project, name), params=params)
     if not wait:
         print(f"{ref} deleted", flush=True)
         return

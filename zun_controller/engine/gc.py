@@ -31,11 +31,12 @@ from typing import Any
 from zun_controller.engine.controller import Controller
 from zun_controller.engine.informer import Cached, Informer
 from zun_controller.engine.manager import Manager
-from zun_controller.engine.ownership import FOREGROUND, ORPHAN, OwnerIndex, Ref, owner_key
+from zun_controller.engine.ownership import OwnerIndex, Ref, owner_key
 from zun_controller.engine.reconciler import Result
 from zun_controller.errors import InvalidError, NotFoundError
 from zun_controller.metrics import Metrics
 from zun_controller.models.base import OwnerReference, Resource
+from zun_controller.models.deletion import FOREGROUND, ORPHAN
 from zun_controller.models.registry import kinds
 from zun_controller.store.records import RecordStore
 

@@ -17,13 +17,10 @@ from dataclasses import dataclass
 from zun_controller.engine.informer import Cached
 from zun_controller.errors import InvalidError
 from zun_controller.models.base import Scope, object_key
+from zun_controller.models.deletion import FOREGROUND, ORPHAN
 from zun_controller.models.registry import by_kind
 from zun_controller.store.codec import load
 
-#: the owner stays, deleting, until the garbage collector has removed its dependents
-FOREGROUND = "foregroundDeletion"
-#: the owner stays, deleting, until the garbage collector has cut its dependents loose
-ORPHAN = "orphan"
 #: the finalizers the garbage collector itself acts on
 PROPAGATION_FINALIZERS = (FOREGROUND, ORPHAN)
 

@@ -9,7 +9,10 @@ Every decision about revisions (current, previous, failed, history) is written t
 read a stale cache fails there instead of applying an old revision again.
 
 Deleting an Application asks its orchestrator to remove everything it made, then drops the
-finalizer. An Application whose Cluster record is gone is let go (nothing can be reached).
+finalizer. An Application whose Cluster record is gone is let go (nothing can be reached); the
+garbage collector (engine/gc.py) then deletes the records it owned. A delete with
+`propagationPolicy=Orphan` waits until the collector has cut the owned records loose (the
+`orphan` finalizer is gone): the orchestrator then finds nothing of its own to remove.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from zun_controller.engine.reconciler import Result, TerminalError
 from zun_controller.errors import NotFoundError, PermanentError, TransientError
 from zun_controller.metrics import Metrics
 from zun_controller.models.application import Application, Cluster
+from zun_controller.models.deletion import ORPHAN
 from zun_controller.reconcilers import app_status
 from zun_controller.reconcilers.app_events import ApplicationEvents, settled
 from zun_controller.reconcilers.app_revision import Target, can_roll_back, roll_back, target
@@ -157,6 +161,8 @@ class ApplicationReconciler:
     async def _finalize(self, app: Application) -> Result:
         if FINALIZER not in app.metadata.finalizers:
             return Result()
+        if ORPHAN in app.metadata.finalizers:  # the collector first cuts the replicas loose
+            return Result(requeue_after=self.poll_progressing)
         cluster = self.clusters.get_by_name(app.spec.cluster)
         if cluster is not None:
             try:
