@@ -14,9 +14,11 @@ from typing import Any
 
 import docker
 
+from zun_controller.errors import InvalidError, NotFoundError
 from zun_controller.models.application import Application
-from zun_controller.models.base import LABEL_PROJECT, LABEL_UID
+from zun_controller.models.base import LABEL_PROJECT, LABEL_UID, OwnerReference, Scope
 from zun_controller.models.container import Container
+from zun_controller.models.registry import by_kind, kinds
 from zun_controller.reconcilers.app_docker_status import LABEL_ROLE
 from zun_controller.reconcilers.app_revision import effective_template, revision_of
 from zun_controller.store.records import RecordStore
@@ -46,6 +48,8 @@ class Findings:
     untruthful: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
+    #: records (any kind, `kind/name`) whose ownerReferences name an owner that is gone
+    dangling_owners: list[str] = field(default_factory=list)
     overlapping_actions: list[str] = field(default_factory=list)
 
     def clean(self) -> bool:
@@ -89,7 +93,38 @@ async def audit(
     live = {a.name: a for a in (await store.list(Application, project)).items}
     _check_apps(live, apps, everything, found)
     _check_services(swarm, project, live, apps, found)
+    found.dangling_owners = await dangling_owners(store, project)
     return found
+
+
+async def dangling_owners(store: RecordStore, project: str) -> list[str]:
+    """`kind/name` of every record of the project (and cluster-scoped one) with an owner
+    reference whose owner no longer exists with that uid; an unknown owner kind is not
+    judged (the garbage collector never collects for it either)."""
+    out = []
+    for cls in kinds():
+        scoped = cls.KIND.scope is Scope.PROJECT
+        for record in (await store.list(cls, project if scoped else None)).items:
+            for ref in record.metadata.owner_references:
+                if await _owner_gone(store, ref, record.project):
+                    out.append(f"{cls.KIND.kind}/{record.name}")
+                    break
+    return sorted(out)
+
+
+async def _owner_gone(store: RecordStore, ref: OwnerReference, project: str | None) -> bool:
+    try:
+        cls = by_kind(ref.kind)
+    except InvalidError:
+        return False
+    where = project if cls.KIND.scope is Scope.PROJECT else None
+    if cls.KIND.scope is Scope.PROJECT and project is None:
+        return False  # a cluster-scoped record cannot name a project-scoped owner
+    try:
+        owner = await store.get(cls, ref.name, where)
+    except NotFoundError:
+        return True
+    return owner.metadata.uid != ref.uid
 
 
 def _check_apps(
