@@ -212,12 +212,14 @@ async def test_an_owner_missing_from_the_cache_but_in_the_store_is_not_collected
             await listing
 
 
-async def test_a_reference_of_an_unknown_kind_never_counts_as_gone(
+async def test_a_reference_of_an_unknown_kind_or_without_uid_never_counts_as_gone(
     store: RecordStore, collector: GarbageCollector
 ) -> None:
     await store.create(container("child", OwnerReference(kind="Gadget", name="g", uid="u")))
+    await store.create(container("no-uid", OwnerReference(kind="Container", name="x", uid="")))
     await settled(collector)
     assert await exists(store, Container, "child", "demo")
+    assert await exists(store, Container, "no-uid", "demo")
 
 
 async def test_dangling_references_are_dropped_from_a_record_that_has_another_owner(
@@ -319,8 +321,14 @@ def test_the_index_names_dependents_by_owner_key_and_uid() -> None:
     assert index.dependents("containers/demo/owner", "u-1") == ["containers/demo/child"]
     assert index.dependents("containers/demo/owner", "u-other") == []
     assert queued == ["containers/demo/child"]
+    owned = Cached(encode(owner), 6)
+    index.on_change(owner.key, None, owned)
+    assert queued == ["containers/demo/child", "containers/demo/child"]
     queued.clear()
-    index.on_change(owner.key, None, None)
+    owner.status.phase = "Running"
+    index.on_change(owner.key, owned, Cached(encode(owner), 7))
+    assert queued == []  # the owner's status writes do not wake its dependents
+    index.on_change(owner.key, owned, None)
     assert queued == ["containers/demo/child"]
     queued.clear()
     index.on_change(child.key, cached, None)

@@ -12,7 +12,7 @@ For a record with owner references, each owner (by kind, name and uid) is one of
 - dangling: no record of that name, or one with another uid. The cache is not trusted for
   this: the store is read before anything is deleted, and every write is a compare-and-swap
   on the resourceVersion the decision was made on;
-- unresolvable: an unknown kind; treated as solid, never as gone.
+- unresolvable: an unknown kind, no uid; treated as solid, never as gone.
 With a solid owner the record stays (references to dangling or waiting owners are removed);
 without one, it is deleted when an owner waits (in the foreground itself when it has
 dependents) or when an owner is dangling (background).
@@ -138,7 +138,7 @@ class GarbageCollector:
         )
 
     async def _owner(self, ref: Ref) -> Owner:
-        if ref.owner_key is None:
+        if ref.owner_key is None or not ref.uid:
             return Owner.SOLID
         cached = self._cached(ref.owner_key)
         if cached is not None and cached.metadata.uid == ref.uid:

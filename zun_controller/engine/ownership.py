@@ -81,13 +81,32 @@ def mentions_propagation(cached: Cached | None) -> bool:
     return cached is not None and any(f.encode() in cached.value for f in PROPAGATION_FINALIZERS)
 
 
+def _uid(cached: Cached) -> object:
+    try:
+        meta = load(cached.value).get("metadata")
+    except InvalidError:
+        return None
+    return meta.get("uid") if isinstance(meta, dict) else None
+
+
+def _owner_changed(old: Cached | None, new: Cached | None) -> bool:
+    """Whether a change may matter to the dependents: the record went or came, is deleting
+    (a foreground owner waits), or is another record (another uid) under the same key."""
+    if old is None or new is None:
+        return True
+    if old is new:
+        return False
+    return b"deletionTimestamp" in new.value or _uid(old) != _uid(new)
+
+
 class OwnerIndex:
     """Owner references by dependent key and dependent keys by owner key, for all kinds.
 
     `on_change` is an informer handler; `enqueue` is told every key whose garbage-collection
     state may have changed: the changed record when it carries owner references or may be
-    finishing a propagation, its dependents when it changed or went, and the owners of the
-    references it dropped (a foreground or orphaning owner may be waiting for that).
+    finishing a propagation, its dependents when it came, went, is deleting or changed uid
+    (not on its status writes), and the owners of the references it dropped (a foreground or
+    orphaning owner may be waiting for that).
     """
 
     def __init__(self, enqueue: Callable[[str], None]) -> None:
@@ -110,8 +129,9 @@ class OwnerIndex:
             self._enqueue(key)
         if mentions_propagation(new):
             self._enqueue(key)
-        for dependent in sorted(self._dependents.get(key, ())):
-            self._enqueue(dependent)
+        if key in self._dependents and _owner_changed(old, new):
+            for dependent in sorted(self._dependents[key]):
+                self._enqueue(dependent)
         for dropped in set(before) - set(after):
             if dropped.owner_key is not None:
                 self._enqueue(dropped.owner_key)
