@@ -166,6 +166,27 @@ async def test_delete_without_finalizers_is_immediate(store: RecordStore) -> Non
         await store.get(Container, "web-1", "demo")
 
 
+async def test_a_delete_may_add_a_finalizer_in_the_swap_that_marks_it_deleting(
+    store: RecordStore,
+) -> None:
+    await store.create(container("bare"))
+    await store.create(container("held", finalizers=["zun.openstack.org/runtime"]))
+    bare = await store.delete(Container, "bare", "demo", finalizer="foregroundDeletion")
+    assert bare.metadata.deletion_timestamp is not None
+    assert (await store.get(Container, "bare", "demo")).metadata.finalizers == [
+        "foregroundDeletion"
+    ]
+    await store.delete(Container, "held", "demo")
+    held = await store.delete(Container, "held", "demo", finalizer="orphan")
+    assert held.metadata.finalizers == ["zun.openstack.org/runtime", "orphan"]
+    again = await store.delete(Container, "held", "demo", finalizer="orphan")
+    assert again.metadata.resource_version == held.metadata.resource_version
+    bare.metadata.finalizers = []
+    await store.update(bare)
+    with pytest.raises(NotFoundError):
+        await store.get(Container, "bare", "demo")
+
+
 async def test_list_by_project_selector_and_pages(store: RecordStore) -> None:
     for i in range(7):
         await store.create(
