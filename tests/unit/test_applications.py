@@ -15,6 +15,7 @@ from zun_controller.engine.manager import Manager
 from zun_controller.errors import NotFoundError
 from zun_controller.metrics import Metrics
 from zun_controller.models.application import Application, AppTemplate, Cluster
+from zun_controller.models.deletion import ORPHAN
 from zun_controller.models.event import Event
 from zun_controller.models.registry import parse
 from zun_controller.reconcilers import orchestrators
@@ -295,6 +296,24 @@ async def test_delete_removes_what_the_app_made(bed: Bed) -> None:
     assert bed.engine.apps == {}
     with pytest.raises(NotFoundError):
         await bed.store.get(Application, "web", "demo")
+
+
+async def test_a_delete_with_orphan_waits_for_the_collector_before_the_orchestrator(
+    bed: Bed,
+) -> None:
+    """No garbage collector runs in this bed: the `orphan` finalizer stays until removed."""
+    await bed.app()
+    await bed.until(lambda: "applications/demo/web" in bed.engine.apps)
+    await bed.until(lambda: bool(bed.get().metadata.finalizers))
+    await bed.store.delete(Application, "web", "demo", finalizer=ORPHAN)
+    await bed.until(lambda: bed.get().metadata.deletion_timestamp is not None)
+    await asyncio.sleep(0.3)
+    assert "applications/demo/web" in bed.engine.apps  # not removed while orphaning
+    held = await bed.store.get(Application, "web", "demo")
+    held.metadata.finalizers = [f for f in held.metadata.finalizers if f != ORPHAN]
+    await bed.store.update(held)
+    await bed.until(lambda: bed.ctl.apps.get_by_name("web", "demo") is None)
+    assert bed.engine.apps == {}
 
 
 async def test_missing_cluster_is_reported_by_field(bed: Bed) -> None:
