@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from pydantic import BaseModel
+
 from zun_controller.admission.policy import ACTS_AS, AdmissionPolicy
 from zun_controller.errors import FieldError
 from zun_controller.models.application import Application
@@ -33,21 +35,20 @@ def templates(obj: Resource) -> Iterator[tuple[str, ContainerTemplate]]:
 
 
 def sizes(obj: Resource, policy: AdmissionPolicy) -> list[FieldError]:
-    wire = obj.to_wire()
-    out = list(_oversized(wire.get("spec"), "spec", policy.max_items))
-    out += _oversized(wire.get("metadata"), "metadata", policy.max_items)
+    out = list(_oversized(obj.spec, "spec", policy.max_items))
+    out += _oversized(obj.metadata, "metadata", policy.max_items)
     if isinstance(obj, Application) and obj.spec.replicas > policy.max_replicas:
         out.append(FieldError("spec.replicas", f"must be at most {policy.max_replicas}"))
     return out
 
 
 def _oversized(value: Any, path: str, cap: int) -> Iterator[FieldError]:
-    if isinstance(value, dict | list) and len(value) > cap:
+    """Lists and maps over `cap` entries, anywhere under a model (its fields are not counted)."""
+    if isinstance(value, BaseModel):
+        for name, info in type(value).model_fields.items():
+            yield from _oversized(getattr(value, name), f"{path}.{info.alias or name}", cap)
+    elif isinstance(value, dict | list) and len(value) > cap:
         yield FieldError(path, f"must have at most {cap} entries, not {len(value)}")
-        return
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from _oversized(item, f"{path}.{key}", cap)
     elif isinstance(value, list):
         for i, item in enumerate(value):
             yield from _oversized(item, f"{path}[{i}]", cap)
