@@ -313,3 +313,17 @@ def test_policy_from_env() -> None:
     assert policy.allowed_host_ips == {"127.0.0.1", "10.0.0.1"}
     with pytest.raises(ValueError, match="ZUN_ADMISSION_HOST_PORTS"):
         AdmissionPolicy.from_env({"ZUN_ADMISSION_HOST_PORTS": "80-90"})
+
+
+async def test_records_made_before_a_rule_can_still_be_changed(store: RecordStore) -> None:
+    adm = Admission(store, AdmissionPolicy(max_replicas=10))
+    wide = await store.create(ctr(ports=[{"containerPort": 80, "hostIp": "0.0.0.0"}]))
+    stop = wide.model_copy(deep=True)
+    stop.spec.state = DesiredState.STOPPED
+    assert (await adm.update(stop, wide, MEMBER)).spec.state == DesiredState.STOPPED
+    big = await store.create(app("big", replicas=50))
+    down, up = big.model_copy(deep=True), big.model_copy(deep=True)
+    down.spec.replicas, up.spec.replicas = 20, 60
+    assert (await adm.update(down, big, MEMBER)).spec.replicas == 20
+    with pytest.raises(InvalidError, match=r"spec\.replicas"):
+        await adm.update(up, await store.get(Application, "big", "demo"), MEMBER)

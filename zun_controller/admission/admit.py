@@ -5,7 +5,9 @@ prepare, then write with the quota charged in the record's own transaction. In o
 
 1. sizes and quantities (every writer): `InvalidError` (422) naming the field;
 2. admin-only fields, the port policy (writers without admin rights): `ForbiddenError` (403)
-   for admin-only fields, `InvalidError` for ports;
+   for admin-only fields, `InvalidError` for ports; on an update, sizes, quantities and ports
+   the replaced record already broke at the same field are let be (a record made before a
+   rule existed can still be stopped or scaled down), except replicas growing past the bound;
 3. owner references (writers without admin rights): each reference this write adds names a
    record of a project-scoped kind, in the record's own project, whose uid matches; else an
    `InvalidError` naming `metadata.ownerReferences[i]`;
@@ -20,6 +22,7 @@ must reference it, in its project, and carry no admin-only value its spec does n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypeVar
 
 from zun_controller.admission import checks
@@ -37,6 +40,7 @@ from zun_controller.models.registry import kinds
 from zun_controller.store.records import RecordStore
 
 R = TypeVar("R", bound=Resource)
+Rule = Callable[[Resource, AdmissionPolicy], list[FieldError]]
 
 
 class Admission:
@@ -53,12 +57,12 @@ class Admission:
 
     async def prepare(self, obj: R, old: R | None, writer: Writer) -> R:
         """`obj` as it would be written for `writer` (defaults filled); raises what it breaks."""
-        _raise(checks.sizes(obj, self.policy) + checks.quantities(obj, self.policy))
+        _raise(self._new(checks.sizes, obj, old) + self._new(checks.quantities, obj, old))
         if not writer.admin:
             admin_only = checks.admin_fields(obj, old)
             if admin_only:
                 raise ForbiddenError(f"{'; '.join(map(str, admin_only))} ({writer.name})")
-            _raise(checks.ports(obj, self.policy) + await self._owners(obj, old))
+            _raise(self._new(checks.ports, obj, old) + await self._owners(obj, old))
         _raise(await self._cluster_use(obj, old, writer))
         if await self._limits_resources(obj.project):
             return with_defaults(obj, old, self.policy)
@@ -81,6 +85,16 @@ class Admission:
         """Create a record the controller makes for `owner`, with `owner`'s rights."""
         _raise(child_errors(child, owner) + checks.sizes(child, self.policy))
         return await self.store.create(child)
+
+    def _new(self, rule: Rule, obj: Resource, old: Resource | None) -> list[FieldError]:
+        """What `obj` breaks that `old` did not already break at the same field, so a record
+        made before a rule existed can still be changed (stopped, scaled down) as it is; its
+        replicas may not grow past the bound, though."""
+        errors = rule(obj, self.policy)
+        if old is None or not errors:
+            return errors
+        before = {e.path for e in rule(old, self.policy)}
+        return [e for e in errors if e.path not in before or _grows(e, obj, old)]
 
     async def _owners(self, obj: Resource, old: Resource | None) -> list[FieldError]:
         known = {r.uid for r in old.metadata.owner_references} if old is not None else set()
@@ -149,6 +163,13 @@ def child_errors(child: Resource, owner: Resource) -> list[FieldError]:
     if extra:
         out.append(FieldError("spec.runtime", "only the owner's runtime may be used"))
     return out
+
+
+def _grows(error: FieldError, obj: Resource, old: Resource) -> bool:
+    if error.path != "spec.replicas":
+        return False
+    assert isinstance(obj, Application) and isinstance(old, Application)
+    return obj.spec.replicas > old.spec.replicas
 
 
 def _raise(errors: list[FieldError]) -> None:
