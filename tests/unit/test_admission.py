@@ -16,6 +16,7 @@ from zun_controller.models.base import Resource
 from zun_controller.models.container import Container, DesiredState
 from zun_controller.models.event import Event
 from zun_controller.models.registry import parse
+from zun_controller.reconcilers.app_docker import _owned_by
 from zun_controller.reconcilers.app_docker_plan import MAX_CREATES, plan
 from zun_controller.store.memory import MemoryKV
 from zun_controller.store.records import RecordStore
@@ -327,3 +328,14 @@ async def test_records_made_before_a_rule_can_still_be_changed(store: RecordStor
     assert (await adm.update(down, big, MEMBER)).spec.replicas == 20
     with pytest.raises(InvalidError, match=r"spec\.replicas"):
         await adm.update(up, await store.get(Application, "big", "demo"), MEMBER)
+
+
+def test_a_container_of_another_project_is_never_an_applications_replica() -> None:
+    """Records written straight to etcd skip admission: the docker orchestrator itself only
+    counts (and so only scales, drains or deletes) Containers of the Application's project."""
+    owner = app()
+    owner.metadata.uid = "u-1"
+    ref = {"kind": "Application", "name": "web", "uid": "u-1"}
+    mine = ctr("web-r-0", meta={"ownerReferences": [ref]})
+    theirs = ctr("web-r-0", project="other", meta={"ownerReferences": [ref]})
+    assert _owned_by(mine, owner) and not _owned_by(theirs, owner)
