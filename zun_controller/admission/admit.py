@@ -70,7 +70,7 @@ class Admission:
 
     async def create(self, obj: R, writer: Writer) -> R:
         new = await self.prepare(obj, None, writer)
-        if isinstance(new, Event) and not writer.controller and new.project:
+        if isinstance(new, Event) and new.project:
             self.events.take(new.project)
             return await self.quota.create(new, lease=await self.events.lease())
         created = await self.quota.create(new)

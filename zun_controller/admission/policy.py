@@ -20,14 +20,11 @@ ACTS_AS_ADMIN = "admin"
 @dataclass(frozen=True)
 class Writer:
     """Who a write is made for: its name (in messages) and whether it has admin rights.
-
-    `controller` marks a child record the controller makes for its owner (a replica of an
-    Application): it may carry exactly the admin-only fields its owner's spec carries.
-    """
+    (Children the controller makes are admitted with their owner's rights instead:
+    `Admission.create_child`.)"""
 
     name: str
     admin: bool = False
-    controller: bool = False
 
 
 ADMIN = Writer("admin", admin=True)
