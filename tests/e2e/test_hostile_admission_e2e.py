@@ -13,7 +13,8 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from zun_bed import ZunBed
+from testbed.kube import KubeControlPlane, start_control_plane
+from zun_bed import ZUN, Process, ZunBed
 from zunctl_bed import ApiOnly
 
 from zun_controller.models.container import Container
@@ -277,4 +278,56 @@ async def test_gitops_writes_as_a_member_respecting_runtime_and_quota(
         names = [c.name for c in (await zun.store.list(Container, "g")).items]
         assert names == ["a"], names
     finally:
+        await zun.close()
+
+
+CRDS = Path(__file__).resolve().parents[2] / "crds"
+
+
+@pytest.fixture
+def kube(tmp_path: Path) -> Iterator[KubeControlPlane]:
+    plane = start_control_plane(tmp_path / "kube")
+    try:
+        plane.kubectl_run("apply", "-f", str(CRDS))
+        plane.kubectl_run("wait", "--for=condition=Established", "crd", "--all", timeout=60)
+        yield plane
+    finally:
+        plane.stop()
+
+
+def custom_resource(name: str, namespace: str, **spec: Any) -> str:
+    meta = {"name": name, "namespace": namespace}
+    body = {"apiVersion": "zun.openstack.org/v1alpha1", "kind": "Container", "metadata": meta,
+            "spec": {"image": IMAGE, **spec}}  # fmt: skip
+    return json.dumps(body)
+
+
+@pytest.mark.timeout(300)
+async def test_bridge_writes_as_a_member_of_the_namespaces_project(
+    own_etcd: EtcdServer, tmp_path: Path, kube: KubeControlPlane
+) -> None:
+    ns = "kb"
+    kube.kubectl_run("create", "namespace", ns)
+    zun = ZunBed(own_etcd, tmp_path, (ns,))  # only its store: no controller runs
+    bridge = Process(tmp_path, "bridge")
+    try:
+        await zun.apply("Quota", ns, {"limits": {"containers": 1}})
+        cmd = [ZUN, "bridge", "--etcd", own_etcd.url, "--kubeconfig", str(kube.kubeconfig)]
+        bridge.launch([*cmd, "--health-port", "0"])
+        for name, extra in (("a", {}), ("b", {}), ("sandbox-off", {"runtime": "runc"})):
+            manifest = custom_resource(name, ns, **extra)
+            kube.kubectl_run("apply", "-f", "-", input_text=manifest)
+            if name == "a":
+                await zun.until(lambda: zun.store.list(Container, ns), 90, "first record")
+
+        def refusal(name: str) -> str | None:
+            got = kube.kubectl_run("get", "container", name, "-n", ns, "-o", "json", check=False)
+            conds = json.loads(got.stdout).get("status", {}).get("conditions", [])
+            return next((c["message"] for c in conds if c.get("reason") == "Refused"), None)
+
+        assert "exceeded quota" in await zun.until(lambda: refusal("b"), 90, "b refused")
+        assert "spec.runtime" in await zun.until(lambda: refusal("sandbox-off"), 90, "runtime")
+        assert [c.name for c in (await zun.store.list(Container, ns)).items] == ["a"]
+    finally:
+        bridge.stop()
         await zun.close()
