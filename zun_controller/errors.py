@@ -4,6 +4,7 @@
 - `ConflictError`: a compare-and-swap lost (stale resourceVersion) or the name exists.
 - `NotFoundError`: the record or the outside object does not exist.
 - `InvalidError`: input failed validation; carries the field paths and reasons.
+- `ForbiddenError`: the writer may not make this write (an admin-only field, a quota).
 - `PermanentError`: retrying cannot help (e.g. an image that does not exist); shown in status.
 - `CompactedError`: a watch or list asked for a revision etcd has compacted; list again.
 """
@@ -41,6 +42,10 @@ class FencedError(ZunError):
 
 class NotFoundError(ZunError):
     """The thing asked for does not exist."""
+
+
+class ForbiddenError(ZunError):
+    """The writer may not make this write: an admin-only field, or a quota it would exceed."""
 
 
 class PermanentError(ZunError):

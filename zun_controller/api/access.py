@@ -4,12 +4,10 @@
   them every request is 403 (a list across projects shows only the caller's projects).
 - Cluster-scoped kinds: admins only, except that a member or reader may read the `Project` and
   the `Quota` named after one of its projects.
-- `spec.runtime` of a Container (the OCI runtime) is admin-only.
+- Admin-only fields (`spec.runtime`, ...) are admission's (`zun_controller.admission`).
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from zun_controller.api.auth import Principal
 from zun_controller.api.errors import ApiError
@@ -56,14 +54,3 @@ def visible(who: Principal, obj: Resource) -> bool:
     if obj.KIND.scope is Scope.PROJECT:
         return obj.project in who.projects
     return obj.name in who.projects
-
-
-def check_admin_fields(who: Principal, data: dict[str, Any], old: Resource | None) -> None:
-    """Fields only admins may set or change."""
-    if who.admin or data.get("kind") != "Container":
-        return
-    spec = data.get("spec")
-    runtime = spec.get("runtime") if isinstance(spec, dict) else None
-    before = getattr(old.spec, "runtime", None) if old is not None else None
-    if runtime != before:
-        raise ApiError(403, "spec.runtime: only an admin may set or change the OCI runtime")

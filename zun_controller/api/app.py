@@ -11,12 +11,12 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from zun_controller.admission import Admission, AdmissionPolicy
 from zun_controller.api import containers, routes, tokens, zunv1
 from zun_controller.api.auth import Tokens
 from zun_controller.api.context import ApiContext
 from zun_controller.api.errors import HANDLERS, ApiError, translate
 from zun_controller.api.io import ContainerIO
-from zun_controller.api.quota import QuotaAdmission
 from zun_controller.api.release import QuotaReleaser
 from zun_controller.engine.events import EventRecorder
 from zun_controller.store.records import RecordStore
@@ -29,10 +29,12 @@ def create_app(
     release: bool = True,
     zun_v1: zunv1.ZunV1Settings | None = None,
     events: EventRecorder | None = None,
+    policy: AdmissionPolicy | None = None,
 ) -> FastAPI:
-    """`events` records quota refusals (`QuotaExceeded`); without it they are only answered."""
-    quota = QuotaAdmission(store, events)
-    ctx = ApiContext(store=store, tokens=Tokens(store.kv), quota=quota, io=io)
+    """`events` records quota refusals (`QuotaExceeded`); without it they are only answered.
+    `policy`: the admission limits (their defaults without it)."""
+    admission = Admission(store, policy, events)
+    ctx = ApiContext(store=store, tokens=Tokens(store.kv), admission=admission, io=io)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from zun_controller.admission import Admission
+from zun_controller.admission.quota import QuotaAdmission
 from zun_controller.api.auth import Principal, Tokens
 from zun_controller.api.errors import ApiError
 from zun_controller.api.io import ContainerIO
-from zun_controller.api.quota import QuotaAdmission
 from zun_controller.models.base import Resource
 from zun_controller.models.registry import kinds
 from zun_controller.store.records import RecordStore
@@ -21,8 +22,12 @@ PREFIX = "/apis/zun.openstack.org/v1alpha1"
 class ApiContext:
     store: RecordStore
     tokens: Tokens
-    quota: QuotaAdmission
+    admission: Admission
     io: ContainerIO | None = None
+
+    @property
+    def quota(self) -> QuotaAdmission:
+        return self.admission.quota
 
 
 def context(request: Request) -> ApiContext:

@@ -1,7 +1,8 @@
 """Create, get, list, replace, merge-patch and delete of any kind, whatever the path's scope.
 
-Bodies are never trusted: each one is parsed by the models (`registry.parse`) before anything
-is written, so a rejected request changes nothing in etcd.
+Bodies are never trusted: each one is parsed by the models (`registry.parse`), then admitted
+(`zun_controller.admission`: sizes, admin-only fields, ports, owner references, quota) before
+anything is written, so a rejected request changes nothing in etcd.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from fastapi import Request
 
+from zun_controller.admission import Writer
 from zun_controller.api import access
 from zun_controller.api.auth import Principal
 from zun_controller.api.context import ApiContext
@@ -60,11 +62,7 @@ async def create(
     ctx: ApiContext, who: Principal, cls: type[Resource], project: str | None, data: dict[str, Any]
 ) -> Resource:
     _place(data, cls, project, None)
-    access.check_admin_fields(who, data, None)
-    obj = await ctx.quota.create(_parse_as(cls, data))
-    if isinstance(obj, Quota):
-        await ctx.quota.recompute(obj.name)
-    return obj
+    return await ctx.admission.create(_parse_as(cls, data), writer_of(who))
 
 
 async def replace(
@@ -77,9 +75,12 @@ async def replace(
 ) -> Resource:
     _place(data, cls, project, name)
     old = await ctx.store.get(cls, name, project)
-    access.check_admin_fields(who, data, old)
-    obj = _parse_as(cls, data)
-    return await ctx.quota.update(obj, old)
+    return await ctx.admission.update(_parse_as(cls, data), old, writer_of(who))
+
+
+def writer_of(who: Principal) -> Writer:
+    """A token's rights as admission sees them."""
+    return Writer(f"token {who.name!r} ({who.role})", admin=who.admin)
 
 
 async def patch(

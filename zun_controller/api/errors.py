@@ -19,6 +19,7 @@ from zun_controller.errors import (
     CompactedError,
     ConflictError,
     FieldError,
+    ForbiddenError,
     InvalidError,
     NotFoundError,
     TransientError,
@@ -79,6 +80,8 @@ def translate(exc: Exception) -> ApiError:  # noqa: PLR0911 - one case per error
             return ApiError(409, str(exc))
         case NotFoundError():
             return ApiError(404, str(exc))
+        case ForbiddenError():
+            return ApiError(403, str(exc))
         case CompactedError():
             return ApiError(410, str(exc))
         case TransientError():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from zun_controller.api.quota import COUNTED, QuotaAdmission
+from zun_controller.admission.quota import COUNTED, QuotaAdmission
 from zun_controller.errors import CompactedError
 from zun_controller.models.project import Quota
 from zun_controller.store.keys import ROOT, queue_key, split_queue_key

@@ -5,6 +5,12 @@ restarted bridge resyncs everything) all do the same thing — make the record m
 resource. Deleting a custom resource deletes the record and holds kopf's finalizer until the
 record is gone (its own finalizers clean up outside first). Invalid resources get a status
 condition naming the field and are not retried until they change.
+
+Every write goes through admission: a namespaced resource with the rights of a member of the
+project its namespace names (no admin-only fields, the port policy, the project's quota); a
+cluster-scoped one with an admin's (only a Kubernetes cluster admin can make those). A refused
+resource gets condition `Invalid` (reason `Refused`) and is retried with a delay, since a quota
+may free up.
 """
 
 from __future__ import annotations
@@ -14,10 +20,12 @@ from typing import Any
 
 import kopf
 
+from zun_controller.admission import ADMIN, Admission, Writer
 from zun_controller.bridge.mapping import record_from_resource, wants_change
 from zun_controller.errors import (
     AlreadyExistsError,
     ConflictError,
+    ForbiddenError,
     InvalidError,
     NotFoundError,
     TransientError,
@@ -30,42 +38,40 @@ from zun_controller.store.records import RecordStore
 class Downward:
     """Applies custom resources to the store."""
 
-    def __init__(self, store: RecordStore) -> None:
+    def __init__(self, store: RecordStore, admission: Admission | None = None) -> None:
         self.store = store
+        self.admission = admission or Admission(store)
 
     async def sync(self, kind: str, body: dict[str, Any], patch: Any) -> None:
         try:
             desired = record_from_resource(kind, body)
         except InvalidError as exc:
-            patch.status["phase"] = "Invalid"
-            patch.status["conditions"] = [
-                {
-                    "type": "Invalid",
-                    "status": "True",
-                    "reason": "ValidationFailed",
-                    "message": str(exc),
-                }
-            ]
+            _invalid(patch, "ValidationFailed", str(exc))
             raise kopf.PermanentError(str(exc)) from None
         try:
-            await self._converge(desired)
+            await self._converge(desired, writer_of(desired))
+        except (InvalidError, ForbiddenError) as exc:
+            _invalid(patch, "Refused", str(exc))
+            raise kopf.TemporaryError(str(exc), delay=30) from None
         except (ConflictError, TransientError) as exc:
             raise kopf.TemporaryError(str(exc), delay=1) from None
 
-    async def _converge(self, desired: Resource) -> None:
+    async def _converge(self, desired: Resource, writer: Writer) -> None:
         cls = type(desired)
         try:
             current = await self.store.get(cls, desired.name, desired.project)
         except NotFoundError:
             with contextlib.suppress(AlreadyExistsError):
-                await self.store.create(desired)
+                await self.admission.create(desired, writer)
             return
+        desired = await self.admission.prepare(desired, current, writer)
         if current.metadata.deletion_timestamp or not wants_change(current, desired):
             return
+        old = current.model_copy(deep=True)
         current.spec = desired.spec
         current.metadata.labels = desired.metadata.labels
         current.metadata.annotations = desired.metadata.annotations
-        await self.store.update(current)
+        await self.admission.update(current, old, writer)
 
     async def remove(self, kind: str, body: dict[str, Any]) -> None:
         cls = by_kind(kind)
@@ -77,6 +83,21 @@ class Downward:
         except NotFoundError:
             return
         raise kopf.TemporaryError("waiting for the record's cleanup outside", delay=1)
+
+
+def writer_of(record: Resource) -> Writer:
+    """A custom resource's rights: its namespace's project member's, or (cluster-scoped) an
+    admin's."""
+    if record.project:
+        return Writer(f"custom resource {record.project}/{record.name}")
+    return ADMIN
+
+
+def _invalid(patch: Any, reason: str, message: str) -> None:
+    patch.status["phase"] = "Invalid"
+    patch.status["conditions"] = [
+        {"type": "Invalid", "status": "True", "reason": reason, "message": message}
+    ]
 
 
 def register(registry: kopf.OperatorRegistry, downward: Downward, kinds: list[str]) -> None:

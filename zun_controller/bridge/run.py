@@ -11,6 +11,7 @@ import kopf
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
+from zun_controller.admission import Admission, AdmissionPolicy
 from zun_controller.bridge.operator import Downward, register
 from zun_controller.bridge.upward import StatusUp
 from zun_controller.engine.client import Records
@@ -36,7 +37,8 @@ def _custom_objects(kubeconfig: str) -> k8s.CustomObjectsApi:
 
 def _kopf_task(store: RecordStore, kubeconfig: str, kinds: tuple[str, ...]) -> Task:
     registry = kopf.OperatorRegistry()
-    register(registry, Downward(store), list(kinds))
+    admission = Admission(store, AdmissionPolicy.from_env(os.environ))
+    register(registry, Downward(store, admission), list(kinds))
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> Any:

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Generator
 
 import uvicorn
 
+from zun_controller.admission import AdmissionPolicy
 from zun_controller.api.app import create_app
 from zun_controller.api.auth import Role, Tokens
 from zun_controller.api.zunv1 import ZunV1Settings
@@ -81,7 +82,9 @@ def api_server(
 ) -> tuple[uvicorn.Server, PoolContainerIO | None]:
     io = PoolContainerIO(store, factory) if factory else None
     events = EventRecorder(store, metrics or Metrics())
-    app = create_app(store, io, zun_v1=ZunV1Settings.from_env(os.environ), events=events)
+    policy = AdmissionPolicy.from_env(os.environ).reserving(port)
+    zun_v1 = ZunV1Settings.from_env(os.environ)
+    app = create_app(store, io, zun_v1=zun_v1, events=events, policy=policy)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
     return _Server(config), io
 

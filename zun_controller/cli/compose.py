@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 
+from zun_controller.admission import AdmissionPolicy
 from zun_controller.config import ManagerSettings
 from zun_controller.drivers.runtime.base import RuntimeFactory
 from zun_controller.engine.actionlog import ActionLog
@@ -66,7 +68,8 @@ def build_manager(
         workers=settings.workers,
         lb_image=settings.lb_image,
     )
-    register_gitops(manager, store, metrics, settings.gitops_cache)
+    policy = AdmissionPolicy.from_env(os.environ)
+    register_gitops(manager, store, metrics, settings.gitops_cache, policy)
     register_garbage_collector(manager, store, metrics, resync_period=settings.resync_period)
     return manager
 

@@ -3,6 +3,11 @@
 Each interval it applies the manifests again, so a hand edit of a record it owns is put back
 (counted in status.driftCorrected). A commit with an invalid manifest applies nothing and says
 which file and field; the records of the last good commit stay as they are.
+
+Every write goes through admission as the repository's writer: a member of its project (no
+admin-only fields, the port policy, the project's quota), or an admin when an admin set the
+annotation `zun.openstack.org/acts-as: admin` on the GitRepository. A record admission refuses
+is reported in status (`Refused`, naming the file's record and the field); the others apply.
 """
 
 from __future__ import annotations
@@ -11,9 +16,17 @@ import contextlib
 import logging
 from pathlib import Path
 
+from zun_controller.admission import Admission, Writer
+from zun_controller.admission.policy import ACTS_AS, ACTS_AS_ADMIN
 from zun_controller.engine.client import Records
 from zun_controller.engine.reconciler import Result
-from zun_controller.errors import InvalidError, NotFoundError, PermanentError, TransientError
+from zun_controller.errors import (
+    ForbiddenError,
+    InvalidError,
+    NotFoundError,
+    PermanentError,
+    TransientError,
+)
 from zun_controller.gitops.git import Mirror
 from zun_controller.gitops.manifests import APPLY_SET, load_records
 from zun_controller.models.base import Resource, Scope
@@ -25,9 +38,22 @@ log = logging.getLogger(__name__)
 FINALIZER = "zun.openstack.org/gitops"
 
 
+def writer_of(repo: GitRepository) -> Writer:
+    """The rights a repository writes with: its project's member's, unless an admin said more."""
+    admin = repo.metadata.annotations.get(ACTS_AS) == ACTS_AS_ADMIN
+    return Writer(f"gitrepository {repo.project}/{repo.name}", admin=admin)
+
+
 class GitRepositoryReconciler:
-    def __init__(self, repos: Records[GitRepository], store: RecordStore, cache: Path) -> None:
+    def __init__(
+        self,
+        repos: Records[GitRepository],
+        store: RecordStore,
+        cache: Path,
+        admission: Admission | None = None,
+    ) -> None:
         self.repos, self.store, self.cache = repos, store, cache
+        self.admission = admission or Admission(store)
 
     async def reconcile(self, key: str) -> Result:
         repo = self.repos.get(key)
@@ -44,6 +70,9 @@ class GitRepositoryReconciler:
         except InvalidError as exc:
             repo.status.phase = "Failed"
             repo.status.set_condition("Ready", False, "InvalidManifest", str(exc))
+        except _Refused as exc:
+            repo.status.phase = "Failed"
+            repo.status.set_condition("Ready", False, "Refused", str(exc))
         except (TransientError, PermanentError) as exc:
             repo.status.phase = "Failed"
             repo.status.set_condition("Ready", False, "FetchFailed", str(exc))
@@ -57,31 +86,41 @@ class GitRepositoryReconciler:
         repo.status.last_fetched_commit = commit
         files = await mirror.manifests(commit, repo.spec.path)
         desired = load_records(files, repo.project or "", repo.name)
-        changed = [r.key for r in desired if await self._apply(r)]
+        changed, refused = [], []
+        for record in desired:
+            try:
+                if await self._apply(record, writer_of(repo)):
+                    changed.append(record.key)
+            except (InvalidError, ForbiddenError) as exc:
+                refused.append(f"{record.key}: {exc}")
         if commit == repo.status.last_applied_commit:
             repo.status.drift_corrected += len(changed)
         pruned = await self._prune(repo, {r.key for r in desired}) if repo.spec.prune else []
         repo.status.last_applied_commit = commit
         repo.status.applied = sorted(r.key for r in desired)
         repo.status.pruned = pruned
+        if refused:
+            raise _Refused("; ".join(refused))
         repo.status.phase = "Ready"
         message = f"{len(desired)} records at {commit[:12]}"
         repo.status.set_condition("Ready", True, "Applied", message)
 
-    async def _apply(self, desired: Resource) -> bool:
-        """Create or correct one record; whether anything was written."""
+    async def _apply(self, desired: Resource, writer: Writer) -> bool:
+        """Create or correct one record through admission; whether anything was written."""
         try:
             current = await self.store.get(type(desired), desired.name, desired.project)
         except NotFoundError:
-            await self.store.create(desired)
+            await self.admission.create(desired, writer)
             return True
+        desired = await self.admission.prepare(desired, current, writer)
         meta = current.metadata
         wanted = (desired.spec, desired.metadata.labels, desired.metadata.annotations)
         if (current.spec, meta.labels, meta.annotations) == wanted or meta.deletion_timestamp:
             return False
+        old = current.model_copy(deep=True)
         current.spec = desired.spec
         meta.labels, meta.annotations = desired.metadata.labels, desired.metadata.annotations
-        await self.store.update(current)
+        await self.admission.update(current, old, writer)
         return True
 
     async def _owned(self, repo: GitRepository) -> list[Resource]:
@@ -109,3 +148,7 @@ class GitRepositoryReconciler:
         with contextlib.suppress(NotFoundError):
             await self.repos.update(repo)
         return Result()
+
+
+class _Refused(Exception):
+    """Admission refused some of the repository's records (the message names each)."""

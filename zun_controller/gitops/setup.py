@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from zun_controller.admission import Admission, AdmissionPolicy
 from zun_controller.engine.client import Records
 from zun_controller.engine.controller import Controller
 from zun_controller.engine.informer import Informer
@@ -14,9 +15,15 @@ from zun_controller.models.gitrepository import GitRepository
 from zun_controller.store.records import RecordStore
 
 
-def register_gitops(manager: Manager, store: RecordStore, metrics: Metrics, cache: Path) -> None:
+def register_gitops(
+    manager: Manager,
+    store: RecordStore,
+    metrics: Metrics,
+    cache: Path,
+    policy: AdmissionPolicy | None = None,
+) -> None:
     repos = Records(store, Informer(store, GitRepository, metrics=metrics, resync_period=60.0))
-    reconciler = GitRepositoryReconciler(repos, store, cache)
+    reconciler = GitRepositoryReconciler(repos, store, cache, Admission(store, policy))
     manager.add_controller(
         Controller("gitrepository", reconciler, repos.informer, store=store, metrics=metrics)
     )

@@ -161,6 +161,8 @@ class ClusterSpec(Model):
     kubeconfig_secret: SecretRef | None = None
     #: docker: which Hosts run the replicas (all schedulable Hosts when empty)
     host_selector: Labels = Field(default_factory=dict)
+    #: the projects whose Applications may name this Cluster; empty: every project
+    allowed_projects: list[DNSLabel] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _reachable(self) -> ClusterSpec:

@@ -41,6 +41,8 @@ class QuotaLimits(Model):
     cpu: Cores | None = None
     memory: MemoryBytes | None = None
     volumes: int | None = Field(default=None, ge=0)
+    networks: int | None = Field(default=None, ge=0)
+    gitrepositories: int | None = Field(default=None, ge=0)
 
 
 class QuotaUsage(Model):
@@ -50,6 +52,8 @@ class QuotaUsage(Model):
     cpu: float = 0.0
     memory: int = 0
     volumes: int = 0
+    networks: int = 0
+    gitrepositories: int = 0
 
 
 class QuotaSpec(Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated
 
@@ -49,6 +50,8 @@ def parse_cpu(value: object) -> float:
                 f"{value!r} is not a cpu quantity: use cores (0.5) or millicores (500m)"
             )
         cores = float(match.group(1)) / (1000 if match.group(2) else 1)
+    if not math.isfinite(cores):
+        raise ValueError("must be a finite number of cores")
     if cores < 0:
         raise ValueError("must not be negative")
     return cores

@@ -11,6 +11,12 @@ ones pass their health gate, within maxUnavailable.
 A bridge network is per host, so the balancer reaches the replicas placed on its own host;
 replicas elsewhere are counted but get no traffic (cross-host networking is not done).
 Swarm's limit applies here too for now: one container per replica.
+
+Replicas and the balancer are created through admission with the Application's rights
+(`Admission.create_child`): they reference it, live in its project and carry only what its
+spec carries. A Container counts as the Application's only when it is in the Application's
+project and references its uid: an owner reference written in another project never makes
+the Application act there.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import contextlib
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+from zun_controller.admission import Admission
 from zun_controller.drivers.orchestrators.base import AppObservation, ClusterInfo, OwnedApp
 from zun_controller.drivers.orchestrators.rollout import surge_and_unavailable
 from zun_controller.engine.client import Records
@@ -47,6 +54,8 @@ DEFAULT_LB_IMAGE = "zun-test/haproxy:2.6"
 
 
 def _owned_by(obj: Container, app: Application) -> bool:
+    if obj.project != app.project:
+        return False
     return any(ref.uid == app.metadata.uid for ref in obj.metadata.owner_references)
 
 
@@ -60,7 +69,9 @@ class DockerOrchestrator:
         *,
         lb_image: str = DEFAULT_LB_IMAGE,
         drain_seconds: float = 2.0,
+        admission: Admission | None = None,
     ) -> None:
+        self.admission = admission or Admission(containers.store)
         self.cluster = cluster
         self.containers = containers
         self.hosts = hosts
@@ -107,10 +118,10 @@ class DockerOrchestrator:
         )
         return Container(metadata=self._meta(app, f"{app.name}-lb", "lb"), spec=spec)
 
-    async def _create(self, obj: Container) -> bool:
+    async def _create(self, obj: Container, app: Application) -> bool:
         """True when it was made now (not already there)."""
         try:
-            await self.containers.store.create(obj)
+            await self.admission.create_child(obj, app)
         except AlreadyExistsError:
             return False
         return True
@@ -168,7 +179,7 @@ class DockerOrchestrator:
             await self._delete(lb)
             return None, True
         if lb is None:
-            return None, await self._create(wanted)
+            return None, await self._create(wanted, app)
         if lb.spec != wanted.spec and not lb.metadata.deletion_timestamp:
             lb.spec = wanted.spec
             await self.containers.update(lb)
@@ -188,7 +199,7 @@ class DockerOrchestrator:
         surge, unavailable = surge_and_unavailable(app.spec.update_strategy, app.spec.replicas)
         step = plan(app.spec.replicas, surge, unavailable, new, old)
         for n in step.create:
-            await self._create(self._replica(app, template, revision, n))
+            await self._create(self._replica(app, template, revision, n), app)
         stamp = now().isoformat()
         for c in live:
             if c.name in step.drain:

@@ -5,11 +5,17 @@ replica indexes to create and which replicas to drain (take out of the load bala
 delete). Deployment semantics: at most replicas + maxSurge live at once, at least
 replicas - maxUnavailable ready; not-ready old replicas go first (they serve nobody), ready
 old ones only as new ones become ready. Replicas already draining count for nothing.
+A step creates at most `MAX_CREATES` replicas, so however many replicas a record asks for
+(admission bounds them; a record written straight to etcd may not be), a step's work and
+memory stay bounded: the next steps create the rest.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+#: replicas one step creates at most
+MAX_CREATES = 64
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,8 @@ class Step:
 
 
 def _free_indexes(taken: set[int], count: int) -> tuple[int, ...]:
+    """The `count` lowest indexes not taken (at most `MAX_CREATES`)."""
+    count = min(count, MAX_CREATES)
     out: list[int] = []
     i = 0
     while len(out) < count:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 
+from zun_controller.admission.admit import cluster_refusal
 from zun_controller.drivers.orchestrators.base import AppObservation, Orchestrator
 from zun_controller.engine.client import Records
 from zun_controller.engine.events import EventRecorder
@@ -99,6 +100,9 @@ class ApplicationReconciler:
             raise Waiting(
                 "ClusterNotFound", f"spec.cluster: Cluster {app.spec.cluster!r} not found"
             )
+        refusal = cluster_refusal(cluster, app.project or "")
+        if refusal:
+            raise Waiting("ClusterNotAllowed", f"spec.cluster: {refusal}")
         if not cluster.status.is_true("Ready"):
             raise Waiting("ClusterNotReady", f"Cluster {cluster.name} is not ready")
         try:

@@ -187,7 +187,8 @@ class RecordStore:
     # -- writes --------------------------------------------------------------------------------
 
     async def create(self, obj: R, *, guard: Txn | None = None) -> R:
-        """Store a new record; `guard` adds compares and writes to the same transaction."""
+        """Store a new record; `guard` adds compares and writes to the same transaction (and,
+        with its `lease`, ties the record's key to that etcd lease)."""
         check_scope(obj)
         new = obj.model_copy(deep=True)
         meta = new.metadata
@@ -202,6 +203,7 @@ class RecordStore:
             compares=[(key, 0), *(guard.compares if guard else ())],
             puts=[(key, encode(new)), *(guard.puts if guard else ())],
             deletes=list(guard.deletes) if guard else [],
+            lease=guard.lease if guard else 0,
         )
         result = await self.kv.commit(txn)
         if not result.succeeded:

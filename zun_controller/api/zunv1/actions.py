@@ -201,7 +201,9 @@ async def execute(
 
 @router.get("/top")
 async def top(request: Request, who: Who, ident: str, ps_args: str | None = None) -> Any:
-    """`ps` run inside the container (the port has no engine-side top)."""
+    """`ps` run inside the container (the port has no engine-side top): it runs a process, so
+    it needs write rights, as execute does."""
+    who.check_write()
     ctx = _ctx(request)
     obj = await lookup.find(ctx, who, ident)
     rules.check("top", obj)

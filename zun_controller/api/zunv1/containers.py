@@ -10,10 +10,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from zun_controller.api.context import ApiContext
+from zun_controller.api.crud import writer_of
 from zun_controller.api.zunv1 import lookup, rules, translate, versions, view
 from zun_controller.api.zunv1.auth import Caller, caller
 from zun_controller.api.zunv1.errors import ZunV1Error
 from zun_controller.models.container import Container
+from zun_controller.models.quantity import parse_cpu
 
 router = APIRouter(prefix="/containers")
 Who = Annotated[Caller, Depends(caller)]
@@ -43,7 +45,7 @@ def _flag(value: str | None) -> bool:
 async def create(request: Request, who: Who, run: str | None = None) -> JSONResponse:
     who.check_write()
     obj = translate.container_of(await _body(request), who.project, _flag(run))
-    created = await _ctx(request).quota.create(obj)
+    created = await _ctx(request).admission.create(obj, writer_of(who.principal))
     shown = view.container(created, request)
     location = shown["links"][0]["href"]
     return JSONResponse(shown, status_code=202, headers={"Location": location})
@@ -94,13 +96,21 @@ def _updater(patch: dict[str, Any]) -> Any:
     def edit(obj: Container) -> None:
         rules.check("update", obj)
         if patch.get("cpu") is not None:
-            obj.spec.resources.cpu = float(patch["cpu"])
+            obj.spec.resources.cpu = cpu_cores(patch["cpu"])
         if patch.get("memory") not in (None, ""):
             obj.spec.resources.memory = translate.memory_bytes(patch["memory"])
         if patch.get("name"):
             rename(obj, str(patch["name"]))
 
     return edit
+
+
+def cpu_cores(value: Any) -> float:
+    """Zun's `cpu` (cores); its bounds are admission's."""
+    try:
+        return parse_cpu(value)
+    except ValueError as exc:
+        raise ZunV1Error(400, f"Invalid cpu {value!r}: {exc}") from None
 
 
 def rename(obj: Container, name: str) -> None:

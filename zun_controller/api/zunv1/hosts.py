@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from zun_controller.api.context import ApiContext
+from zun_controller.api.crud import writer_of
 from zun_controller.api.zunv1.auth import Caller, caller
 from zun_controller.api.zunv1.errors import ZunV1Error
 from zun_controller.errors import NotFoundError
@@ -119,11 +120,11 @@ async def set_quota(request: Request, who: Who, project_id: str) -> Any:
     if old is None:
         new = Quota(metadata=ObjectMeta(name=project_id), spec=QuotaSpec())
         new.spec.limits = _new_limits(body, QuotaLimits())
-        saved = await ctx.quota.create(new)
+        saved = await ctx.admission.create(new, writer_of(who.principal))
     else:
         new = old.model_copy(deep=True)
         new.spec.limits = _new_limits(body, old.spec.limits)
-        saved = await ctx.quota.update(new, old)
+        saved = await ctx.admission.update(new, old, writer_of(who.principal))
     await ctx.quota.recompute(project_id)
     return _limits(saved.spec.limits)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from zun_controller.api.context import ApiContext
+from zun_controller.api.crud import writer_of
 from zun_controller.api.zunv1.auth import Caller
 from zun_controller.api.zunv1.errors import ZunV1Error
 from zun_controller.api.zunv1.view import zun_name
@@ -52,7 +53,7 @@ async def find(
 async def change(
     ctx: ApiContext, caller: Caller, ident: str, edit: Callable[[Container], None]
 ) -> Container:
-    """Apply `edit` to the container's record and write it (quota-checked), retrying when the
+    """Apply `edit` to the container's record and write it (admitted), retrying when the
     controller wrote it between our read and our write."""
     caller.check_write()
     for attempt in range(ATTEMPTS):
@@ -60,7 +61,7 @@ async def change(
         new = old.model_copy(deep=True)
         edit(new)
         try:
-            return await ctx.quota.update(new, old)
+            return await ctx.admission.update(new, old, writer_of(caller.principal))
         except ConflictError:
             if attempt == ATTEMPTS - 1:
                 raise

@@ -2,7 +2,8 @@
 
 The rule (see api/README.md):
 - A project's usage lives at `/zun/quota-usage/<project>`. Every create or resize of a counted
-  record (Container, Application, Volume) in a project that has a Quota puts the new usage in
+  record (Container, Application, Volume, Network, GitRepository) in a project that has a Quota
+  puts the new usage in
   the record's own transaction, compared on the usage key's mod_revision; a lost compare means
   another write charged first, so it reads again and retries. Where no Quota exists, the
   transaction instead compares that the Quota key is still absent, so a Quota made meanwhile
@@ -11,10 +12,10 @@ The rule (see api/README.md):
   watch), when a Quota is made, and at start-up (the repair path), usage is recomputed from the
   records themselves, again compared on the usage key. Between a delete and its recount usage
   is over-counted, so a quota is never exceeded and nothing acknowledged is lost.
-- A refusal (403) is also a Warning Event `QuotaExceeded` about the refused record (its kind
-  and name, in its project), given a recorder: the tenant can read it there, and `zunctl
-  describe` of that record shows it, as Kubernetes shows FailedCreate on the object whose
-  write failed rather than on the ResourceQuota.
+- A refusal (`ForbiddenError`, a 403 at the API) is also a Warning Event `QuotaExceeded`
+  about the refused record (its kind and name, in its project), given a recorder: the tenant
+  can read it there, and `zunctl describe` of that record shows it, as Kubernetes shows
+  FailedCreate on the object whose write failed rather than on the ResourceQuota.
 """
 
 from __future__ import annotations
@@ -25,20 +26,26 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import NoReturn, TypeVar
 
-from zun_controller.api.errors import ApiError
 from zun_controller.engine.events import EventRecorder
-from zun_controller.errors import AlreadyExistsError, ConflictError, NotFoundError
+from zun_controller.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    TransientError,
+)
 from zun_controller.models.application import Application
 from zun_controller.models.base import Resource
 from zun_controller.models.container import Container
-from zun_controller.models.network import Volume
+from zun_controller.models.gitrepository import GitRepository
+from zun_controller.models.network import Network, Volume
 from zun_controller.models.project import Quota, QuotaLimits, QuotaUsage
 from zun_controller.store.keys import record_key
 from zun_controller.store.kv import Txn
 from zun_controller.store.records import RecordStore
 
 USAGE = "/zun/quota-usage/"
-COUNTED: tuple[type[Resource], ...] = (Container, Application, Volume)
+COUNTED: tuple[type[Resource], ...] = (Container, Application, Volume, Network, GitRepository)
 ATTEMPTS = 200
 R = TypeVar("R", bound=Resource)
 log = logging.getLogger(__name__)
@@ -56,6 +63,10 @@ def charge_of(obj: Resource) -> QuotaUsage:
         return QuotaUsage(applications=1, replicas=n, cpu=n * cpu, memory=n * mem)
     if isinstance(obj, Volume):
         return QuotaUsage(volumes=1)
+    if isinstance(obj, Network):
+        return QuotaUsage(networks=1)
+    if isinstance(obj, GitRepository):
+        return QuotaUsage(gitrepositories=1)
     return QuotaUsage()
 
 
@@ -77,6 +88,8 @@ def exceeded(used: QuotaUsage, limits: QuotaLimits, growth: QuotaUsage) -> list[
 
 
 class QuotaAdmission:
+    """Charges creates and resizes of counted records in their own transaction (module doc)."""
+
     def __init__(self, store: RecordStore, recorder: EventRecorder | None = None) -> None:
         self.store = store
         self.recorder = recorder
@@ -91,7 +104,7 @@ class QuotaAdmission:
         message = f"exceeded quota of project {about.project!r}: {', '.join(over)}"
         if self.recorder is not None:
             self.recorder.record(about, "Warning", "QuotaExceeded", f"{verb} refused: {message}")
-        raise ApiError(403, message)
+        raise ForbiddenError(message)
 
     async def _guard(self, about: Resource, verb: str, delta: QuotaUsage) -> Txn:
         project = about.project or ""
@@ -113,9 +126,10 @@ class QuotaAdmission:
             puts=[(USAGE + project, new.model_dump_json().encode())],
         )
 
-    async def create(self, obj: R) -> R:
+    async def create(self, obj: R, lease: int = 0) -> R:
+        """Create `obj`, charged to its project; `lease` (an etcd lease id) ties its key to it."""
         if not isinstance(obj, COUNTED) or not obj.project:
-            return await self.store.create(obj)
+            return await self.store.create(obj, guard=Txn(lease=lease) if lease else None)
         delta = charge_of(obj)
         return await _retry(
             lambda: self._guarded(obj, "create", delta, lambda g: self.store.create(obj, guard=g))
@@ -172,7 +186,7 @@ class QuotaAdmission:
             )
             if (await self.store.kv.commit(txn)).succeeded:
                 return total
-        raise ApiError(503, f"quota usage of {project!r} kept changing; try again")
+        raise TransientError(f"quota usage of {project!r} kept changing; try again")
 
     async def repair_all(self) -> None:
         for quota in (await self.store.list(Quota)).items:
@@ -189,4 +203,4 @@ async def _retry(attempt: Callable[[], Awaitable[R]]) -> R:
             return await attempt()
         except _GuardLost:
             await asyncio.sleep(random.uniform(0, 0.002 * min(i + 1, 10)))
-    raise ApiError(503, "quota usage kept changing; try again")
+    raise TransientError("quota usage kept changing; try again")
