@@ -142,6 +142,14 @@ def delete(
     project: Project = None,
     wait: Annotated[bool, typer.Option("--wait", help="until the record is gone")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="seconds to --wait")] = 120.0,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="remove the record's finalizers: it goes at once, and what it made outside "
+            "(engine containers, services) is left as it is",
+        ),
+    ] = False,
 ) -> None:
     """Delete a record (KIND NAME) or every object of manifests (-f)."""
     client = _client(project)
@@ -154,7 +162,43 @@ def delete(
     else:
         raise ZunctlError("say what to delete: KIND NAME or -f FILE", code=2)
     for cls, obj_name, obj_project in targets:
-        _delete(client, cls, obj_name, obj_project, wait, timeout)
+        if force:
+            _force_delete(client, cls, obj_name, obj_project)
+        else:
+            _delete(client, cls, obj_name, obj_project, wait, timeout)
+
+
+def _force_delete(client: Client, cls: type[Resource], name: str, project: str | None) -> None:
+    """Delete, then empty the finalizers of what is left: the store removes the record, and
+    no controller cleans up outside after it. Says so."""
+    ref = f"{cls.KIND.kind.lower()}.{GROUP}/{name}"
+    client.need(cls, name, project)
+    live = client.request("DELETE", path_of(cls, project, name))
+    held = (live or {}).get("metadata", {}).get("finalizers") or []
+    if held:
+        _drop_finalizers(client, path_of(cls, project, name))
+    print(f"{ref} force-deleted", flush=True)
+    if held:
+        print(
+            f"warning: {ref}: finalizers {', '.join(held)} removed; whatever it made or held "
+            "outside the store (engine containers, services, volumes) is left as it is",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _drop_finalizers(client: Client, path: str, attempts: int = 5) -> None:
+    """Empty a record's finalizers; a controller's status write in between (409) is retried,
+    a record already gone (404) is what was wanted."""
+    for attempt in range(attempts):
+        try:
+            client.request("PATCH", path, json={"metadata": {"finalizers": []}})
+            return
+        except ZunctlError as exc:
+            if exc.status == 404:
+                return
+            if exc.status != 409 or attempt == attempts - 1:
+                raise
 
 
 def _delete(
