@@ -5,26 +5,47 @@ restarted bridge resyncs everything) all do the same thing — make the record m
 resource. Deleting a custom resource deletes the record and holds kopf's finalizer until the
 record is gone (its own finalizers clean up outside first). Invalid resources get a status
 condition naming the field and are not retried until they change.
+
+The bridge never takes over a record it did not make (models/ownership.py): a custom resource
+naming a record another writer owns gets phase `Conflict` and condition `Ready` False with
+reason `OwnershipConflict` naming the owner, the record is left as it is (retried every
+`CONFLICT_RETRY` seconds, so it is created once the other record goes), and deleting that
+custom resource deletes nothing; the annotation `zun.openstack.org/adopt: "true"` on the custom
+resource takes the record over.
 """
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import kopf
 
 from zun_controller.bridge.mapping import record_from_resource, wants_change
 from zun_controller.errors import (
-    AlreadyExistsError,
     ConflictError,
     InvalidError,
     NotFoundError,
     TransientError,
 )
 from zun_controller.models.base import GROUP, VERSION, Resource
+from zun_controller.models.ownership import BRIDGE, adopts, conflict, owner_of
 from zun_controller.models.registry import by_kind
 from zun_controller.store.records import RecordStore
+
+CONFLICT_RETRY = 30.0
+
+
+class OwnedElsewhere(Exception):
+    """The record the custom resource names is another writer's; the message names it."""
+
+
+def _condition(patch: Any, phase: str, cond: tuple[str, str, str], message: str) -> None:
+    """Set the custom resource's phase and its one condition (type, status, reason)."""
+    type_, status, reason = cond
+    patch.status["phase"] = phase
+    patch.status["conditions"] = [
+        {"type": type_, "status": status, "reason": reason, "message": message}
+    ]
 
 
 class Downward:
@@ -37,18 +58,13 @@ class Downward:
         try:
             desired = record_from_resource(kind, body)
         except InvalidError as exc:
-            patch.status["phase"] = "Invalid"
-            patch.status["conditions"] = [
-                {
-                    "type": "Invalid",
-                    "status": "True",
-                    "reason": "ValidationFailed",
-                    "message": str(exc),
-                }
-            ]
+            _condition(patch, "Invalid", ("Invalid", "True", "ValidationFailed"), str(exc))
             raise kopf.PermanentError(str(exc)) from None
         try:
             await self._converge(desired)
+        except OwnedElsewhere as exc:
+            _condition(patch, "Conflict", ("Ready", "False", "OwnershipConflict"), str(exc))
+            raise kopf.TemporaryError(str(exc), delay=CONFLICT_RETRY) from None
         except (ConflictError, TransientError) as exc:
             raise kopf.TemporaryError(str(exc), delay=1) from None
 
@@ -57,9 +73,11 @@ class Downward:
         try:
             current = await self.store.get(cls, desired.name, desired.project)
         except NotFoundError:
-            with contextlib.suppress(AlreadyExistsError):
-                await self.store.create(desired)
+            await self.store.create(desired)  # AlreadyExistsError: a race, looked at again
             return
+        owner = owner_of(current.metadata)
+        if owner != BRIDGE and not adopts(desired.metadata.annotations):
+            raise OwnedElsewhere(conflict(desired.key, owner))
         if current.metadata.deletion_timestamp or not wants_change(current, desired):
             return
         current.spec = desired.spec
@@ -72,6 +90,9 @@ class Downward:
         meta = body.get("metadata", {})
         project = meta.get("namespace")
         try:
+            current = await self.store.get(cls, meta["name"], project)
+            if owner_of(current.metadata) != BRIDGE:
+                return  # another writer's record: the custom resource only named it
             await self.store.delete(cls, meta["name"], project)
             await self.store.get(cls, meta["name"], project)
         except NotFoundError:

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from zun_controller.cli.zunctl_apply import apply_one, diff_one, read_manifests
+from zun_controller.cli.zunctl_apply import OwnedElsewhere, apply_one, diff_one, read_manifests
 from zun_controller.cli.zunctl_client import Client, Config, ZunctlError, path_of, where
 from zun_controller.cli.zunctl_describe import describe as describe_record
 from zun_controller.cli.zunctl_output import console, headers, row, show
@@ -54,18 +54,33 @@ def apply(
     applyset: Annotated[
         str | None, typer.Option("--applyset", help="apply-set name [the file or directory name]")
     ] = None,
+    force_conflicts: Annotated[
+        bool,
+        typer.Option(
+            "--force-conflicts", help="let the apply-set adopt records another writer owns"
+        ),
+    ] = False,
 ) -> None:
-    """Create or update every object of the manifests; one line per object."""
+    """Create or update every object of the manifests; one line per object. With an
+    apply-set, a record another writer owns is left as it is, reported on stderr, and the
+    exit status is 1."""
     client = _client(project)
     manifests = read_manifests(filename, client.config.project)
     name = applyset_name(filename, applyset) if prune or applyset else None
     if name:
         label(manifests, name)
+    refused = 0
     for m in manifests:
-        print(apply_one(client, m), flush=True)
+        try:
+            print(apply_one(client, m, force_conflicts=force_conflicts), flush=True)
+        except OwnedElsewhere as exc:
+            print(f"zunctl: {exc}", file=sys.stderr, flush=True)
+            refused += 1
     if prune and name:
         for line in prune_set(client, manifests, name, client.config.project):
             print(line, flush=True)
+    if refused:
+        raise ZunctlError(f"{refused} object(s) owned by another writer were not changed")
 
 
 @app.command()

@@ -25,7 +25,12 @@ from zun_controller.drivers.orchestrators.base import AppObservation, Orchestrat
 from zun_controller.engine.client import Records
 from zun_controller.engine.events import EventRecorder
 from zun_controller.engine.reconciler import Result, TerminalError
-from zun_controller.errors import NotFoundError, PermanentError, TransientError
+from zun_controller.errors import (
+    AlreadyExistsError,
+    NotFoundError,
+    PermanentError,
+    TransientError,
+)
 from zun_controller.metrics import Metrics
 from zun_controller.models.application import Application, Cluster, ClusterType
 from zun_controller.reconcilers import app_status
@@ -35,6 +40,8 @@ from zun_controller.reconcilers.orchestrators import OrchestratorPool, SecretMis
 
 log = logging.getLogger(__name__)
 FINALIZER = "zun.openstack.org/application"
+#: how often a name taken by another owner's record is looked at again
+NAME_RECHECK = 5.0
 
 
 class Waiting(Exception):
@@ -79,6 +86,11 @@ class ApplicationReconciler:
             app.status.set_condition("Progressing", False, wait.reason, wait.message)
             await self.apps.write_status(app, before)
             return Result(requeue_after=wait.after)
+        except AlreadyExistsError as exc:
+            app.status.set_condition("Progressing", False, "NameConflict", str(exc))
+            await self.apps.write_status(app, before)
+            self.events.name_conflict(app, str(exc))
+            return Result(requeue_after=NAME_RECHECK)
         except PermanentError as exc:
             app.status.phase = "Failed"
             app.status.set_condition("Progressing", False, exc.reason, exc.message)
