@@ -7,6 +7,7 @@ name is taken says so. Every check looks at the store and at the engine through 
 from __future__ import annotations
 
 import secrets
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from test_gitops_e2e import Repo, ctr, running
 from testbed.docker import HTTPD_V1, HTTPD_V2, MAIN_SOCKET_URL, client, ensure_dockerd
 from testbed.docker import ensure_test_images as images
 from zun_bed import ZunBed, clean_engine
+from zunctl_bed import ApiOnly, zunctl
 
 from zun_controller.errors import NotFoundError
 from zun_controller.models.application import Application, Cluster, Secret
@@ -253,3 +255,43 @@ async def test_an_application_whose_replica_name_is_taken_says_so(
     replica = await zun.container(taken, p)
     assert [r.name for r in replica.metadata.owner_references] == ["shop"]
     assert running(engine, p) == {taken: HTTPD_V1}
+
+
+@pytest.mark.timeout(300)
+async def test_an_application_is_not_let_go_while_its_engine_is_down_until_forced(
+    zun: ZunBed, own_etcd: EtcdServer, tmp_path: Path
+) -> None:
+    p = zun.projects[0]
+    api = ApiOnly(tmp_path, own_etcd.url)
+    try:
+
+        def ctl(*args: str) -> subprocess.CompletedProcess[str]:
+            return zunctl(api.url, api.token, p, *args)
+
+        down = {"type": "swarm", "endpoint": "tcp://127.0.0.1:1"}  # nothing listens there
+        await zun.apply("Cluster", "down-swarm", down)
+        await zun.apply("Application", "far", app_spec("down-swarm"), project=p)
+        await zun.until(lambda: _protected(zun, Application, "far", p), 60, "App finalizer")
+        assert ctl("delete", "application", "far").returncode == 0
+
+        async def waiting() -> str | None:
+            obj = await fetch(zun, Application, "far", p)
+            cond = obj.status.condition("Terminating") if obj is not None else None
+            return cond.message if cond is not None and cond.reason == "EngineUnavailable" else None
+
+        message = await zun.until(waiting, 60, "Terminating: EngineUnavailable")
+        assert "Cluster 'down-swarm'" in message and "zunctl delete --force" in message
+        assert (await zun.store.get(Application, "far", p)).status.phase == "Terminating"
+        held = in_use(await fetch(zun, Cluster, "down-swarm"))
+        assert held is None  # the Cluster is not being deleted: no InUse to show
+
+        forced = ctl("delete", "application", "far", "--force")
+        assert forced.returncode == 0, forced.stderr
+        assert forced.stdout == "application.zun.openstack.org/far force-deleted\n"
+        assert "finalizers zun.openstack.org/application removed" in forced.stderr
+        assert "is left as it is" in forced.stderr
+        assert await fetch(zun, Application, "far", p) is None
+        assert ctl("delete", "cluster", "down-swarm", "--wait", "--timeout", "60").returncode == 0
+        assert await fetch(zun, Cluster, "down-swarm") is None
+    finally:
+        api.stop()
