@@ -35,7 +35,7 @@ from zun_controller.store.records import RecordStore
 CONFLICT_RETRY = 30.0
 
 
-class OwnedElsewhere(Exception):
+class OwnedElsewhere(ConflictError):
     """The record the custom resource names is another writer's; the message names it."""
 
 

@@ -22,7 +22,13 @@ from pathlib import Path
 from zun_controller.engine.client import Records
 from zun_controller.engine.events import EventRecorder
 from zun_controller.engine.reconciler import Result
-from zun_controller.errors import InvalidError, NotFoundError, PermanentError, TransientError
+from zun_controller.errors import (
+    ConflictError,
+    InvalidError,
+    NotFoundError,
+    PermanentError,
+    TransientError,
+)
 from zun_controller.gitops.git import Mirror
 from zun_controller.gitops.manifests import APPLY_SET, load_records
 from zun_controller.models.base import Resource, Scope
@@ -37,7 +43,7 @@ FINALIZER = "zun.openstack.org/gitops"
 CONFLICT = "OwnershipConflict"
 
 
-class OwnedElsewhere(Exception):
+class OwnedElsewhere(ConflictError):
     """A manifest names a record that another writer owns; the message names the owner."""
 
 

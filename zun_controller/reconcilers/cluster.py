@@ -4,8 +4,8 @@ version, nodes and capacity, with condition `Ready` (reasons `Unreachable`, `Sec
 
 A Cluster with Applications on it is held on delete (the in-use rule, reconcilers/inuse.py): it
 keeps being probed, so those Applications can still remove what they made on its engine, and
-goes once none names it in `spec.cluster`. `ClusterUsers` and `SecretUsers` say who uses what;
-`SecretReconciler` holds a Secret that a Cluster names the same way."""
+goes once none names it in `spec.cluster`. `cluster_users` and `secret_users` say who uses
+what; `SecretReconciler` holds a Secret that a Cluster names the same way."""
 
 from __future__ import annotations
 
