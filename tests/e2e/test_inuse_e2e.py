@@ -30,6 +30,7 @@ from zun_controller.models.network import Volume
 from zun_controller.store.server import EtcdServer
 
 pytestmark = pytest.mark.e2e
+EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "application-docker.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -293,5 +294,33 @@ async def test_an_application_is_not_let_go_while_its_engine_is_down_until_force
         assert await fetch(zun, Application, "far", p) is None
         assert ctl("delete", "cluster", "down-swarm", "--wait", "--timeout", "60").returncode == 0
         assert await fetch(zun, Cluster, "down-swarm") is None
+    finally:
+        api.stop()
+
+
+@pytest.mark.timeout(400)
+async def test_the_readme_example_deleted_in_file_order_leaves_nothing(
+    zun: ZunBed, own_etcd: EtcdServer, tmp_path: Path, engine: docker.DockerClient
+) -> None:
+    p = zun.projects[0]
+    api = ApiOnly(tmp_path, own_etcd.url)
+    try:
+
+        def ctl(*args: str) -> subprocess.CompletedProcess[str]:
+            return zunctl(api.url, api.token, p, *args, timeout=120)
+
+        assert ctl("apply", "-f", str(EXAMPLE)).returncode == 0
+        await zun.until(lambda: len(running(engine, p)) == 3, 180, "2 replicas and the balancer")
+        await zun.until(lambda: _protected(zun, Cluster, "local-docker"), 60, "Cluster finalizer")
+        deleted = ctl("delete", "-f", str(EXAMPLE))  # the Cluster first, then the Application
+        assert deleted.returncode == 0, deleted.stderr
+
+        async def nothing_left() -> bool:
+            records = (await zun.store.list(Container, p)).items
+            gone = await fetch(zun, Cluster, "local-docker") is None
+            return gone and not records and engine_names(engine, p) == []
+
+        await zun.until(nothing_left, 60, "no Container record, no engine container, no Cluster")
+        assert await fetch(zun, Application, "shop", p) is None
     finally:
         api.stop()
