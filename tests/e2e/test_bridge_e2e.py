@@ -190,3 +190,26 @@ async def test_kubectl_apply_of_the_example_application_converges_on_docker(
         )
 
     await zun.until(all_gone, 120, "everything the app made removed")
+
+
+@pytest.mark.timeout(300)
+async def test_a_custom_resource_never_takes_over_a_hand_made_record(
+    world: tuple[ZunBed, Bridge, str], kube: KubeControlPlane, engine: docker.DockerClient
+) -> None:
+    zun, _, ns = world
+    await zun.apply("Container", "web", {"image": HTTPD_V1}, project=ns)
+    hand = await zun.phase("web", ns, "Running", 120)
+    kube.kubectl_run("apply", "-f", "-", input_text=manifest("web", ns, state="Stopped"))
+
+    def conflict() -> str | None:
+        conds = (cr(kube, ns, "web") or {}).get("status", {}).get("conditions", [])
+        return next((c["message"] for c in conds if c.get("reason") == "OwnershipConflict"), None)
+
+    message = await zun.until(conflict, 60, "OwnershipConflict condition on the resource")
+    assert message.startswith(f"containers/{ns}/web: owned by no writer (made by hand")
+    record = await zun.container("web", ns)
+    assert record.spec == hand.spec and record.metadata.annotations == {}
+    assert [c.id for c in running_in_docker(engine, ns, "web")] == [hand.status.container_id]
+    kube.kubectl_run("delete", "container", "web", "-n", ns, timeout=120)
+    assert (await zun.container("web", ns)).status.container_id == hand.status.container_id
+    assert [c.id for c in running_in_docker(engine, ns, "web")] == [hand.status.container_id]

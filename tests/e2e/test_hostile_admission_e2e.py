@@ -207,13 +207,17 @@ async def test_networks_gitrepositories_and_events_are_limited(t: Tenants) -> No
         assert codes == [201, 403, 403], plural
         assert await t.stored(plural) == ["x0"]
     now = "2026-12-03T00:00:00Z"
-    spec = {"involvedObject": {"kind": "Container", "name": "x"}, "reason": "Spam",
-            "firstTimestamp": now, "lastTimestamp": now}  # fmt: skip
+    event_spec: dict[str, Any] = {
+        "involvedObject": {"kind": "Container", "name": "x"},
+        "reason": "Spam",
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+    }
     codes = [
         (
             await t.member.post(
                 f"{P}/projects/t/events",
-                json={"kind": "Event", "metadata": {"name": f"e{i}"}, "spec": spec},
+                json={"kind": "Event", "metadata": {"name": f"e{i}"}, "spec": event_spec},
             )
         ).status_code
         for i in range(80)

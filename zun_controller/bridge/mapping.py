@@ -10,11 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from zun_controller.models.base import API_VERSION, GROUP, Resource, Scope
+from zun_controller.models.base import API_VERSION, Resource, Scope
+from zun_controller.models.ownership import FROM_KUBERNETES, SOURCE
 from zun_controller.models.registry import by_kind, parse
 
-SOURCE = f"{GROUP}/source"
-FROM_KUBERNETES = "kubernetes"
+__all__ = [
+    "FROM_KUBERNETES",
+    "SOURCE",
+    "record_from_resource",
+    "status_for_resource",
+    "wants_change",
+]
 #: annotations of the custom resource that are Kubernetes' own, never copied down
 _K8S_ANNOTATIONS = ("kubectl.kubernetes.io/", "kopf.zalando.org/")
 

@@ -11,11 +11,17 @@ project its namespace names (no admin-only fields, the port policy, the project'
 cluster-scoped one with an admin's (only a Kubernetes cluster admin can make those). A refused
 resource gets condition `Invalid` (reason `Refused`) and is retried with a delay, since a quota
 may free up.
+
+The bridge never takes over a record it did not make (models/ownership.py): a custom resource
+naming a record another writer owns gets phase `Conflict` and condition `Ready` False with
+reason `OwnershipConflict` naming the owner, the record is left as it is (retried every
+`CONFLICT_RETRY` seconds, so it is created once the other record goes), and deleting that
+custom resource deletes nothing; the annotation `zun.openstack.org/adopt: "true"` on the custom
+resource takes the record over.
 """
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import kopf
@@ -23,7 +29,6 @@ import kopf
 from zun_controller.admission import ADMIN, Admission, Writer
 from zun_controller.bridge.mapping import record_from_resource, wants_change
 from zun_controller.errors import (
-    AlreadyExistsError,
     ConflictError,
     ForbiddenError,
     InvalidError,
@@ -31,8 +36,24 @@ from zun_controller.errors import (
     TransientError,
 )
 from zun_controller.models.base import GROUP, VERSION, Resource
+from zun_controller.models.ownership import BRIDGE, adopts, conflict, owner_of
 from zun_controller.models.registry import by_kind
 from zun_controller.store.records import RecordStore
+
+CONFLICT_RETRY = 30.0
+
+
+class OwnedElsewhere(ConflictError):
+    """The record the custom resource names is another writer's; the message names it."""
+
+
+def _condition(patch: Any, phase: str, cond: tuple[str, str, str], message: str) -> None:
+    """Set the custom resource's phase and its one condition (type, status, reason)."""
+    type_, status, reason = cond
+    patch.status["phase"] = phase
+    patch.status["conditions"] = [
+        {"type": type_, "status": status, "reason": reason, "message": message}
+    ]
 
 
 class Downward:
@@ -46,12 +67,15 @@ class Downward:
         try:
             desired = record_from_resource(kind, body)
         except InvalidError as exc:
-            _invalid(patch, "ValidationFailed", str(exc))
+            _condition(patch, "Invalid", ("Invalid", "True", "ValidationFailed"), str(exc))
             raise kopf.PermanentError(str(exc)) from None
         try:
             await self._converge(desired, writer_of(desired))
+        except OwnedElsewhere as exc:
+            _condition(patch, "Conflict", ("Ready", "False", "OwnershipConflict"), str(exc))
+            raise kopf.TemporaryError(str(exc), delay=CONFLICT_RETRY) from None
         except (InvalidError, ForbiddenError) as exc:
-            _invalid(patch, "Refused", str(exc))
+            _condition(patch, "Invalid", ("Invalid", "True", "Refused"), str(exc))
             raise kopf.TemporaryError(str(exc), delay=30) from None
         except (ConflictError, TransientError) as exc:
             raise kopf.TemporaryError(str(exc), delay=1) from None
@@ -61,9 +85,11 @@ class Downward:
         try:
             current = await self.store.get(cls, desired.name, desired.project)
         except NotFoundError:
-            with contextlib.suppress(AlreadyExistsError):
-                await self.admission.create(desired, writer)
+            await self.admission.create(desired, writer)  # AlreadyExistsError: a race, again
             return
+        owner = owner_of(current.metadata)
+        if owner != BRIDGE and not adopts(desired.metadata.annotations):
+            raise OwnedElsewhere(conflict(desired.key, owner))
         desired = await self.admission.prepare(desired, current, writer)
         if current.metadata.deletion_timestamp or not wants_change(current, desired):
             return
@@ -78,26 +104,14 @@ class Downward:
         meta = body.get("metadata", {})
         project = meta.get("namespace")
         try:
+            current = await self.store.get(cls, meta["name"], project)
+            if owner_of(current.metadata) != BRIDGE:
+                return  # another writer's record: the custom resource only named it
             await self.store.delete(cls, meta["name"], project)
             await self.store.get(cls, meta["name"], project)
         except NotFoundError:
             return
         raise kopf.TemporaryError("waiting for the record's cleanup outside", delay=1)
-
-
-def writer_of(record: Resource) -> Writer:
-    """A custom resource's rights: its namespace's project member's, or (cluster-scoped) an
-    admin's."""
-    if record.project:
-        return Writer(f"custom resource {record.project}/{record.name}")
-    return ADMIN
-
-
-def _invalid(patch: Any, reason: str, message: str) -> None:
-    patch.status["phase"] = "Invalid"
-    patch.status["conditions"] = [
-        {"type": "Invalid", "status": "True", "reason": reason, "message": message}
-    ]
 
 
 def register(registry: kopf.OperatorRegistry, downward: Downward, kinds: list[str]) -> None:
@@ -119,3 +133,11 @@ def _register_kind(registry: kopf.OperatorRegistry, downward: Downward, kind: st
     kopf.on.update(*resource, registry=registry, id="sync")(sync)
     kopf.on.resume(*resource, registry=registry, id="sync")(sync)
     kopf.on.delete(*resource, registry=registry, id="remove")(remove)
+
+
+def writer_of(record: Resource) -> Writer:
+    """A custom resource's rights: its namespace's project member's, or (cluster-scoped) an
+    admin's."""
+    if record.project:
+        return Writer(f"custom resource {record.project}/{record.name}")
+    return ADMIN

@@ -69,7 +69,9 @@ def build_manager(
         lb_image=settings.lb_image,
     )
     policy = AdmissionPolicy.from_env(os.environ)
-    register_gitops(manager, store, metrics, settings.gitops_cache, policy)
+    register_gitops(
+        manager, store, metrics, settings.gitops_cache, policy=policy, recorder=runtime.recorder
+    )
     register_garbage_collector(manager, store, metrics, resync_period=settings.resync_period)
     return manager
 

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from zun_controller.cli.zunctl_apply import apply_one, diff_one, read_manifests
+from zun_controller.cli.zunctl_apply import OwnedElsewhere, apply_one, diff_one, read_manifests
 from zun_controller.cli.zunctl_client import Client, Config, ZunctlError, path_of, where
 from zun_controller.cli.zunctl_describe import describe as describe_record
 from zun_controller.cli.zunctl_output import console, headers, row, show
@@ -54,18 +54,33 @@ def apply(
     applyset: Annotated[
         str | None, typer.Option("--applyset", help="apply-set name [the file or directory name]")
     ] = None,
+    force_conflicts: Annotated[
+        bool,
+        typer.Option(
+            "--force-conflicts", help="let the apply-set adopt records another writer owns"
+        ),
+    ] = False,
 ) -> None:
-    """Create or update every object of the manifests; one line per object."""
+    """Create or update every object of the manifests; one line per object. With an
+    apply-set, a record another writer owns is left as it is, reported on stderr, and the
+    exit status is 1."""
     client = _client(project)
     manifests = read_manifests(filename, client.config.project)
     name = applyset_name(filename, applyset) if prune or applyset else None
     if name:
         label(manifests, name)
+    refused = 0
     for m in manifests:
-        print(apply_one(client, m), flush=True)
+        try:
+            print(apply_one(client, m, force_conflicts=force_conflicts), flush=True)
+        except OwnedElsewhere as exc:
+            print(f"zunctl: {exc}", file=sys.stderr, flush=True)
+            refused += 1
     if prune and name:
         for line in prune_set(client, manifests, name, client.config.project):
             print(line, flush=True)
+    if refused:
+        raise ZunctlError(f"{refused} object(s) owned by another writer were not changed")
 
 
 @app.command()
@@ -150,6 +165,14 @@ def delete(
             "after what it owns) or orphan (what it owns stays)",
         ),
     ] = "background",
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="remove the record's finalizers: it goes at once, and what it made outside "
+            "(engine containers, services) is left as it is",
+        ),
+    ] = False,
 ) -> None:
     """Delete a record (KIND NAME) or every object of manifests (-f)."""
     policy = _cascade(cascade)
@@ -163,7 +186,43 @@ def delete(
     else:
         raise ZunctlError("say what to delete: KIND NAME or -f FILE", code=2)
     for cls, obj_name, obj_project in targets:
-        _delete(client, cls, obj_name, obj_project, wait, timeout, policy)
+        if force:
+            _force_delete(client, cls, obj_name, obj_project)
+        else:
+            _delete(client, cls, obj_name, obj_project, wait, timeout, policy)
+
+
+def _force_delete(client: Client, cls: type[Resource], name: str, project: str | None) -> None:
+    """Delete, then empty the finalizers of what is left: the store removes the record, and
+    no controller cleans up outside after it. Says so."""
+    ref = f"{cls.KIND.kind.lower()}.{GROUP}/{name}"
+    client.need(cls, name, project)
+    live = client.request("DELETE", path_of(cls, project, name))
+    held = (live or {}).get("metadata", {}).get("finalizers") or []
+    if held:
+        _drop_finalizers(client, path_of(cls, project, name))
+    print(f"{ref} force-deleted", flush=True)
+    if held:
+        print(
+            f"warning: {ref}: finalizers {', '.join(held)} removed; whatever it made or held "
+            "outside the store (engine containers, services, volumes) is left as it is",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _drop_finalizers(client: Client, path: str, attempts: int = 5) -> None:
+    """Empty a record's finalizers; a controller's status write in between (409) is retried,
+    a record already gone (404) is what was wanted."""
+    for attempt in range(attempts):
+        try:
+            client.request("PATCH", path, json={"metadata": {"finalizers": []}})
+            return
+        except ZunctlError as exc:
+            if exc.status == 404:
+                return
+            if exc.status != 409 or attempt == attempts - 1:
+                raise
 
 
 def _cascade(value: str) -> str:

@@ -1,5 +1,12 @@
 """`zunctl apply`, `diff` and `delete -f`: manifests (files, directories, stdin; multi-document
-YAML) compared with what the API holds, created or updated one object at a time."""
+YAML) compared with what the API holds, created or updated one object at a time.
+
+Ownership (models/ownership.py): an apply with an apply-set (`--prune` / `--applyset`) changes
+only records that apply-set owns, or new ones; one another writer owns is refused with a line
+naming the owner (`OwnedElsewhere`), unless the manifest carries `zun.openstack.org/adopt:
+"true"` or `--force-conflicts` is given. An apply without an apply-set is a hand edit: it keeps
+the live record's writer markers (labels `zun.openstack.org/gitops-repository`, `.../applyset`,
+annotation `.../source`), so the record stays its writer's, which puts its own spec back."""
 
 from __future__ import annotations
 
@@ -13,8 +20,20 @@ import yaml
 
 from zun_controller.cli.zunctl_client import Client, ZunctlError, path_of
 from zun_controller.errors import InvalidError
-from zun_controller.models.base import GROUP, Resource, Scope
+from zun_controller.models.base import GROUP, ObjectMeta, Resource, Scope
+from zun_controller.models.ownership import (
+    APPLYSET,
+    GITOPS_REPOSITORY,
+    SOURCE,
+    adopts,
+    applyset,
+    conflict,
+    owner_of,
+)
 from zun_controller.models.registry import by_kind, parse
+
+_MARKER_LABELS = (GITOPS_REPOSITORY, APPLYSET)
+ADOPT_HOW = '--force-conflicts or annotation zun.openstack.org/adopt: "true"'
 
 
 @dataclass
@@ -80,12 +99,39 @@ def _placed(doc: dict[str, Any], default_project: str) -> dict[str, Any]:
     return meta
 
 
+class OwnedElsewhere(ZunctlError):
+    """The manifest names a record another writer owns; nothing was changed."""
+
+
 def _desired(m: Manifest, live: dict[str, Any]) -> dict[str, Any]:
-    """The live record with the manifest's spec, labels and annotations."""
+    """The live record with the manifest's spec, labels and annotations (a hand apply keeps
+    the live writer markers)."""
     meta = {**live["metadata"]}
     for key in ("labels", "annotations"):
-        meta[key] = m.data["metadata"].get(key, {})
+        meta[key] = dict(m.data["metadata"].get(key, {}))
+    if APPLYSET not in meta["labels"]:
+        _keep_markers(meta, live["metadata"])
     return {**live, "metadata": meta, "spec": m.data.get("spec")}
+
+
+def _keep_markers(meta: dict[str, Any], live: dict[str, Any]) -> None:
+    labels, notes = live.get("labels") or {}, live.get("annotations") or {}
+    for key in _MARKER_LABELS:
+        if key in labels:
+            meta["labels"].setdefault(key, labels[key])
+    if SOURCE in notes:
+        meta["annotations"].setdefault(SOURCE, notes[SOURCE])
+
+
+def check_owner(m: Manifest, live: dict[str, Any], *, force: bool) -> None:
+    """For an apply-set's apply: `OwnedElsewhere` when the live record is another writer's
+    and neither the manifest nor `force` says to adopt it."""
+    name = m.data["metadata"].get("labels", {}).get(APPLYSET)
+    if name is None or force or adopts(m.data["metadata"].get("annotations", {})):
+        return
+    owner = owner_of(ObjectMeta.model_validate(live["metadata"]))
+    if owner != applyset(name):
+        raise OwnedElsewhere(conflict(m.ref, owner, ADOPT_HOW))
 
 
 def _same(m: Manifest, live: dict[str, Any]) -> bool:
@@ -96,11 +142,14 @@ def _same(m: Manifest, live: dict[str, Any]) -> bool:
     )
 
 
-def apply_one(client: Client, m: Manifest) -> str:
+def apply_one(client: Client, m: Manifest, *, force_conflicts: bool = False) -> str:
+    """Create or update one record; its line. `OwnedElsewhere` (nothing written) when an
+    apply-set would take over another writer's record."""
     live = client.get(m.cls, m.name, m.project)
     if live is None:
         client.request("POST", path_of(m.cls, m.project), json=m.data)
         return f"{m.ref} created"
+    check_owner(m, live, force=force_conflicts)
     if _same(m, live):
         return f"{m.ref} unchanged"
     client.request("PUT", path_of(m.cls, m.project, m.name), json=_desired(m, live))

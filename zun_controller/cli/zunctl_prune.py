@@ -3,7 +3,8 @@
 Every object applied with `--prune` carries the label `zun.openstack.org/applyset=<name>` (the
 name of the file or directory, or `--applyset`). After applying, the records of the project that
 carry that label and are not in the manifests any more are deleted. Records without the label —
-made by hand, by another apply-set, by GitOps or the bridge — are never pruned.
+made by hand, by another apply-set, by GitOps or the bridge — are never pruned, and never taken
+over by the apply (zunctl_apply.check_owner) unless adopted.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from urllib.parse import quote
 from zun_controller.cli.zunctl_apply import Manifest
 from zun_controller.cli.zunctl_client import Client, ZunctlError, path_of
 from zun_controller.models.base import GROUP, Scope
+from zun_controller.models.ownership import APPLYSET
 from zun_controller.models.registry import kinds
 
-APPLYSET = f"{GROUP}/applyset"
 _NAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
 

@@ -8,12 +8,12 @@ from typing import Any
 import yaml
 
 from zun_controller.errors import FieldError, InvalidError
-from zun_controller.models.base import GROUP, Resource, Scope
+from zun_controller.models.base import Resource, Scope
+from zun_controller.models.ownership import GITOPS_REPOSITORY, SOURCE
 from zun_controller.models.registry import parse
 
-SOURCE = f"{GROUP}/source"
 FROM_GITOPS = "gitops"
-APPLY_SET = f"{GROUP}/gitops-repository"
+APPLY_SET = GITOPS_REPOSITORY
 
 
 def _documents(name: str, text: str) -> list[Any]:

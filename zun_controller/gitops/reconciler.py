@@ -8,6 +8,14 @@ Every write goes through admission as the repository's writer: a member of its p
 admin-only fields, the port policy, the project's quota), or an admin when an admin set the
 annotation `zun.openstack.org/acts-as: admin` on the GitRepository. A record admission refuses
 is reported in status (`Refused`, naming the file's record and the field); the others apply.
+
+It never takes over a record it did not make (models/ownership.py): a manifest naming a record
+another writer owns (made by hand, by another repository, an apply-set, the bridge, or an
+Application) leaves that record as it is, and the repository reports it — condition `Ready`
+False with reason `OwnershipConflict` naming each record and its owner, and a Warning Event
+`OwnershipConflict` — until the manifest carries `zun.openstack.org/adopt: "true"` or the
+record goes. The other manifests are applied all the same. Prune deletes only records labelled
+as this repository's.
 """
 
 from __future__ import annotations
@@ -19,8 +27,10 @@ from pathlib import Path
 from zun_controller.admission import Admission, Writer
 from zun_controller.admission.policy import ACTS_AS, ACTS_AS_ADMIN
 from zun_controller.engine.client import Records
+from zun_controller.engine.events import EventRecorder
 from zun_controller.engine.reconciler import Result
 from zun_controller.errors import (
+    ConflictError,
     ForbiddenError,
     InvalidError,
     NotFoundError,
@@ -30,12 +40,19 @@ from zun_controller.errors import (
 from zun_controller.gitops.git import Mirror
 from zun_controller.gitops.manifests import APPLY_SET, load_records
 from zun_controller.models.base import Resource, Scope
+from zun_controller.models.event import EventType
 from zun_controller.models.gitrepository import GitRepository
+from zun_controller.models.ownership import adopts, conflict, gitops, owner_of
 from zun_controller.models.registry import kinds
 from zun_controller.store.records import RecordStore
 
 log = logging.getLogger(__name__)
 FINALIZER = "zun.openstack.org/gitops"
+CONFLICT = "OwnershipConflict"
+
+
+class OwnedElsewhere(ConflictError):
+    """A manifest names a record that another writer owns; the message names the owner."""
 
 
 def writer_of(repo: GitRepository) -> Writer:
@@ -50,9 +67,11 @@ class GitRepositoryReconciler:
         repos: Records[GitRepository],
         store: RecordStore,
         cache: Path,
+        recorder: EventRecorder | None = None,
         admission: Admission | None = None,
     ) -> None:
         self.repos, self.store, self.cache = repos, store, cache
+        self.recorder = recorder
         self.admission = admission or Admission(store)
 
     async def reconcile(self, key: str) -> Result:
@@ -70,12 +89,12 @@ class GitRepositoryReconciler:
         except InvalidError as exc:
             repo.status.phase = "Failed"
             repo.status.set_condition("Ready", False, "InvalidManifest", str(exc))
-        except _Refused as exc:
-            repo.status.phase = "Failed"
-            repo.status.set_condition("Ready", False, "Refused", str(exc))
         except (TransientError, PermanentError) as exc:
             repo.status.phase = "Failed"
             repo.status.set_condition("Ready", False, "FetchFailed", str(exc))
+        except _Refused as exc:
+            repo.status.phase = "Failed"
+            repo.status.set_condition("Ready", False, "Refused", str(exc))
         repo.status.observed_generation = repo.metadata.generation
         await self.repos.write_status(repo, before)
         return Result(requeue_after=repo.spec.interval_seconds)
@@ -86,32 +105,59 @@ class GitRepositoryReconciler:
         repo.status.last_fetched_commit = commit
         files = await mirror.manifests(commit, repo.spec.path)
         desired = load_records(files, repo.project or "", repo.name)
-        changed, refused = [], []
-        for record in desired:
-            try:
-                if await self._apply(record, writer_of(repo)):
-                    changed.append(record.key)
-            except (InvalidError, ForbiddenError) as exc:
-                refused.append(f"{record.key}: {exc}")
+        changed, conflicts, refused = await self._apply_all(repo, desired)
         if commit == repo.status.last_applied_commit:
             repo.status.drift_corrected += len(changed)
         pruned = await self._prune(repo, {r.key for r in desired}) if repo.spec.prune else []
         repo.status.last_applied_commit = commit
-        repo.status.applied = sorted(r.key for r in desired)
+        repo.status.applied = sorted(r.key for r in desired if r.key not in conflicts)
         repo.status.pruned = pruned
+        if conflicts:
+            self._report_conflicts(repo, list(conflicts.values()))
+            return
         if refused:
             raise _Refused("; ".join(refused))
         repo.status.phase = "Ready"
         message = f"{len(desired)} records at {commit[:12]}"
         repo.status.set_condition("Ready", True, "Applied", message)
 
-    async def _apply(self, desired: Resource, writer: Writer) -> bool:
-        """Create or correct one record through admission; whether anything was written."""
+    async def _apply_all(
+        self, repo: GitRepository, desired: list[Resource]
+    ) -> tuple[list[str], dict[str, str], list[str]]:
+        """The keys written, the ones another writer owns (with whom), and the ones admission
+        refused (with why)."""
+        changed: list[str] = []
+        conflicts: dict[str, str] = {}
+        refused: list[str] = []
+        for record in desired:
+            try:
+                if await self._apply(repo, record):
+                    changed.append(record.key)
+            except OwnedElsewhere as exc:
+                conflicts[record.key] = str(exc)
+            except (InvalidError, ForbiddenError) as exc:
+                refused.append(f"{record.key}: {exc}")
+        return changed, conflicts, refused
+
+    def _report_conflicts(self, repo: GitRepository, messages: list[str]) -> None:
+        repo.status.phase = "Conflict"
+        repo.status.set_condition("Ready", False, CONFLICT, "; ".join(sorted(messages)))
+        if self.recorder is not None:
+            for message in messages:
+                self.recorder.record(repo, EventType.WARNING, CONFLICT, message)
+
+    async def _apply(self, repo: GitRepository, desired: Resource) -> bool:
+        """Create or correct one record through admission; whether anything was written.
+        `OwnedElsewhere` when another writer owns it and the manifest does not adopt it."""
+        writer = writer_of(repo)
         try:
             current = await self.store.get(type(desired), desired.name, desired.project)
         except NotFoundError:
             await self.admission.create(desired, writer)
             return True
+        owner = owner_of(current.metadata)
+        if owner != gitops(repo.name, repo.project) and not adopts(desired.metadata.annotations):
+            raise OwnedElsewhere(conflict(desired.key, owner))
         desired = await self.admission.prepare(desired, current, writer)
         meta = current.metadata
         wanted = (desired.spec, desired.metadata.labels, desired.metadata.annotations)

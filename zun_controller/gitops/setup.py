@@ -7,8 +7,9 @@ from pathlib import Path
 from zun_controller.admission import Admission, AdmissionPolicy
 from zun_controller.engine.client import Records
 from zun_controller.engine.controller import Controller
+from zun_controller.engine.events import EventRecorder
 from zun_controller.engine.informer import Informer
-from zun_controller.engine.manager import Manager
+from zun_controller.engine.manager import Manager, Task
 from zun_controller.gitops.reconciler import GitRepositoryReconciler
 from zun_controller.metrics import Metrics
 from zun_controller.models.gitrepository import GitRepository
@@ -20,10 +21,17 @@ def register_gitops(
     store: RecordStore,
     metrics: Metrics,
     cache: Path,
+    *,
     policy: AdmissionPolicy | None = None,
+    recorder: EventRecorder | None = None,
 ) -> None:
+    """`recorder`: the manager's shared one; without it the GitOps controller writes its
+    Events with one of its own."""
     repos = Records(store, Informer(store, GitRepository, metrics=metrics, resync_period=60.0))
-    reconciler = GitRepositoryReconciler(repos, store, cache, Admission(store, policy))
+    if recorder is None:
+        recorder = EventRecorder(store, metrics)
+        manager.add_task(Task("gitops-event-recorder", recorder.run))
+    reconciler = GitRepositoryReconciler(repos, store, cache, recorder, Admission(store, policy))
     manager.add_controller(
         Controller("gitrepository", reconciler, repos.informer, store=store, metrics=metrics)
     )

@@ -17,6 +17,11 @@ Replicas and the balancer are created through admission with the Application's r
 spec carries. A Container counts as the Application's only when it is in the Application's
 project and references its uid: an owner reference written in another project never makes
 the Application act there.
+
+A replica or balancer name taken by a Container that is not this Application's (made by hand,
+by another writer, or by an older Application of the same name) is never adopted: `apply`
+raises `AlreadyExistsError` naming that record and its owner, which the Application shows
+(condition `Progressing` False, reason `NameConflict`) until the name is free.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from zun_controller.models.application import Application, AppTemplate, Cluster,
 from zun_controller.models.base import ObjectMeta, OwnerReference
 from zun_controller.models.container import Container, ContainerSpec, Port
 from zun_controller.models.host import Host
+from zun_controller.models.ownership import owner_of
 from zun_controller.reconcilers import app_docker_lb as lb_config
 from zun_controller.reconcilers.app_docker_plan import Replica, plan
 from zun_controller.reconcilers.app_docker_status import (
@@ -57,6 +63,14 @@ def _owned_by(obj: Container, app: Application) -> bool:
     if obj.project != app.project:
         return False
     return any(ref.uid == app.metadata.uid for ref in obj.metadata.owner_references)
+
+
+def name_taken(taken: Container) -> str:
+    """Why a replica or balancer cannot be made: its name is another owner's record."""
+    owner = owner_of(taken.metadata)
+    uids = [r.uid for r in taken.metadata.owner_references if r.controller]
+    of = f" (uid {uids[0]}, not this one)" if uids else ""
+    return f"Container {taken.project}/{taken.name} exists and is owned by {owner}{of}"
 
 
 class DockerOrchestrator:
@@ -118,12 +132,16 @@ class DockerOrchestrator:
         )
         return Container(metadata=self._meta(app, f"{app.name}-lb", "lb"), spec=spec)
 
-    async def _create(self, obj: Container, app: Application) -> bool:
-        """True when it was made now (not already there)."""
+    async def _create(self, app: Application, obj: Container) -> bool:
+        """True when it was made now; False when this Application's is already there.
+        `AlreadyExistsError` naming the owner when the name is another's."""
         try:
             await self.admission.create_child(obj, app)
         except AlreadyExistsError:
-            return False
+            taken = self.containers.get_by_name(obj.name, obj.project)
+            if taken is None or _owned_by(taken, app):
+                return False  # ours (the cache is behind), or gone meanwhile: next pass
+            raise AlreadyExistsError(name_taken(taken)) from None
         return True
 
     async def _delete(self, obj: Container) -> None:
@@ -179,7 +197,7 @@ class DockerOrchestrator:
             await self._delete(lb)
             return None, True
         if lb is None:
-            return None, await self._create(wanted, app)
+            return None, await self._create(app, wanted)
         if lb.spec != wanted.spec and not lb.metadata.deletion_timestamp:
             lb.spec = wanted.spec
             await self.containers.update(lb)
@@ -199,7 +217,7 @@ class DockerOrchestrator:
         surge, unavailable = surge_and_unavailable(app.spec.update_strategy, app.spec.replicas)
         step = plan(app.spec.replicas, surge, unavailable, new, old)
         for n in step.create:
-            await self._create(self._replica(app, template, revision, n), app)
+            await self._create(app, self._replica(app, template, revision, n))
         stamp = now().isoformat()
         for c in live:
             if c.name in step.drain:

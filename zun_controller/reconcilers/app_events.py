@@ -54,3 +54,7 @@ class ApplicationEvents:
         self._record(
             app, "DriftCorrected", f"the engine differed from revision {revision}; applied it again"
         )
+
+    def name_conflict(self, app: Application, why: str) -> None:
+        """A name the Application needs is another owner's record (Warning `NameConflict`)."""
+        self._record(app, "NameConflict", why)

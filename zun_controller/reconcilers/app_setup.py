@@ -1,6 +1,7 @@
-"""Wires Applications, Clusters and Secrets into a manager: informers, the two controllers,
-the mappings between kinds (a Cluster or Secret change wakes what depends on it), and the
-shared orchestrator pool."""
+"""Wires Applications, Clusters and Secrets into a manager: informers, the three controllers,
+the mappings between kinds (a Cluster or Secret change wakes what depends on it; an Application
+or Cluster change wakes the deleting Cluster or Secret it held), and the shared orchestrator
+pool."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from zun_controller.models.application import Application, Cluster, Secret
 from zun_controller.reconcilers.app_docker import DEFAULT_LB_IMAGE, DockerOrchestrator
 from zun_controller.reconcilers.app_docker_status import LABEL_APP
 from zun_controller.reconcilers.application import ApplicationReconciler
-from zun_controller.reconcilers.cluster import ClusterReconciler
+from zun_controller.reconcilers.cluster import ClusterReconciler, SecretReconciler
+from zun_controller.reconcilers.inuse import deleting
 from zun_controller.reconcilers.orchestrators import DockerFactory, OrchestratorPool
 from zun_controller.reconcilers.setup import (
     ControllerSet,
@@ -75,10 +77,12 @@ class ApplicationControllers(ControllerSet):
         )
         self.cluster = self._controller(
             "cluster",
-            ClusterReconciler(self.clusters, self.pool, probe_every=probe_every),
+            ClusterReconciler(self.clusters, self.pool, self.apps, probe_every=probe_every),
             self.clusters.informer,
         )
-        manager.add_informer(self.secrets.informer)
+        self.secret = self._controller(
+            "secret", SecretReconciler(self.secrets, self.clusters), self.secrets.informer
+        )
         if runtime is not None:
             self.application.watches(
                 runtime.containers.informer, self._app_of_container, _any_change
@@ -86,6 +90,9 @@ class ApplicationControllers(ControllerSet):
             self.cluster.watches(runtime.hosts.informer, self._all_clusters, _any_change)
         self.application.watches(self.clusters.informer, self._apps_of_cluster, _any_change)
         self.cluster.watches(self.secrets.informer, self._clusters_of_secret, _any_change)
+        self.cluster.watches(self.apps.informer, self._deleting_cluster_of_app, _any_change)
+        self.secret.watches(self.clusters.informer, self._deleting_secrets_of, _any_change)
+        manager.add_controller(self.secret)
         manager.add_controller(self.cluster)
         manager.add_controller(self.application)
         manager.add_task(Task("orchestrator-pool-close", self._close_pool_on_stop))
@@ -121,6 +128,25 @@ class ApplicationControllers(ControllerSet):
             for k in informer.list_keys()
             if cached_field(informer.raw(k), "spec", "cluster") == cluster
         ]
+
+    def _deleting_cluster_of_app(
+        self, key: str, old: Cached | None, new: Cached | None
+    ) -> Iterable[str]:
+        names = {cached_field(c, "spec", "cluster") for c in (old, new)}
+        keys = [f"clusters/{n}" for n in names if isinstance(n, str)]
+        return [k for k in keys if deleting(self.clusters.informer.raw(k))]
+
+    def _deleting_secrets_of(
+        self, key: str, old: Cached | None, new: Cached | None
+    ) -> Iterable[str]:
+        names: set[str] = set()
+        for cached in (old, new):
+            for ref in ("tlsSecret", "kubeconfigSecret"):
+                name = cached_field(cached, "spec", ref, "name")
+                if isinstance(name, str):
+                    names.add(name)
+        keys = [f"secrets/{n}" for n in names]
+        return [k for k in keys if deleting(self.secrets.informer.raw(k))]
 
     def _clusters_of_secret(
         self, key: str, old: Cached | None, new: Cached | None

@@ -9,10 +9,14 @@ Every decision about revisions (current, previous, failed, history) is written t
 read a stale cache fails there instead of applying an old revision again.
 
 Deleting an Application asks its orchestrator to remove everything it made, then drops the
-finalizer. An Application whose Cluster record is gone is let go (nothing can be reached); the
-garbage collector (engine/gc.py) then deletes the records it owned. A delete with
-`propagationPolicy=Orphan` waits until the collector has cut the owned records loose (the
-`orphan` finalizer is gone): the orchestrator then finds nothing of its own to remove.
+finalizer. While that cannot be done — its Cluster record is gone, the Cluster's engine does
+not answer, a Secret it needs is missing — the Application is not let go: it stays, phase
+`Terminating` with condition `Terminating` (reason `ClusterNotFound`, `EngineUnavailable`,
+`SecretNotFound`, ...) naming the Cluster, and cleans up when the engine answers again.
+`zunctl delete --force` is the way out: it removes the finalizer and leaves what is outside.
+A delete with `propagationPolicy=Orphan` waits until the garbage collector (engine/gc.py) has
+cut the owned records loose (the `orphan` finalizer is gone): the orchestrator then finds
+nothing of its own to remove; otherwise the collector deletes the records it owned.
 """
 
 from __future__ import annotations
@@ -25,9 +29,14 @@ from zun_controller.drivers.orchestrators.base import AppObservation, Orchestrat
 from zun_controller.engine.client import Records
 from zun_controller.engine.events import EventRecorder
 from zun_controller.engine.reconciler import Result, TerminalError
-from zun_controller.errors import NotFoundError, PermanentError, TransientError
+from zun_controller.errors import (
+    AlreadyExistsError,
+    NotFoundError,
+    PermanentError,
+    TransientError,
+)
 from zun_controller.metrics import Metrics
-from zun_controller.models.application import Application, Cluster
+from zun_controller.models.application import Application, Cluster, ClusterType
 from zun_controller.models.deletion import ORPHAN
 from zun_controller.reconcilers import app_status
 from zun_controller.reconcilers.app_events import ApplicationEvents, settled
@@ -36,6 +45,8 @@ from zun_controller.reconcilers.orchestrators import OrchestratorPool, SecretMis
 
 log = logging.getLogger(__name__)
 FINALIZER = "zun.openstack.org/application"
+#: how often a name taken by another owner's record is looked at again
+NAME_RECHECK = 5.0
 
 
 class Waiting(Exception):
@@ -80,6 +91,11 @@ class ApplicationReconciler:
             app.status.set_condition("Progressing", False, wait.reason, wait.message)
             await self.apps.write_status(app, before)
             return Result(requeue_after=wait.after)
+        except AlreadyExistsError as exc:
+            app.status.set_condition("Progressing", False, "NameConflict", str(exc))
+            await self.apps.write_status(app, before)
+            self.events.name_conflict(app, str(exc))
+            return Result(requeue_after=NAME_RECHECK)
         except PermanentError as exc:
             app.status.phase = "Failed"
             app.status.set_condition("Progressing", False, exc.reason, exc.message)
@@ -167,16 +183,45 @@ class ApplicationReconciler:
             return Result()
         if ORPHAN in app.metadata.finalizers:  # the collector first cuts the replicas loose
             return Result(requeue_after=self.poll_progressing)
-        cluster = self.clusters.get_by_name(app.spec.cluster)
-        if cluster is not None:
-            try:
-                orchestrator = await self.pool.get(cluster)
-            except SecretMissing:
-                orchestrator = None
-            self.apps.check_leading(f"delete {app.key}")
-            if orchestrator is not None and not await orchestrator.delete(app):
+        try:
+            if not await self._clean_up(app):
                 return Result(requeue_after=self.poll_progressing)
+        except Waiting as wait:
+            before = app.status.model_copy(deep=True)
+            app.status.phase = "Terminating"
+            app.status.set_condition("Terminating", True, wait.reason, wait.message)
+            await self.apps.write_status(app, before)
+            return Result(requeue_after=wait.after)
         app.metadata.finalizers = [f for f in app.metadata.finalizers if f != FINALIZER]
         with contextlib.suppress(NotFoundError):
             await self.apps.update(app)
         return Result()
+
+    async def _clean_up(self, app: Application) -> bool:
+        """Whether nothing the Application made is left on its engine (a pass asked the
+        orchestrator to remove it); `Waiting` while the engine cannot be reached."""
+        name = app.spec.cluster
+        out = "`zunctl delete --force` leaves what is outside"
+        cluster = self.clusters.get_by_name(name)
+        if cluster is None:
+            raise Waiting(
+                "ClusterNotFound",
+                f"Cluster {name!r} is gone: what the Application made there is removed if it "
+                f"comes back; {out}",
+            )
+        if cluster.spec.type is not ClusterType.DOCKER and not cluster.status.is_true("Ready"):
+            cond = cluster.status.condition("Ready")
+            why = f": {cond.message}" if cond and cond.message else ""
+            raise Waiting(
+                "EngineUnavailable", f"Cluster {name!r} does not answer{why}; waiting; {out}"
+            )
+        try:
+            orchestrator = await self.pool.get(cluster)
+            self.apps.check_leading(f"delete {app.key}")
+            return await orchestrator.delete(app)
+        except SecretMissing as exc:
+            raise Waiting("SecretNotFound", f"Cluster {name!r}: {exc}; {out}") from None
+        except PermanentError as exc:
+            raise Waiting(exc.reason, f"Cluster {name!r}: {exc.message}; {out}") from None
+        except (TransientError, TimeoutError) as exc:
+            raise Waiting("EngineUnavailable", f"Cluster {name!r}: {exc}; {out}") from None

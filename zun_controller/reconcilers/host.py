@@ -1,14 +1,20 @@
-"""Host reconciler: probes each engine, reports reachability, version, capacity and allocation."""
+"""Host reconciler: probes each engine, reports reachability, version, capacity and allocation.
+
+A Host with Containers placed on it is held on delete (the in-use rule, reconcilers/inuse.py):
+it keeps being probed, so those Containers can still be removed from its engine, and goes
+once none is placed there."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from zun_controller.engine.client import Records
 from zun_controller.engine.reconciler import Result
 from zun_controller.errors import ZunError
 from zun_controller.models.container import Container
 from zun_controller.models.host import Host, Usage
+from zun_controller.reconcilers.inuse import InUseGuard, User
 from zun_controller.reconcilers.runtimes import RuntimePool
 
 PROBE_TIMEOUT = 10.0
@@ -24,6 +30,13 @@ def allocation(containers: Records[Container], host: str) -> tuple[Usage, int]:
     return usage, count
 
 
+def host_users(containers: Records[Container]) -> Callable[[Host], list[User]]:
+    def users(host: Host) -> list[User]:
+        return [User.of(c) for c in containers.all(lambda c: c.status.host == host.name)]
+
+    return users
+
+
 class HostReconciler:
     def __init__(
         self,
@@ -37,17 +50,21 @@ class HostReconciler:
         self.containers = containers
         self.pool = pool
         self.probe_every = probe_every
+        self.guard = InUseGuard(hosts, host_users(containers))
 
     async def reconcile(self, key: str) -> Result:
         host = self.hosts.get(key)
         if host is None:
             await self.pool.drop(key.split("/", 1)[1])
             return Result()
+        host = await self.guard.protect(host)
         before = host.status.model_copy(deep=True)
         await self._probe(host)
         host.status.allocated, host.status.containers = allocation(self.containers, host.name)
         host.status.observed_generation = host.metadata.generation
-        await self.hosts.write_status(host, before)
+        host = await self.hosts.write_status(host, before)
+        if host.metadata.deletion_timestamp:
+            return await self.guard.finalize(host)
         return Result(requeue_after=self.probe_every)
 
     async def _probe(self, host: Host) -> None:

@@ -1,40 +1,58 @@
 """Network and Volume reconcilers: per-project engine networks and volumes, with finalizers
-that keep them while Containers use them."""
+that keep them while Containers use them (the in-use rule, reconcilers/inuse.py: a Network is
+used by the Containers naming it in `spec.networks`, a Volume by those mounting it; an engine
+that still refuses to remove one holds it the same way)."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Callable
 
 from zun_controller.engine.client import Records
 from zun_controller.engine.reconciler import Result
 from zun_controller.errors import ConflictError
-from zun_controller.models.base import Resource
 from zun_controller.models.container import Container
 from zun_controller.models.host import Host
 from zun_controller.models.network import Network, Volume
+from zun_controller.reconcilers.inuse import RECHECK, InUseGuard, User
 from zun_controller.reconcilers.naming import labels_for, network_name, volume_name
 from zun_controller.reconcilers.runtimes import RuntimePool
 
 NETWORK_FINALIZER = "zun.openstack.org/network"
 VOLUME_FINALIZER = "zun.openstack.org/volume"
-R = TypeVar("R", bound=Resource)
 
 
-async def _ensure_finalizer(records: Records[R], obj: R, finalizer: str) -> R:
-    if finalizer in obj.metadata.finalizers:
-        return obj
-    obj.metadata.finalizers.append(finalizer)
-    return await records.update(obj)
+def network_users(containers: Records[Container]) -> Callable[[Network], list[User]]:
+    def users(net: Network) -> list[User]:
+        def joins(c: Container) -> bool:
+            return c.project == net.project and net.name in c.spec.networks
+
+        return [User.of(c) for c in containers.all(joins)]
+
+    return users
 
 
-async def _drop_finalizer(records: Records[R], obj: R, finalizer: str) -> None:
-    obj.metadata.finalizers = [f for f in obj.metadata.finalizers if f != finalizer]
-    await records.update(obj)
+def volume_users(containers: Records[Container]) -> Callable[[Volume], list[User]]:
+    def users(vol: Volume) -> list[User]:
+        def mounts(c: Container) -> bool:
+            return c.project == vol.project and any(m.volume == vol.name for m in c.spec.volumes)
+
+        return [User.of(c) for c in containers.all(mounts)]
+
+    return users
 
 
 class NetworkReconciler:
-    def __init__(self, networks: Records[Network], hosts: Records[Host], pool: RuntimePool) -> None:
+    def __init__(
+        self,
+        networks: Records[Network],
+        hosts: Records[Host],
+        pool: RuntimePool,
+        containers: Records[Container],
+    ) -> None:
         self.networks, self.hosts, self.pool = networks, hosts, pool
+        self.guard = InUseGuard(
+            networks, network_users(containers), NETWORK_FINALIZER, not_ready=True
+        )
 
     def _ready_hosts(self) -> list[Host]:
         return list(self.hosts.all(lambda h: h.status.is_true("Ready")))
@@ -46,7 +64,7 @@ class NetworkReconciler:
         engine_name = network_name(net.project or "", net.name)
         if net.metadata.deletion_timestamp:
             return await self._delete(net, engine_name)
-        net = await _ensure_finalizer(self.networks, net, NETWORK_FINALIZER)
+        net = await self.guard.protect(net)
         before = net.status.model_copy(deep=True)
         for host in self._ready_hosts():
             async with self.pool.guard(host.name, engine_name):
@@ -63,6 +81,8 @@ class NetworkReconciler:
     async def _delete(self, net: Network, engine_name: str) -> Result:
         if NETWORK_FINALIZER not in net.metadata.finalizers:
             return Result()
+        if await self.guard.held(net):
+            return Result(requeue_after=RECHECK)
         try:
             for host in self._ready_hosts():
                 await self.pool.for_host(host).remove_network(engine_name)
@@ -70,8 +90,8 @@ class NetworkReconciler:
             before = net.status.model_copy(deep=True)
             net.status.set_condition("Ready", False, "InUse", str(exc))
             await self.networks.write_status(net, before)
-            return Result(requeue_after=5.0)
-        await _drop_finalizer(self.networks, net, NETWORK_FINALIZER)
+            return Result(requeue_after=RECHECK)
+        await self.guard.release(net)
         return Result()
 
 
@@ -84,12 +104,11 @@ class VolumeReconciler:
         pool: RuntimePool,
     ) -> None:
         self.volumes, self.containers, self.hosts, self.pool = volumes, containers, hosts, pool
+        self._users_of = volume_users(containers)
+        self.guard = InUseGuard(volumes, self._users_of, VOLUME_FINALIZER, not_ready=True)
 
     def _users(self, vol: Volume) -> list[str]:
-        def mounts(c: Container) -> bool:
-            return c.project == vol.project and any(m.volume == vol.name for m in c.spec.volumes)
-
-        return sorted(c.name for c in self.containers.all(mounts))
+        return sorted(u.name for u in self._users_of(vol))
 
     async def reconcile(self, key: str) -> Result:
         vol = self.volumes.get(key)
@@ -97,7 +116,7 @@ class VolumeReconciler:
             return Result()
         if vol.metadata.deletion_timestamp:
             return await self._delete(vol)
-        vol = await _ensure_finalizer(self.volumes, vol, VOLUME_FINALIZER)
+        vol = await self.guard.protect(vol)
         before = vol.status.model_copy(deep=True)
         vol.status.used_by = self._users(vol)
         vol.status.host = vol.status.host or vol.spec.host
@@ -122,13 +141,9 @@ class VolumeReconciler:
     async def _delete(self, vol: Volume) -> Result:
         if VOLUME_FINALIZER not in vol.metadata.finalizers:
             return Result()
-        users = self._users(vol)
+        if await self.guard.held(vol):
+            return Result(requeue_after=RECHECK)
         before = vol.status.model_copy(deep=True)
-        if users:
-            vol.status.used_by = users
-            vol.status.set_condition("Ready", False, "InUse", f"mounted by {', '.join(users)}")
-            await self.volumes.write_status(vol, before)
-            return Result(requeue_after=5.0)
         host = self.hosts.get_by_name(vol.status.host) if vol.status.host else None
         if host is not None:
             try:
@@ -138,6 +153,6 @@ class VolumeReconciler:
             except ConflictError as exc:
                 vol.status.set_condition("Ready", False, "InUse", str(exc))
                 await self.volumes.write_status(vol, before)
-                return Result(requeue_after=5.0)
-        await _drop_finalizer(self.volumes, vol, VOLUME_FINALIZER)
+                return Result(requeue_after=RECHECK)
+        await self.guard.release(vol)
         return Result()

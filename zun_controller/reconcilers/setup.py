@@ -24,6 +24,7 @@ from zun_controller.models.network import Network, Volume
 from zun_controller.reconcilers.container import ContainerReconciler
 from zun_controller.reconcilers.host import HostReconciler
 from zun_controller.reconcilers.instrumented import instrumented
+from zun_controller.reconcilers.inuse import deleting
 from zun_controller.reconcilers.network import NetworkReconciler, VolumeReconciler
 from zun_controller.reconcilers.runtime_watch import OrphanSweeper, RuntimeEvents
 from zun_controller.reconcilers.runtimes import RuntimePool
@@ -140,7 +141,7 @@ class RuntimeControllers(ControllerSet):
         )
         self.network = self._controller(
             "network",
-            NetworkReconciler(self.networks, self.hosts, self.pool),
+            NetworkReconciler(self.networks, self.hosts, self.pool, self.containers),
             self.networks.informer,
         )
         self.volume = self._controller(
@@ -178,6 +179,8 @@ class RuntimeControllers(ControllerSet):
         self.network.watches(self.hosts.informer, self._all_networks, _any_change)
         self.volume.watches(self.hosts.informer, self._all_volumes, _any_change)
         self.volume.watches(self.containers.informer, self._volumes_of_container)
+        self.host.watches(self.containers.informer, self._deleting_host_of, _any_change)
+        self.network.watches(self.containers.informer, self._deleting_networks_of, _any_change)
 
     def _containers_of_host(
         self, key: str, old: Cached | None, new: Cached | None
@@ -195,6 +198,24 @@ class RuntimeControllers(ControllerSet):
             for k in informer.list_keys()
             if cached_field(informer.raw(k), "status", "host") == host
         ]
+
+    def _deleting_host_of(self, key: str, old: Cached | None, new: Cached | None) -> Iterable[str]:
+        """The deleting Host a Container was or is placed on (it may be free now)."""
+        names = {cached_field(c, "status", "host") for c in (old, new)}
+        keys = [f"hosts/{n}" for n in names if isinstance(n, str) and n]
+        return [k for k in keys if deleting(self.hosts.informer.raw(k))]
+
+    def _deleting_networks_of(
+        self, key: str, old: Cached | None, new: Cached | None
+    ) -> Iterable[str]:
+        project = key.split("/")[1]
+        names: set[str] = set()
+        for cached in (old, new):
+            for net in cached_field(cached, "spec", "networks") or []:  # type: ignore[attr-defined]
+                if isinstance(net, str):
+                    names.add(net)
+        keys = [f"networks/{project}/{n}" for n in names]
+        return [k for k in keys if deleting(self.networks.informer.raw(k))]
 
     def _pending_on_delete(self, key: str, old: Cached | None, new: Cached | None) -> Iterable[str]:
         if new is not None:
