@@ -105,7 +105,7 @@ def swarm_engine(engine: docker.DockerClient) -> Engine:
     def running_tasks(project: str) -> int:
         try:
             tasks = engine.api.tasks(
-                filters={"service": f"zun-{project}-web", "desired-state": "running"}
+                filters={"service": f"zun_{project}_web", "desired-state": "running"}
             )
         except docker.errors.NotFound:
             return 0
