@@ -11,6 +11,11 @@ from typing import Any
 import pytest
 from test_runtime_reconcilers import IMAGES, Bed, reason
 
+from zun_controller.drivers.orchestrators.kubernetes_objects import (
+    legacy_namespace,
+    namespace_of,
+    selector,
+)
 from zun_controller.drivers.orchestrators.swarm_spec import service_name
 from zun_controller.drivers.runtime.base import ContainerConfig, ContainerStatus
 from zun_controller.models.application import Application
@@ -59,6 +64,15 @@ def test_swarm_service_names_are_distinct_dns_labels_even_when_long() -> None:
     assert all(n.startswith("zun_" + "p" * 40) for n in names)
 
 
+def test_kubernetes_namespaces_are_prefixed_so_no_project_lands_in_default() -> None:
+    assert namespace_of(_app("default", "web")) == "zun-default"
+    assert namespace_of(_app("kube-system", "web")) == "zun-kube-system"
+    assert legacy_namespace(_app("acme", "web")) == "acme"
+    long = {namespace_of(_app("p" * 60 + s, "web")) for s in ("ab", "ac")}
+    assert len(long) == 2 and all(len(n) <= 63 and not n.endswith("-") for n in long)
+    assert selector(_app("acme", "web"))["zun.openstack.org/project"] == "acme"
+
+
 @pytest.fixture
 async def bed() -> AsyncIterator[Bed]:
     bed = Bed()
@@ -70,7 +84,11 @@ async def bed() -> AsyncIterator[Bed]:
 
 
 def _get(bed: Bed, kind: Any, name: str, project: str) -> Any:
-    records = {Container: bed.ctl.containers, Volume: bed.ctl.volumes, Network: bed.ctl.networks}
+    records: dict[Any, Any] = {
+        Container: bed.ctl.containers,
+        Volume: bed.ctl.volumes,
+        Network: bed.ctl.networks,
+    }
     return records[kind].get_by_name(name, project)
 
 
