@@ -157,7 +157,11 @@ async def test_a_container_of_another_project_is_never_killed_nor_replaced(
 
     await zun.until(settled, 30, "the attacker's container settled")
     again = await zun.container("web", victim)
-    real = the_container(engine, again)
+    found = engine.containers.list(
+        ignore_removed=True, all=True, filters={"label": f"{LABEL_UID}={web.metadata.uid}"}
+    )
+    assert [c.id for c in found] == [web.status.container_id], "the victim's container was killed"
+    real = found[0]
     assert again.status.container_id == web.status.container_id, "the victim was recreated"
     assert real.id == web.status.container_id and real.status == "running"
     assert real.attrs["RestartCount"] == 0 and again.status.restart_count == 0
@@ -210,8 +214,9 @@ async def test_a_swarm_service_of_another_project_is_never_taken_over(
     await zun.apply("Application", "prod-web", _app(HTTPD_V2), project=attacker)
     await zun.until(lambda: ready("prod-web", attacker), 150, "the attacker's app ready")
 
-    (after,) = _services(swarm, victim)
-    assert after.id == service.id
+    victims = _services(swarm, victim)
+    assert [s.id for s in victims] == [service.id], "the victim's service was taken over"
+    after = victims[0]
     assert after.attrs["Version"]["Index"] == version, "the victim's service was patched"
     image = after.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
     assert image.split("@")[0] == HTTPD_V1
