@@ -50,7 +50,7 @@ async def orch(kube: KubeControlPlane) -> AsyncIterator[KubernetesOrchestrator]:
 @pytest.fixture
 def project(kube: KubeControlPlane, request: pytest.FixtureRequest) -> Iterator[str]:
     """A namespace of the test's own, removed afterwards (Zun keeps namespaces)."""
-    name = request.node.name.removeprefix("test_").replace("_", "-")[:40]
+    name = request.node.name.removeprefix("test_").replace("_", "-")[:40].rstrip("-")
     yield name
     for namespace in (name, ns(name)):
         kube.kubectl_run("delete", "namespace", namespace, "--ignore-not-found", "--wait=false")

@@ -110,8 +110,8 @@ class KubernetesOrchestrator:
 
     async def observe(self, app: Application, revision: str) -> AppObservation:
         ns = await self._namespace(app, create=False)
-        deploy = await self._deployment(app, ns)
-        if deploy is None or not is_ours(deploy, app):
+        deploy = await self._deployment(app, ns) if ns is not None else None
+        if ns is None or deploy is None or not is_ours(deploy, app):
             return AppObservation(exists=False, message="no Deployment")
         svc = await self._service(app, ns)
         addresses = endpoints(svc if svc is not None and is_ours(svc, app) else None)
@@ -140,17 +140,18 @@ class KubernetesOrchestrator:
             lambda: kube.core.read_namespace(name, **kube.options()), f"Namespace {name}"
         )
 
-    async def _namespace(self, app: Application, *, create: bool) -> str:
+    async def _namespace(self, app: Application, *, create: bool) -> str | None:
         """The project's namespace: the unprefixed one an earlier version made for it (it
         carries the project's labels: its apps keep running there), else `zun-<project>`,
         made if missing when `create`. A `zun-<project>` not carrying the project's labels is
-        someone else's: NameConflict, nothing is written into it. Never edited."""
+        someone else's: NameConflict when `create`, nothing is written into it; when only
+        looking (observe, delete), None: nothing of ours is there. Never edited."""
         project = project_of(app)
         if project in self._namespaces:
             return self._namespaces[project]
         legacy = await self._read_namespace(legacy_namespace(app))
         if legacy is not None and namespace_is_ours(legacy, project):
-            return self._known(project, legacy, legacy_namespace(app))
+            return self._known(project, legacy, legacy_namespace(app), create)
         name = namespace_of(app)
         found = await self._read_namespace(name)
         if found is None:
@@ -159,14 +160,19 @@ class KubernetesOrchestrator:
                 self._namespaces[project] = name
             return name
         if not namespace_is_ours(found, project):
+            if not create:
+                return None
             raise PermanentError(
                 "NameConflict", f"Namespace {name} exists and is not project {project}'s"
             )
-        return self._known(project, found, name)
+        return self._known(project, found, name, create)
 
-    def _known(self, project: str, found: Manifest, name: str) -> str:
+    def _known(self, project: str, found: Manifest, name: str, create: bool) -> str:
+        """`name`, remembered; a namespace on its way out is a ConflictError to write into."""
         if (found.get("status") or {}).get("phase") == "Terminating":
-            raise ConflictError(f"Namespace {name} is being deleted; try again later")
+            if create:
+                raise ConflictError(f"Namespace {name} is being deleted; try again later")
+            return name
         self._namespaces[project] = name
         return name
 
@@ -202,6 +208,7 @@ class KubernetesOrchestrator:
         self, app: Application, wanted_deploy: Manifest, wanted_svc: Manifest | None
     ) -> bool:
         ns = await self._namespace(app, create=True)
+        assert ns is not None  # made, or a NameConflict raised
         kube = self._kube
         # Both are checked before anything is written: no half-applied app on a NameConflict.
         current_deploy, current_svc = await asyncio.gather(
@@ -247,6 +254,8 @@ class KubernetesOrchestrator:
         True once neither exists. The Namespace is kept."""
         kube = self._kube
         ns = await self._namespace(app, create=False)
+        if ns is None:
+            return True  # the project has no namespace of its own: nothing of ours exists
         deploy = await self._deployment(app, ns)
         deleting = deploy is not None and deploy["metadata"].get("deletionTimestamp")
         if deploy is not None and is_ours(deploy, app) and not deleting:
