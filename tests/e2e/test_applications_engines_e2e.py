@@ -84,13 +84,18 @@ class Engine:
 
 def kube_engine(plane: KubeControlPlane) -> Engine:
     def ready_pods(project: str) -> int:
-        found = plane.kubectl_run("-n", project, "get", "deploy", "web", "-o", "json", check=False)
+        found = plane.kubectl_run(
+            "-n", f"zun-{project}", "get", "deploy", "web", "-o", "json", check=False
+        )
         if found.returncode != 0:
             return 0
         return int(json.loads(found.stdout)["status"].get("readyReplicas", 0))
 
     def cleanup(project: str) -> None:
-        plane.kubectl_run("delete", "namespace", project, "--ignore-not-found", "--wait=false")
+        for namespace in (project, f"zun-{project}"):
+            plane.kubectl_run(
+                "delete", "namespace", namespace, "--ignore-not-found", "--wait=false"
+            )
 
     return Engine(
         "kube",
@@ -105,7 +110,7 @@ def swarm_engine(engine: docker.DockerClient) -> Engine:
     def running_tasks(project: str) -> int:
         try:
             tasks = engine.api.tasks(
-                filters={"service": f"zun-{project}-web", "desired-state": "running"}
+                filters={"service": f"zun_{project}_web", "desired-state": "running"}
             )
         except docker.errors.NotFound:
             return 0

@@ -35,7 +35,8 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeControlPlane]
 def project(kube: KubeControlPlane) -> Iterator[str]:
     name = f"k{secrets.token_hex(3)}"
     yield name
-    kube.kubectl_run("delete", "namespace", name, "--ignore-not-found", "--wait=false")
+    for namespace in (name, f"zun-{name}"):
+        kube.kubectl_run("delete", "namespace", namespace, "--ignore-not-found", "--wait=false")
 
 
 @pytest.fixture
@@ -98,7 +99,7 @@ async def edit_spec(zun: ZunBed, project: str, **changes: Any) -> None:
 
 
 def deploy(kube: KubeControlPlane, project: str) -> Any:
-    return kube.kubectl_json("-n", project, "get", "deploy", "web")
+    return kube.kubectl_json("-n", f"zun-{project}", "get", "deploy", "web")
 
 
 @pytest.mark.timeout(SETUP_TIMEOUT_S)
@@ -111,7 +112,7 @@ async def test_application_converges_restores_drift_and_goes_on_delete(
     assert app.status.is_true("Available")
     world = deploy(kube, project)
     assert world["spec"]["replicas"] == 3 and world["status"]["readyReplicas"] == 3
-    svc = kube.kubectl_json("-n", project, "get", "svc", "web")
+    svc = kube.kubectl_json("-n", f"zun-{project}", "get", "svc", "web")
     assert svc["spec"]["type"] == "LoadBalancer"
     assert f"127.0.0.1:{svc['spec']['ports'][0]['nodePort']}" in app.status.endpoints
 
@@ -127,7 +128,7 @@ async def test_application_converges_restores_drift_and_goes_on_delete(
     await ready(zun, project, 4)
     assert deploy(kube, project)["spec"]["replicas"] == 4
 
-    kube.kubectl_run("-n", project, "scale", "deploy/web", "--replicas=1")
+    kube.kubectl_run("-n", f"zun-{project}", "scale", "deploy/web", "--replicas=1")
     await zun.until(lambda: deploy(kube, project)["spec"]["replicas"] == 4, 40, "hand scale undone")
 
     await zun.store.delete(Application, "web", project)
@@ -141,7 +142,7 @@ async def test_application_converges_restores_drift_and_goes_on_delete(
 
     await zun.until(gone, 60, "Application record gone")
     for what in ("deploy", "svc", "rs", "pods"):
-        assert kube.kubectl_json("-n", project, "get", what)["items"] == [], what
+        assert kube.kubectl_json("-n", f"zun-{project}", "get", what)["items"] == [], what
 
 
 @pytest.mark.timeout(180)
@@ -168,6 +169,6 @@ async def test_failing_upgrade_rolls_back_by_itself(
     template = world["spec"]["template"]
     assert template["metadata"]["labels"][REVISION_LABEL] == good
     assert template["spec"]["containers"][0]["resources"]["limits"]["cpu"] == "250m"
-    pods = kube.kubectl_json("-n", project, "get", "pods")["items"]
+    pods = kube.kubectl_json("-n", f"zun-{project}", "get", "pods")["items"]
     live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
     assert {p["metadata"]["labels"][REVISION_LABEL] for p in live} == {good}

@@ -107,7 +107,7 @@ async def _edit(zun: ZunBed, project: str, **spec: Any) -> None:
 def _running_tasks(engine: docker.DockerClient, project: str) -> list[dict[str, Any]]:
     try:
         tasks = engine.api.tasks(
-            filters={"service": f"zun-{project}-web", "desired-state": "running"}
+            filters={"service": f"zun_{project}_web", "desired-state": "running"}
         )
     except docker.errors.NotFound:
         return []
@@ -157,7 +157,7 @@ async def test_swarm_application_lifecycle(zun: ZunBed, swarm: docker.DockerClie
     )
     await zun.apply("Application", "web", _spec(HTTPD_V1, 2), project=project)
     obj = await _settled(zun, swarm, project, 2, HTTPD_V1)
-    service = swarm.api.inspect_service(f"zun-{project}-web")
+    service = swarm.api.inspect_service(f"zun_{project}_web")
     assert service["Spec"]["Mode"]["Replicated"]["Replicas"] == 2
     assert service["Spec"]["EndpointSpec"]["Ports"][0]["PublishMode"] == "host"
     assert _answers(obj.status.endpoints) == {"zun-test httpd v1"}
@@ -168,7 +168,7 @@ async def test_swarm_application_lifecycle(zun: ZunBed, swarm: docker.DockerClie
     await _settled(zun, swarm, project, 4, HTTPD_V1)
 
     # scaled by hand behind Zun's back: put back (it polls the service)
-    raw = swarm.api.inspect_service(f"zun-{project}-web")
+    raw = swarm.api.inspect_service(f"zun_{project}_web")
     raw["Spec"]["Mode"]["Replicated"]["Replicas"] = 1
     swarm.api._post_json(
         swarm.api._url("/services/{0}/update", raw["ID"]),
@@ -177,7 +177,7 @@ async def test_swarm_application_lifecycle(zun: ZunBed, swarm: docker.DockerClie
     )
     await zun.until(
         lambda: (
-            swarm.api.inspect_service(f"zun-{project}-web")["Spec"]["Mode"]["Replicated"][
+            swarm.api.inspect_service(f"zun_{project}_web")["Spec"]["Mode"]["Replicated"][
                 "Replicas"
             ]
             == 4
@@ -186,9 +186,9 @@ async def test_swarm_application_lifecycle(zun: ZunBed, swarm: docker.DockerClie
         "replicas put back to 4",
     )
     # removed by hand: made again (same poll)
-    swarm.api.remove_service(f"zun-{project}-web")
+    swarm.api.remove_service(f"zun_{project}_web")
     await zun.until(
-        lambda: f"zun-{project}-web" in {s.name for s in swarm.services.list()},
+        lambda: f"zun_{project}_web" in {s.name for s in swarm.services.list()},
         60,
         "service made again",
     )
@@ -223,7 +223,7 @@ async def test_swarm_application_lifecycle(zun: ZunBed, swarm: docker.DockerClie
             sparse=True,
             filters={"label": f"com.docker.swarm.service.name=zun-{project}-web"},
         )
-        return f"zun-{project}-web" not in names and not left
+        return f"zun_{project}_web" not in names and not left
 
     await zun.until(gone, 90, "service and its containers removed")
     assert bystander.id in {s.id for s in swarm.services.list()}

@@ -189,7 +189,7 @@ async def test_a_network_record_joins_its_containers_and_keeps_the_rest_out(
         await zun.apply("Container", name, {"image": HTTPD_V1, "networks": ["backend"]}, project=p)
     await zun.apply("Container", "outsider", {"image": HTTPD_V1}, project=p)
     api, db, outsider = [await zun.phase(n, p, "Running") for n in ("api", "db", "outsider")]
-    engine_name = f"zun-{p}-backend"
+    engine_name = f"zun_{p}_backend"
     (real_api,) = ours(engine, api)
     assert list(real_api.attrs["NetworkSettings"]["Networks"]) == [engine_name]
     db_ip = db.status.ips[engine_name]

@@ -15,6 +15,11 @@ from testbed.kube import BUILD_TIMEOUT_S, KubeControlPlane, start_control_plane
 
 from zun_controller.drivers.orchestrators.base import AppObservation
 from zun_controller.drivers.orchestrators.kubernetes import KubernetesOrchestrator
+from zun_controller.drivers.orchestrators.kubernetes_objects import (
+    deployment,
+    in_namespace,
+    namespace_labels,
+)
 from zun_controller.errors import ConflictError, PermanentError, TransientError
 from zun_controller.models.application import Application
 from zun_controller.models.registry import parse
@@ -45,9 +50,15 @@ async def orch(kube: KubeControlPlane) -> AsyncIterator[KubernetesOrchestrator]:
 @pytest.fixture
 def project(kube: KubeControlPlane, request: pytest.FixtureRequest) -> Iterator[str]:
     """A namespace of the test's own, removed afterwards (Zun keeps namespaces)."""
-    name = request.node.name.removeprefix("test_").replace("_", "-")[:40]
+    name = request.node.name.removeprefix("test_").replace("_", "-")[:40].rstrip("-")
     yield name
-    kube.kubectl_run("delete", "namespace", name, "--ignore-not-found", "--wait=false")
+    for namespace in (name, ns(name)):
+        kube.kubectl_run("delete", "namespace", namespace, "--ignore-not-found", "--wait=false")
+
+
+def ns(project: str) -> str:
+    """The namespace Zun gives a project's apps."""
+    return f"zun-{project}"
 
 
 def make_app(project: str, name: str = "web", **spec: Any) -> Application:
@@ -114,7 +125,7 @@ def converged(app: Application) -> Callable[[AppObservation], bool]:
 
 
 def get(kube: KubeControlPlane, project: str, what: str) -> Any:
-    return kube.kubectl_json("-n", project, "get", what)
+    return kube.kubectl_json("-n", ns(project), "get", what)
 
 
 def replica_sets(kube: KubeControlPlane, project: str) -> list[dict[str, Any]]:
@@ -157,7 +168,7 @@ async def test_application_becomes_ready_as_the_spec_says(
     assert f"127.0.0.1:{port['nodePort']}" in seen.endpoints
     assert f"{svc['spec']['clusterIP']}:80" in seen.endpoints
 
-    namespace = kube.kubectl_json("get", "namespace", project)
+    namespace = kube.kubectl_json("get", "namespace", ns(project))
     assert namespace["metadata"]["labels"]["zun.openstack.org/managed-by"] == "zun-controller"
     owned = await orch.list_owned()
     assert any((o.project, o.name, o.uid) == (project, "web", app.metadata.uid) for o in owned)
@@ -240,9 +251,9 @@ async def test_hand_edits_are_undone_by_apply(
     await orch.apply(app, app.spec.template, "r1")
     await until(orch, app, "r1", converged(app))
 
-    kube.kubectl_run("-n", project, "scale", "deploy/web", "--replicas=1")
-    kube.kubectl_run("-n", project, "set", "image", "deploy/web", "web=zun-test/httpd:evil")
-    kube.kubectl_run("-n", project, "delete", "svc/web")
+    kube.kubectl_run("-n", ns(project), "scale", "deploy/web", "--replicas=1")
+    kube.kubectl_run("-n", ns(project), "set", "image", "deploy/web", "web=zun-test/httpd:evil")
+    kube.kubectl_run("-n", ns(project), "delete", "svc/web")
     assert get(kube, project, "deploy/web")["spec"]["replicas"] == 1
 
     await orch.apply(app, app.spec.template, "r1")
@@ -252,7 +263,7 @@ async def test_hand_edits_are_undone_by_apply(
     assert deploy["spec"]["template"]["spec"]["containers"][0]["image"] == "zun-test/httpd:v1"
     assert get(kube, project, "svc/web")["spec"]["type"] == "NodePort"
 
-    kube.kubectl_run("-n", project, "delete", "deploy/web", "--wait=false")
+    kube.kubectl_run("-n", ns(project), "delete", "deploy/web", "--wait=false")
     await orch.apply(app, app.spec.template, "r1")
     await until(orch, app, "r1", converged(app))
     assert get(kube, project, "deploy/web")["status"]["readyReplicas"] == 3
@@ -273,15 +284,17 @@ async def test_delete_cleans_up_and_keeps_the_namespace(
         assert get(kube, project, what)["items"] == [], what
     assert not (await orch.observe(app, "r1")).exists
     assert all(o.project != project for o in await orch.list_owned())
-    assert kube.kubectl_json("get", "namespace", project)["status"]["phase"] == "Active"
+    assert kube.kubectl_json("get", "namespace", ns(project))["status"]["phase"] == "Active"
     assert await orch.delete(app)  # idempotent
 
 
 async def test_objects_zun_did_not_make_are_left_alone(
     kube: KubeControlPlane, orch: KubernetesOrchestrator, project: str
 ) -> None:
-    kube.kubectl_run("create", "namespace", project)
-    kube.kubectl_run("-n", project, "create", "deployment", "web", "--image=someone/else:1")
+    kube.kubectl_run("create", "namespace", ns(project))
+    labels = ["zun.openstack.org/managed-by=zun-controller", f"zun.openstack.org/project={project}"]
+    kube.kubectl_run("label", "namespace", ns(project), *labels)
+    kube.kubectl_run("-n", ns(project), "create", "deployment", "web", "--image=someone/else:1")
     app = make_app(project)
     with pytest.raises(PermanentError) as caught:
         await orch.apply(app, app.spec.template, "r1")
@@ -290,7 +303,7 @@ async def test_objects_zun_did_not_make_are_left_alone(
     deploy = get(kube, project, "deploy/web")
     assert deploy["spec"]["template"]["spec"]["containers"][0]["image"] == "someone/else:1"
 
-    kube.kubectl_run("-n", project, "create", "service", "clusterip", "api", "--tcp=80:8080")
+    kube.kubectl_run("-n", ns(project), "create", "service", "clusterip", "api", "--tcp=80:8080")
     other = make_app(project, name="api")
     with pytest.raises(PermanentError, match="NameConflict"):
         await orch.apply(other, other.spec.template, "r1")
@@ -333,18 +346,69 @@ async def test_a_namespace_deleted_by_hand_is_made_again(
     await until(orch, app, "r1", converged(app))
 
     # A finalizer on a ConfigMap keeps the namespace Terminating until the test lets it go.
-    meta = {"name": "hold", "namespace": project, "finalizers": ["zun.test/hold"]}
+    meta = {"name": "hold", "namespace": ns(project), "finalizers": ["zun.test/hold"]}
     hold = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta}
     kube.kubectl_run("apply", "-f", "-", input_text=json.dumps(hold))
-    kube.kubectl_run("delete", "namespace", project, "--wait=false")
+    kube.kubectl_run("delete", "namespace", ns(project), "--wait=false")
     # Updates of what is still there would pass while the namespace empties (in ~10 s here);
     # creates are refused: take the Deployment and Service away at once.
-    kube.kubectl_run("-n", project, "delete", "deploy,svc", "--all", "--wait=false")
+    kube.kubectl_run("-n", ns(project), "delete", "deploy,svc", "--all", "--wait=false")
     with pytest.raises(ConflictError, match="being terminated"):
         await orch.apply(app, app.spec.template, "r1")
     release = '[{"op": "remove", "path": "/metadata/finalizers"}]'
-    kube.kubectl_run("-n", project, "patch", "configmap/hold", "--type=json", "-p", release)
-    kube.kubectl_run("wait", "--for=delete", f"namespace/{project}", "--timeout=60s", timeout=70)
+    kube.kubectl_run("-n", ns(project), "patch", "configmap/hold", "--type=json", "-p", release)
+    kube.kubectl_run(
+        "wait", "--for=delete", f"namespace/{ns(project)}", "--timeout=60s", timeout=70
+    )
     await orch.apply(app, app.spec.template, "r1")
     await until(orch, app, "r1", converged(app))
     assert get(kube, project, "svc/web")["spec"]["type"] == "NodePort"
+
+
+NAMESPACE = {"apiVersion": "v1", "kind": "Namespace"}
+
+
+@pytest.fixture
+def default_project(kube: KubeControlPlane) -> Iterator[str]:
+    """The project named `default` (its namespace `zun-default` removed afterwards)."""
+    yield "default"
+    kube.kubectl_run("delete", "namespace", ns("default"), "--ignore-not-found", "--wait=false")
+
+
+async def test_a_project_never_lands_in_a_namespace_it_does_not_own(
+    kube: KubeControlPlane, orch: KubernetesOrchestrator, default_project: str, project: str
+) -> None:
+    app = make_app(default_project, replicas=1)
+    await orch.apply(app, app.spec.template, "r1")
+    await until(orch, app, "r1", converged(app))
+    assert get(kube, default_project, "deploy/web")["metadata"]["namespace"] == "zun-default"
+    assert kube.kubectl_json("-n", "default", "get", "deploy")["items"] == []
+    # a zun-<project> that is not the project's (no labels, or another project's) is not used
+    kube.kubectl_run("create", "namespace", ns(project))
+    other = make_app(project)
+    with pytest.raises(PermanentError, match=f"Namespace {ns(project)} exists and is not"):
+        await orch.apply(other, other.spec.template, "r1")
+    assert get(kube, project, "deploy")["items"] == []
+    assert await orch.delete(other)
+
+
+async def test_an_earlier_versions_namespace_keeps_its_apps_running_there(
+    kube: KubeControlPlane, orch: KubernetesOrchestrator, project: str
+) -> None:
+    # what an earlier version made: the namespace named after the project, with its labels,
+    # and the Deployment applied into it
+    app = make_app(project, replicas=1)
+    meta = {"name": project, "labels": namespace_labels(project)}
+    kube.kubectl_run("apply", "-f", "-", input_text=json.dumps({**NAMESPACE, "metadata": meta}))
+    legacy = in_namespace(deployment(app, app.spec.template, "r1"), project)
+    kube.kubectl_run(
+        "apply", "--server-side", "--field-manager=zun-controller", "-f", "-",
+        input_text=json.dumps(legacy),
+    )  # fmt: skip
+    before = kube.kubectl_json("-n", project, "get", "deploy/web")["metadata"]
+    await orch.apply(app, app.spec.template, "r1")
+    await until(orch, app, "r1", converged(app))
+    after = kube.kubectl_json("-n", project, "get", "deploy/web")["metadata"]
+    assert (after["uid"], after["generation"]) == (before["uid"], before["generation"])
+    found = kube.kubectl_run("get", "namespace", ns(project), check=False)
+    assert found.returncode != 0  # no second copy in zun-<project>

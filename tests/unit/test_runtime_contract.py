@@ -98,9 +98,9 @@ async def remove_labelled(runtime: Runtime) -> None:
     for container in await runtime.list_containers(LABELS):
         await runtime.remove(container.id)
     for network in await runtime.list_networks(LABELS):
-        await runtime.remove_network(network.name)
+        await runtime.remove_network(network.name, LABELS)
     for volume in await runtime.list_volumes(LABELS):
-        await runtime.remove_volume(volume.name)
+        await runtime.remove_volume(volume.name, LABELS)
 
 
 @pytest.fixture(params=["fake", pytest.param("docker", marks=pytest.mark.e2e)])
@@ -397,11 +397,11 @@ async def test_containers_reach_each_other_by_name_on_their_network_only(
     assert apart.exit_code != 0
 
     with pytest.raises(ConflictError):
-        await runtime.remove_network(net_a.name)
+        await runtime.remove_network(net_a.name, LABELS)
     for container in (a1, a2, ab):
         await runtime.remove(container.id)
-    await runtime.remove_network(net_a.name)
-    await runtime.remove_network(net_a.name)
+    await runtime.remove_network(net_a.name, LABELS)
+    await runtime.remove_network(net_a.name, LABELS)
     assert [n.name for n in await runtime.list_networks(LABELS)] == [net_b.name]
     with pytest.raises(NotFoundError):
         await runtime.create(config("lost", networks=(net_a.name,)))
@@ -422,15 +422,41 @@ async def test_a_volume_outlives_its_container_and_is_not_removed_in_use(
     wrote = await runtime.exec(writer.id, ["sh", "-c", "echo hello > /data/greeting"])
     assert wrote.exit_code == 0
     with pytest.raises(ConflictError):
-        await runtime.remove_volume(volume.name)
+        await runtime.remove_volume(volume.name, LABELS)
     await runtime.remove(writer.id)
 
     reader = await running(runtime, "reader", mounts=mounts)
     read = await runtime.exec(reader.id, ["cat", "/data/greeting"])
     assert (read.exit_code, read.output) == (0, b"hello\n")
     await runtime.remove(reader.id)
-    await runtime.remove_volume(volume.name)
-    await runtime.remove_volume(volume.name)
+    await runtime.remove_volume(volume.name, LABELS)
+    await runtime.remove_volume(volume.name, LABELS)
+    assert await runtime.list_volumes(LABELS) == []
+
+
+# ------------------------------------------------------------------------------ ownership
+
+
+async def test_a_network_or_volume_not_carrying_the_callers_labels_is_never_adopted_or_removed(
+    runtime: Runtime,
+) -> None:
+    theirs = {**LABELS, "zun.openstack.org/project": "theirs", "zun.openstack.org/uid": "u1"}
+    mine = {**LABELS, "zun.openstack.org/project": "mine", "zun.openstack.org/uid": "u2"}
+    net = await runtime.ensure_network(name("owned-net"), theirs)
+    vol = await runtime.ensure_volume(name("owned-vol"), theirs)
+    with pytest.raises(ConflictError, match="is not ours"):
+        await runtime.ensure_network(name("owned-net"), mine)
+    with pytest.raises(ConflictError, match="is not ours"):
+        await runtime.ensure_volume(name("owned-vol"), mine)
+    await runtime.remove_network(net.name, mine)
+    await runtime.remove_volume(vol.name, mine)
+    assert [n.labels for n in await runtime.list_networks(LABELS)] == [theirs]
+    assert [v.labels for v in await runtime.list_volumes(LABELS)] == [theirs]
+    # the owner's own labels (a subset of what the object carries) still find it theirs
+    assert (await runtime.ensure_network(net.name, theirs)).id == net.id
+    await runtime.remove_network(net.name, theirs)
+    await runtime.remove_volume(vol.name, theirs)
+    assert await runtime.list_networks(LABELS) == []
     assert await runtime.list_volumes(LABELS) == []
 
 

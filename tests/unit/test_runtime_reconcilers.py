@@ -19,7 +19,7 @@ from zun_controller.models.container import Container
 from zun_controller.models.network import Network, Volume
 from zun_controller.models.registry import parse
 from zun_controller.reconcilers.container_config import config_hash, desired_config
-from zun_controller.reconcilers.naming import kind_selector
+from zun_controller.reconcilers.naming import default_network_labels, kind_selector
 from zun_controller.reconcilers.runtime_watch import OrphanSweeper
 from zun_controller.reconcilers.setup import RuntimeControllers
 from zun_controller.store.memory import MemoryKV
@@ -119,8 +119,8 @@ async def test_container_runs_with_published_port_and_labels(bed: Bed) -> None:
     assert obj.metadata.finalizers == ["zun.openstack.org/runtime"]
     state = await bed.engine("a").inspect(obj.status.container_id or "")
     assert state is not None and state.status == ContainerStatus.RUNNING
-    assert state.name == "zun-demo-web"
-    assert "zun-demo" in state.ips
+    assert state.name == "zun_demo_web"
+    assert "zun_demo" in state.ips
 
 
 async def test_desired_state_drives_the_engine(bed: Bed) -> None:
@@ -246,7 +246,7 @@ async def test_a_network_record_exists_on_every_host_and_is_kept_while_used(bed:
     await bed.until(waits_for_it)
     assert bed.container("api").status.phase == "Creating"
     await bed.apply("Network", "backend", {})
-    engine_name = "zun-demo-backend"
+    engine_name = "zun_demo_backend"
 
     def network_ready() -> bool:
         net = bed.ctl.networks.get_by_name("backend", "demo")
@@ -311,7 +311,7 @@ async def test_a_create_repeated_after_a_crash_adopts_instead_of_duplicating() -
     created.status.host = "a"
     obj = await bed.store.update_status(created)
     engine = bed.factory("a", "tcp://a:2375")
-    await engine.ensure_network("zun-demo", {})
+    await engine.ensure_network("zun_demo", default_network_labels("demo"))
     made = await engine.create(desired_config(obj))
     stop = asyncio.Event()
     task = asyncio.create_task(bed.manager.run(stop))
@@ -342,7 +342,7 @@ async def test_orphans_go_and_foreign_containers_stay(bed: Bed) -> None:
     removed = await sweeper.sweep(engine)
     assert removed == ["zun-demo-gone"]
     assert await engine.inspect("someone-else") is not None
-    assert await engine.inspect("zun-demo-web") is not None
+    assert await engine.inspect("zun_demo_web") is not None
 
 
 async def test_volume_is_kept_while_mounted(bed: Bed) -> None:

@@ -45,7 +45,7 @@ def test_strategy_counts_round_like_deployments() -> None:
 def test_spec_has_host_mode_ports_pause_on_failure_and_labels() -> None:
     app = _app(healthcheck=None)
     spec = managed_fields(app, app.spec.template, "r1")
-    assert spec["Name"] == "zun-demo-web"
+    assert spec["Name"] == "zun_demo_web"
     assert spec["Mode"] == {"Replicated": {"Replicas": 4}}
     assert spec["EndpointSpec"]["Ports"] == [
         {"Protocol": "tcp", "TargetPort": 8080, "PublishMode": "host"}

@@ -53,7 +53,12 @@ from zun_controller.reconcilers.app_docker_status import (
     observation,
     ready,
 )
-from zun_controller.reconcilers.naming import default_network, network_name
+from zun_controller.reconcilers.naming import (
+    default_network,
+    legacy_default_network,
+    legacy_name,
+    network_name,
+)
 from zun_controller.reconcilers.runtimes import RuntimePool
 
 DEFAULT_LB_IMAGE = "zun-test/haproxy:2.6"
@@ -71,6 +76,15 @@ def name_taken(taken: Container) -> str:
     uids = [r.uid for r in taken.metadata.owner_references if r.controller]
     of = f" (uid {uids[0]}, not this one)" if uids else ""
     return f"Container {taken.project}/{taken.name} exists and is owned by {owner}{of}"
+
+
+def _shared_network(app: Application, template: AppTemplate) -> tuple[str, str]:
+    """The engine names the network replicas and balancer share may have: the one new
+    networks get, and the one an earlier version gave (kept where it carries our labels)."""
+    project, nets = app.project or "", template.containers[0].networks
+    if nets:
+        return network_name(project, nets[0]), legacy_name(project, nets[0])
+    return default_network(project), legacy_default_network(project)
 
 
 class DockerOrchestrator:
@@ -239,17 +253,13 @@ class DockerOrchestrator:
         host = self.hosts.get_by_name(lb.status.host or "")
         if host is None:
             return
-        nets = template.containers[0].networks
-        net = (
-            network_name(app.project or "", nets[0]) if nets else default_network(app.project or "")
-        )
+        nets = _shared_network(app, template)
         backends = [
             lb_config.Backend(c.name, c.status.ips[net])
             for c in replicas
-            if ready(c)
-            and c.name not in draining
-            and c.status.host == lb.status.host
-            and net in c.status.ips
+            if ready(c) and c.name not in draining and c.status.host == lb.status.host
+            for net in [next((n for n in nets if n in c.status.ips), "")]
+            if net
         ]
         config = lb_config.render(app, backends)
         if self._pushed.get(lb.status.container_id) != config:

@@ -13,9 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Mapping
 from dataclasses import replace
 
-from zun_controller.drivers.runtime.base import ContainerConfig, ContainerState, Runtime
+from zun_controller.drivers.runtime.base import (
+    ContainerConfig,
+    ContainerState,
+    Runtime,
+    carries,
+)
 from zun_controller.engine.client import Records
 from zun_controller.engine.events import EventRecorder
 from zun_controller.engine.reconciler import Result
@@ -30,7 +36,10 @@ from zun_controller.metrics import Metrics
 from zun_controller.models.base import (
     LABEL_CONFIG_HASH,
     LABEL_INSTANCE,
+    LABEL_KIND,
     LABEL_MANAGED_BY,
+    LABEL_NAME,
+    LABEL_PROJECT,
     LABEL_UID,
 )
 from zun_controller.models.container import (
@@ -41,21 +50,30 @@ from zun_controller.models.container import (
 )
 from zun_controller.models.host import Host
 from zun_controller.models.network import Network, Volume
-from zun_controller.reconcilers.container_config import desired_config
+from zun_controller.reconcilers.container_config import EngineObjects, desired_config
 from zun_controller.reconcilers.container_events import ContainerEvents
 from zun_controller.reconcilers.container_state import apply_state, observe, phase_of, restart
-from zun_controller.reconcilers.naming import (
-    default_network,
-    default_network_labels,
-    labels_for,
-    network_name,
-    volume_name,
+from zun_controller.reconcilers.engine_names import (
+    EngineNames,
+    Wanted,
+    default_network_wanted,
+    network_wanted,
+    volume_wanted,
 )
 from zun_controller.reconcilers.placement import Placement
 from zun_controller.reconcilers.runtimes import RuntimePool
 
 log = logging.getLogger(__name__)
 FINALIZER = "zun.openstack.org/runtime"
+#: seconds between looks at a name held by an object that is not ours (e.g. an orphan the
+#: sweeper removes, or someone else's that an operator moves away)
+CONFLICT_RETRY_S = 15.0
+#: the labels that make an engine container a record's own
+_IDENTITY = (LABEL_MANAGED_BY, LABEL_KIND, LABEL_PROJECT, LABEL_NAME, LABEL_UID, LABEL_INSTANCE)
+
+
+def _identity(labels: Mapping[str, str]) -> dict[str, str]:
+    return {k: labels[k] for k in _IDENTITY if k in labels}
 
 
 class Waiting(Exception):
@@ -91,6 +109,8 @@ class ContainerReconciler:
         self.events = ContainerEvents(recorder, metrics)
         #: default networks known to exist, per host: not looked up again for every create
         self._networks_seen: set[tuple[str, str]] = set()
+        #: which engine names hold the networks and volumes of records, per host
+        self.names = EngineNames()
 
     async def reconcile(self, key: str) -> Result:
         obj = self.containers.get(key)
@@ -152,17 +172,17 @@ class ContainerReconciler:
 
     async def _converge(self, obj: Container) -> None:
         runtime = self._runtime(obj)
-        config = desired_config(obj)
-        if self.instance:
-            config = replace(config, labels={**config.labels, LABEL_INSTANCE: self.instance})
-        current = await self._current(runtime, obj, config)
+        needs = self._needs(obj)
+        objects = await self._engine_objects(runtime, obj, needs)
+        current, config = await self._current(runtime, obj, objects)
         fresh = current is None
         if current is None:
-            await self._prerequisites(runtime, obj)
+            await self._prerequisites(runtime, obj, needs, objects)
             try:
                 current = await self._create(runtime, config)
             except NotFoundError:
                 self._networks_seen.discard((obj.status.host or "", config.networks[0]))
+                self.names.forget(obj.status.host or "")
                 raise TransientError(f"creating {config.name}: a network vanished") from None
             self.events.created(obj, current)
         elif (current.cpus, current.memory) != (config.cpus, config.memory):
@@ -192,68 +212,120 @@ class ContainerReconciler:
         obj.status.restarted_at = obj.spec.restarted_at
         return current
 
+    def _config(self, obj: Container, objects: EngineObjects, name: str | None) -> ContainerConfig:
+        config = desired_config(obj, objects, name=name)
+        if self.instance:
+            config = replace(config, labels={**config.labels, LABEL_INSTANCE: self.instance})
+        return config
+
     async def _current(
-        self, runtime: Runtime, obj: Container, config: ContainerConfig
-    ) -> ContainerState | None:
-        """Our container if it matches the config; extras and stale ones are removed."""
+        self, runtime: Runtime, obj: Container, objects: EngineObjects
+    ) -> tuple[ContainerState | None, ContainerConfig]:
+        """Our container (our uid) if it matches the config, under its own name (an upgrade
+        renames nothing), with that config; extras and stale ones are removed. None and the
+        config of a new container when there is none."""
         found = await runtime.list_containers({LABEL_UID: obj.metadata.uid or ""})
-        keep = next(
-            (
-                c
-                for c in found
-                if c.labels.get(LABEL_CONFIG_HASH) == config.labels[LABEL_CONFIG_HASH]
-            ),
-            None,
-        )
+        keep: tuple[ContainerState, ContainerConfig] | None = None
+        for candidate in found:
+            config = self._config(obj, objects, candidate.name)
+            if keep is None and candidate.labels.get(LABEL_CONFIG_HASH) == config.labels.get(
+                LABEL_CONFIG_HASH
+            ):
+                keep = candidate, config
         for other in found:
-            if other is not keep:
+            if keep is None or other is not keep[0]:
                 log.info("removing container", extra={"key": obj.key, "id": other.id[:12]})
                 await runtime.remove(other.id)
-        return keep
+        return keep or (None, self._config(obj, objects, None))
 
-    async def _prerequisites(self, runtime: Runtime, obj: Container) -> None:
+    def _needs(self, obj: Container) -> tuple[list[Wanted], list[Wanted]]:
+        """The networks and volumes (in spec order) the container is to be on."""
+        project = obj.project or ""
+        networks = [
+            network_wanted(project, n, self.networks.get_by_name(n, project))
+            for n in obj.spec.networks
+        ] or [default_network_wanted(project)]
+        volumes = [
+            volume_wanted(project, m.volume, self.volumes.get_by_name(m.volume, project))
+            for m in obj.spec.volumes
+        ]
+        return networks, volumes
+
+    async def _engine_objects(
+        self, runtime: Runtime, obj: Container, needs: tuple[list[Wanted], list[Wanted]]
+    ) -> EngineObjects:
+        host = obj.status.host or ""
+        networks = tuple([await self.names.get(host, runtime, w) for w in needs[0]])
+        volumes = {
+            m.volume: await self.names.get(host, runtime, w)
+            for m, w in zip(obj.spec.volumes, needs[1], strict=True)
+        }
+        return EngineObjects(networks, volumes)
+
+    async def _prerequisites(
+        self,
+        runtime: Runtime,
+        obj: Container,
+        needs: tuple[list[Wanted], list[Wanted]],
+        objects: EngineObjects,
+    ) -> None:
+        """Make the networks and volumes; one whose name is taken by an object that is not
+        ours is a NameConflict, and nothing is created."""
+        try:
+            await self._ensure_networks(runtime, obj, needs[0], objects.networks)
+            await self._ensure_volumes(runtime, obj, needs[1], objects)
+        except ConflictError as exc:
+            self.names.forget(obj.status.host or "")
+            raise Waiting("NameConflict", str(exc), after=CONFLICT_RETRY_S) from None
+
+    async def _ensure_networks(
+        self, runtime: Runtime, obj: Container, needs: list[Wanted], names: tuple[str, ...]
+    ) -> None:
         project, host = obj.project or "", obj.status.host or ""
-        if not obj.spec.networks:
-            name = default_network(project)
-            async with self.pool.guard(host, name):
-                if (host, name) not in self._networks_seen:
-                    await runtime.ensure_network(name, default_network_labels(project))
-                    self._networks_seen.add((host, name))
-        for net in obj.spec.networks:
-            network = self.networks.get_by_name(net, project)
-            if network is None:
+        for net, wanted, name in zip(obj.spec.networks or [""], needs, names, strict=True):
+            network = self.networks.get_by_name(net, project) if net else None
+            if net and network is None:
                 raise Waiting("NetworkNotFound", f"spec.networks: Network {net!r} does not exist")
-            name = network_name(project, net)
             async with self.pool.guard(host, name):
-                await runtime.ensure_network(
-                    name, labels_for(network), internal=network.spec.internal
-                )
-        for mount in obj.spec.volumes:
+                if network is not None:
+                    await runtime.ensure_network(
+                        name, wanted.labels, internal=network.spec.internal
+                    )
+                elif (host, name) not in self._networks_seen:
+                    await runtime.ensure_network(name, wanted.labels)
+                    self._networks_seen.add((host, name))
+
+    async def _ensure_volumes(
+        self, runtime: Runtime, obj: Container, needs: list[Wanted], objects: EngineObjects
+    ) -> None:
+        project, host = obj.project or "", obj.status.host or ""
+        for mount, wanted in zip(obj.spec.volumes, needs, strict=True):
             volume = self.volumes.get_by_name(mount.volume, project)
             if volume is None:
                 raise Waiting(
                     "VolumeNotFound", f"spec.volumes: Volume {mount.volume!r} does not exist"
                 )
             await self.placement.bind_volume(volume, host)
-            name = volume_name(project, mount.volume)
+            name = objects.volumes[mount.volume]
             async with self.pool.guard(host, name):
-                await runtime.ensure_volume(name, labels_for(volume))
+                await runtime.ensure_volume(name, wanted.labels)
 
     async def _create(self, runtime: Runtime, config: ContainerConfig) -> ContainerState:
+        """Create; a name already taken is adopted when the container there is this record's
+        (a create repeated after a crash), else a NameConflict: never removed, never used."""
         try:
             return await runtime.create(config)
         except ConflictError:
             existing = await runtime.inspect(config.name)
             if existing is None:
                 raise
-            if existing.labels.get(LABEL_UID) == config.labels[LABEL_UID]:
+            if carries(existing.labels, _identity(config.labels)):
                 return existing
-            if existing.labels.get(LABEL_MANAGED_BY) != config.labels[LABEL_MANAGED_BY]:
-                raise PermanentError(
-                    "NameConflict", f"a container named {config.name} exists and is not Zun's"
-                ) from None
-            await runtime.remove(existing.id)
-            return await runtime.create(config)
+            raise Waiting(
+                "NameConflict",
+                f"a container named {config.name} exists and is not this record's",
+                after=CONFLICT_RETRY_S,
+            ) from None
 
     async def _finalize(self, obj: Container) -> Result:
         if FINALIZER not in obj.metadata.finalizers:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, replace
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 
 from zun_controller.drivers.runtime.base import ContainerConfig, Healthcheck, Mount, PortMapping
@@ -21,6 +22,24 @@ from zun_controller.reconcilers.naming import (
     network_name,
     volume_name,
 )
+
+
+@dataclass(frozen=True)
+class EngineObjects:
+    """The engine names a Container's networks and volumes are found under (engine_names):
+    networks in `spec.networks` order (or the default one), volumes by Volume record name."""
+
+    networks: tuple[str, ...]
+    volumes: Mapping[str, str] = field(default_factory=dict)
+
+
+def engine_objects(obj: Container) -> EngineObjects:
+    """The names new objects get; what engine_names resolves when none of ours is elsewhere."""
+    project = obj.project or ""
+    return EngineObjects(
+        network_names(obj), {v.volume: volume_name(project, v.volume) for v in obj.spec.volumes}
+    )
+
 
 _RESTART = {
     RestartPolicy.ALWAYS: "always",
@@ -55,10 +74,15 @@ def network_names(obj: Container) -> tuple[str, ...]:
     return tuple(network_name(project, n) for n in obj.spec.networks)
 
 
-def desired_config(obj: Container) -> ContainerConfig:
+def desired_config(
+    obj: Container, objects: EngineObjects | None = None, *, name: str | None = None
+) -> ContainerConfig:
+    """The container to make for `obj`, on `objects` (default: the names new objects get),
+    named `name` (default: the name a new container gets; an existing one keeps its own)."""
     spec, project = obj.spec, obj.project or ""
+    objects = objects or engine_objects(obj)
     config = ContainerConfig(
-        name=container_name(project, obj.name),
+        name=name or container_name(project, obj.name),
         image=spec.image,
         labels={**spec.labels, **labels_for(obj)},
         entrypoint=tuple(spec.command) if spec.command is not None else None,
@@ -73,10 +97,10 @@ def desired_config(obj: Container) -> ContainerConfig:
         cpus=spec.resources.cpu,
         memory=spec.resources.memory,
         restart_policy=_RESTART[spec.restart_policy],
-        networks=network_names(obj),
+        networks=objects.networks,
         network_aliases=(obj.name,),
         mounts=tuple(
-            Mount(volume_name(project, v.volume), v.mount_path, v.read_only) for v in spec.volumes
+            Mount(objects.volumes[v.volume], v.mount_path, v.read_only) for v in spec.volumes
         ),
         healthcheck=_healthcheck(spec.healthcheck),
         runtime=spec.runtime,

@@ -13,12 +13,15 @@ from zun_controller.errors import ConflictError
 from zun_controller.models.container import Container
 from zun_controller.models.host import Host
 from zun_controller.models.network import Network, Volume
+from zun_controller.reconcilers.engine_names import Wanted, network_wanted, resolve, volume_wanted
 from zun_controller.reconcilers.inuse import RECHECK, InUseGuard, User
-from zun_controller.reconcilers.naming import labels_for, network_name, volume_name
+from zun_controller.reconcilers.naming import labels_for
 from zun_controller.reconcilers.runtimes import RuntimePool
 
 NETWORK_FINALIZER = "zun.openstack.org/network"
 VOLUME_FINALIZER = "zun.openstack.org/volume"
+#: seconds between looks at a name held by an engine object that is not ours
+CONFLICT_RETRY_S = 15.0
 
 
 def network_users(containers: Records[Container]) -> Callable[[Network], list[User]]:
@@ -61,31 +64,43 @@ class NetworkReconciler:
         net = self.networks.get(key)
         if net is None:
             return Result()
-        engine_name = network_name(net.project or "", net.name)
+        wanted = network_wanted(net.project or "", net.name, net)
         if net.metadata.deletion_timestamp:
-            return await self._delete(net, engine_name)
+            return await self._delete(net, wanted)
         net = await self.guard.protect(net)
         before = net.status.model_copy(deep=True)
-        for host in self._ready_hosts():
-            async with self.pool.guard(host.name, engine_name):
-                state = await self.pool.for_host(host).ensure_network(
-                    engine_name, labels_for(net), internal=net.spec.internal
-                )
-            net.status.hosts[host.name] = state.id
+        try:
+            for host in self._ready_hosts():
+                net.status.hosts[host.name] = await self._ensure(host, wanted, net.spec.internal)
+        except ConflictError as exc:  # the name is taken by a network that is not ours
+            net.status.phase = "Pending"
+            net.status.set_condition("Ready", False, "NameConflict", str(exc))
+            await self.networks.write_status(net, before)
+            return Result(requeue_after=CONFLICT_RETRY_S)
         net.status.phase = "Ready"
         net.status.observed_generation = net.metadata.generation
         net.status.set_condition("Ready", True, "Created", f"on {len(net.status.hosts)} host(s)")
         await self.networks.write_status(net, before)
         return Result()
 
-    async def _delete(self, net: Network, engine_name: str) -> Result:
+    async def _ensure(self, host: Host, wanted: Wanted, internal: bool) -> str:
+        runtime = self.pool.for_host(host)
+        name = await resolve(runtime, wanted)
+        async with self.pool.guard(host.name, name):
+            state = await runtime.ensure_network(name, wanted.labels, internal=internal)
+        return state.id
+
+    async def _delete(self, net: Network, wanted: Wanted) -> Result:
+        """Remove our networks (found by the record's labels, whatever their name)."""
         if NETWORK_FINALIZER not in net.metadata.finalizers:
             return Result()
         if await self.guard.held(net):
             return Result(requeue_after=RECHECK)
         try:
             for host in self._ready_hosts():
-                await self.pool.for_host(host).remove_network(engine_name)
+                runtime = self.pool.for_host(host)
+                for found in await runtime.list_networks(wanted.labels):
+                    await runtime.remove_network(found.name, wanted.labels)
         except ConflictError as exc:
             before = net.status.model_copy(deep=True)
             net.status.set_condition("Ready", False, "InUse", str(exc))
@@ -129,14 +144,25 @@ class VolumeReconciler:
                 "Ready", False, "Unbound" if not vol.status.host else "HostNotReady", why
             )
         else:
-            engine_name = volume_name(vol.project or "", vol.name)
-            async with self.pool.guard(host.name, engine_name):
-                state = await self.pool.for_host(host).ensure_volume(engine_name, labels_for(vol))
-            vol.status.mountpoint = state.mountpoint
+            try:
+                vol.status.mountpoint = await self._ensure(host, vol)
+            except ConflictError as exc:  # the name is taken by a volume that is not ours
+                vol.status.phase = "Pending"
+                vol.status.set_condition("Ready", False, "NameConflict", str(exc))
+                await self.volumes.write_status(vol, before)
+                return Result(requeue_after=CONFLICT_RETRY_S)
             vol.status.phase = "InUse" if vol.status.used_by else "Available"
             vol.status.set_condition("Ready", True, "Created", f"on host {host.name}")
         await self.volumes.write_status(vol, before)
         return Result()
+
+    async def _ensure(self, host: Host, vol: Volume) -> str | None:
+        """Make (or find) the engine volume; its mount point."""
+        runtime, wanted = self.pool.for_host(host), volume_wanted(vol.project or "", vol.name, vol)
+        name = await resolve(runtime, wanted)
+        async with self.pool.guard(host.name, name):
+            state = await runtime.ensure_volume(name, wanted.labels)
+        return state.mountpoint
 
     async def _delete(self, vol: Volume) -> Result:
         if VOLUME_FINALIZER not in vol.metadata.finalizers:
@@ -146,10 +172,10 @@ class VolumeReconciler:
         before = vol.status.model_copy(deep=True)
         host = self.hosts.get_by_name(vol.status.host) if vol.status.host else None
         if host is not None:
+            runtime, labels = self.pool.for_host(host), labels_for(vol)
             try:
-                await self.pool.for_host(host).remove_volume(
-                    volume_name(vol.project or "", vol.name)
-                )
+                for found in await runtime.list_volumes(labels):  # ours, whatever their name
+                    await runtime.remove_volume(found.name, labels)
             except ConflictError as exc:
                 vol.status.set_condition("Ready", False, "InUse", str(exc))
                 await self.volumes.write_status(vol, before)

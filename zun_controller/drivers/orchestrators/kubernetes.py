@@ -1,8 +1,12 @@
 """`KubernetesOrchestrator`: the `Orchestrator` port on a Kubernetes cluster.
 
-An Application becomes a Namespace named after its project (kept when the app goes: other
-apps of the project, or the user's own objects, may live there), a Deployment and, when the
-spec asks for one, a Service, both named after the Application (`kubernetes_objects.py`).
+An Application becomes a Namespace `zun-<project>` labelled with the project (kept when the
+app goes: other apps of the project, or the user's own objects, may live there), a Deployment
+and, when the spec asks for one, a Service, both named after the Application
+(`kubernetes_objects.py`). A project never lands in a namespace it does not own (`default`,
+`kube-system`, another tenant's): a `zun-<project>` without the project's labels is a
+NameConflict. A namespace named after the project itself, as earlier versions made it, is
+kept for that project's apps while it carries the project's labels.
 
 `apply` server-side applies the whole desired manifest (field manager `zun-controller`,
 forced) every time it is called, so a Deployment or Service scaled, edited or deleted by hand
@@ -30,9 +34,13 @@ from zun_controller.drivers.orchestrators.kubernetes_client import KubeConnectio
 from zun_controller.drivers.orchestrators.kubernetes_objects import (
     KIND,
     deployment,
+    in_namespace,
     is_ours,
+    legacy_namespace,
+    namespace_is_ours,
     namespace_labels,
     namespace_of,
+    project_of,
     service,
 )
 from zun_controller.drivers.orchestrators.kubernetes_status import (
@@ -65,29 +73,30 @@ class KubernetesOrchestrator:
     def __init__(self, name: str, kubeconfig: str, *, timeout: float = 20.0) -> None:
         self.name = name
         self._kube = KubeConnection(name, kubeconfig, timeout=timeout)
-        self._namespaces: set[str] = set()
+        #: project -> the namespace its apps are in, once seen or made
+        self._namespaces: dict[str, str] = {}
 
     # -- reading
 
-    async def _deployment(self, app: Application) -> Manifest | None:
-        kube, ns = self._kube, namespace_of(app)
+    async def _deployment(self, app: Application, ns: str) -> Manifest | None:
+        kube = self._kube
         return await kube.get(
             lambda: kube.apps.read_namespaced_deployment(app.name, ns, **kube.options()),
             f"Deployment {ns}/{app.name}",
         )
 
-    async def _service(self, app: Application) -> Manifest | None:
-        kube, ns = self._kube, namespace_of(app)
+    async def _service(self, app: Application, ns: str) -> Manifest | None:
+        kube = self._kube
         return await kube.get(
             lambda: kube.core.read_namespaced_service(app.name, ns, **kube.options()),
             f"Service {ns}/{app.name}",
         )
 
     @staticmethod
-    def _ours(obj: Manifest | None, app: Application) -> Manifest | None:
+    def _ours(obj: Manifest | None, app: Application, ns: str) -> Manifest | None:
         """The object if Zun made it for this app; NameConflict if someone else did."""
         if obj is not None and not is_ours(obj, app):
-            kind, ns = obj.get("kind", "object"), namespace_of(app)
+            kind = obj.get("kind", "object")
             raise PermanentError(
                 "NameConflict", f"{kind} {ns}/{app.name} exists and was not made by Zun"
             )
@@ -100,10 +109,11 @@ class KubernetesOrchestrator:
         return cluster_info(version, nodes)
 
     async def observe(self, app: Application, revision: str) -> AppObservation:
-        deploy = await self._deployment(app)
-        if deploy is None or not is_ours(deploy, app):
+        ns = await self._namespace(app, create=False)
+        deploy = await self._deployment(app, ns) if ns is not None else None
+        if ns is None or deploy is None or not is_ours(deploy, app):
             return AppObservation(exists=False, message="no Deployment")
-        svc = await self._service(app)
+        svc = await self._service(app, ns)
         addresses = endpoints(svc if svc is not None and is_ours(svc, app) else None)
         return observation(deploy, revision, addresses)
 
@@ -122,77 +132,114 @@ class KubernetesOrchestrator:
             if LABEL_PROJECT in lb and LABEL_NAME in lb
         ]
 
+    # -- namespaces
+
+    async def _read_namespace(self, name: str) -> Manifest | None:
+        kube = self._kube
+        return await kube.get(
+            lambda: kube.core.read_namespace(name, **kube.options()), f"Namespace {name}"
+        )
+
+    async def _namespace(self, app: Application, *, create: bool) -> str | None:
+        """The project's namespace: the unprefixed one an earlier version made for it (it
+        carries the project's labels: its apps keep running there), else `zun-<project>`,
+        made if missing when `create`. A `zun-<project>` not carrying the project's labels is
+        someone else's: NameConflict when `create`, nothing is written into it; when only
+        looking (observe, delete), None: nothing of ours is there. Never edited."""
+        project = project_of(app)
+        if project in self._namespaces:
+            return self._namespaces[project]
+        legacy = await self._read_namespace(legacy_namespace(app))
+        if legacy is not None and namespace_is_ours(legacy, project):
+            return self._known(project, legacy, legacy_namespace(app), create)
+        name = namespace_of(app)
+        found = await self._read_namespace(name)
+        if found is None:
+            if create:
+                await self._create_namespace(project, name)
+                self._namespaces[project] = name
+            return name
+        if not namespace_is_ours(found, project):
+            if not create:
+                return None
+            raise PermanentError(
+                "NameConflict", f"Namespace {name} exists and is not project {project}'s"
+            )
+        return self._known(project, found, name, create)
+
+    def _known(self, project: str, found: Manifest, name: str, create: bool) -> str:
+        """`name`, remembered; a namespace on its way out is a ConflictError to write into."""
+        if (found.get("status") or {}).get("phase") == "Terminating":
+            if create:
+                raise ConflictError(f"Namespace {name} is being deleted; try again later")
+            return name
+        self._namespaces[project] = name
+        return name
+
+    async def _create_namespace(self, project: str, name: str) -> None:
+        kube = self._kube
+        body = kube_models.V1Namespace(
+            metadata=kube_models.V1ObjectMeta(name=name, labels=namespace_labels(project))
+        )
+        with contextlib.suppress(ConflictError):  # made meanwhile
+            await kube.call(
+                lambda: kube.core.create_namespace(body, **kube.options()),
+                f"create Namespace {name}",
+            )
+
     # -- writing
 
-    async def _ensure_namespace(self, project: str) -> None:
-        """Create the project's namespace if missing; an existing one is used, never edited."""
-        if project in self._namespaces:
-            return
-        kube = self._kube
-        found = await kube.get(
-            lambda: kube.core.read_namespace(project, **kube.options()), f"Namespace {project}"
-        )
-        if found is None:
-            body = kube_models.V1Namespace(
-                metadata=kube_models.V1ObjectMeta(name=project, labels=namespace_labels(project))
-            )
-            with contextlib.suppress(ConflictError):  # made meanwhile
-                await kube.call(
-                    lambda: kube.core.create_namespace(body, **kube.options()),
-                    f"create Namespace {project}",
-                )
-        elif (found.get("status") or {}).get("phase") == "Terminating":
-            raise ConflictError(f"Namespace {project} is being deleted; try again later")
-        self._namespaces.add(project)
-
     async def apply(self, app: Application, template: AppTemplate, revision: str) -> bool:
-        ns = namespace_of(app)
+        project = project_of(app)
         wanted_deploy = deployment(app, template, revision)  # spec errors before any call
         spec = app.spec.service
         wanted_svc = service(app, spec) if spec is not None and spec.ports else None
         try:
-            return await self._apply_all(app, ns, wanted_deploy, wanted_svc)
+            return await self._apply_all(app, wanted_deploy, wanted_svc)
         except NotFoundError:  # the namespace was deleted behind our back: make it again
-            self._namespaces.discard(ns)
-            await self._apply_all(app, ns, wanted_deploy, wanted_svc)
+            self._namespaces.pop(project, None)
+            await self._apply_all(app, wanted_deploy, wanted_svc)
             return True
         except ConflictError:  # e.g. the namespace is being deleted: look again next time
-            self._namespaces.discard(ns)
+            self._namespaces.pop(project, None)
             raise
 
     async def _apply_all(
-        self, app: Application, ns: str, wanted_deploy: Manifest, wanted_svc: Manifest | None
+        self, app: Application, wanted_deploy: Manifest, wanted_svc: Manifest | None
     ) -> bool:
-        await self._ensure_namespace(ns)
+        ns = await self._namespace(app, create=True)
+        assert ns is not None  # made, or a NameConflict raised
         kube = self._kube
         # Both are checked before anything is written: no half-applied app on a NameConflict.
         current_deploy, current_svc = await asyncio.gather(
-            self._deployment(app), self._service(app)
+            self._deployment(app, ns), self._service(app, ns)
         )
-        self._ours(current_deploy, app)
-        self._ours(current_svc, app)
+        self._ours(current_deploy, app, ns)
+        self._ours(current_svc, app, ns)
+        body = in_namespace(wanted_deploy, ns)
         applied_deploy = await kube.call(
             lambda: kube.apps.patch_namespaced_deployment(
-                app.name, ns, wanted_deploy, **kube.apply_options()
+                app.name, ns, body, **kube.apply_options()
             ),
             f"apply Deployment {ns}/{app.name}",
         )
         changed = _generation(current_deploy) != _generation(applied_deploy)
         if wanted_svc is not None:
+            svc_body = in_namespace(wanted_svc, ns)
             applied_svc = await kube.call(
                 lambda: kube.core.patch_namespaced_service(
-                    app.name, ns, wanted_svc, **kube.apply_options()
+                    app.name, ns, svc_body, **kube.apply_options()
                 ),
                 f"apply Service {ns}/{app.name}",
             )
             changed |= current_svc is None or current_svc.get("spec") != applied_svc.get("spec")
         elif current_svc is not None:
-            await self._delete_service(app)
+            await self._delete_service(app, ns)
             changed = True
         return changed
 
-    async def _delete_service(self, app: Application) -> None:
-        kube, ns = self._kube, namespace_of(app)
+    async def _delete_service(self, app: Application, ns: str) -> None:
+        kube = self._kube
         await self._delete(
             lambda: kube.core.delete_namespaced_service(app.name, ns, **kube.options()),
             f"delete Service {ns}/{app.name}",
@@ -205,8 +252,11 @@ class KubernetesOrchestrator:
     async def delete(self, app: Application) -> bool:
         """Delete the Deployment (foreground: its ReplicaSets and Pods first) and the Service;
         True once neither exists. The Namespace is kept."""
-        kube, ns = self._kube, namespace_of(app)
-        deploy = await self._deployment(app)
+        kube = self._kube
+        ns = await self._namespace(app, create=False)
+        if ns is None:
+            return True  # the project has no namespace of its own: nothing of ours exists
+        deploy = await self._deployment(app, ns)
         deleting = deploy is not None and deploy["metadata"].get("deletionTimestamp")
         if deploy is not None and is_ours(deploy, app) and not deleting:
             await self._delete(
@@ -215,10 +265,10 @@ class KubernetesOrchestrator:
                 ),
                 f"delete Deployment {ns}/{app.name}",
             )
-        svc = await self._service(app)
+        svc = await self._service(app, ns)
         if svc is not None and is_ours(svc, app):
-            await self._delete_service(app)
-        deploy, svc = await self._deployment(app), await self._service(app)
+            await self._delete_service(app, ns)
+        deploy, svc = await self._deployment(app, ns), await self._service(app, ns)
         return not any(o is not None and is_ours(o, app) for o in (deploy, svc))
 
     async def close(self) -> None:

@@ -7,6 +7,7 @@ See docs/kubernetes-orchestrator.md for the mapping and what is not supported.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
@@ -34,6 +35,9 @@ Manifest = dict[str, Any]
 
 LABEL_REVISION = f"{GROUP}/revision"
 KIND = "Application"
+NAMESPACE_PREFIX = "zun-"
+DNS_LABEL_MAX = 63
+_DIGEST_CHARS = 16
 #: ReplicaSets kept for `kubectl rollout undo` and for Zun's own rollback to find again.
 REVISION_HISTORY = 5
 _SERVICE_TYPES = {
@@ -43,15 +47,41 @@ _SERVICE_TYPES = {
 }
 
 
-def namespace_of(app: Application) -> str:
+def project_of(app: Application) -> str:
     if not app.metadata.project:
         raise PermanentError("InvalidSpec", "metadata.project: an Application needs a project")
     return app.metadata.project
 
 
+def namespace_of(app: Application) -> str:
+    """The namespace of a project that has none yet: `zun-<project>`, so no project lands in
+    `default`, `kube-system` or another tenant's namespace; a namespace is a DNS label (at
+    most 63 characters), so a longer one keeps its start and ends with a digest of all of it."""
+    name = f"{NAMESPACE_PREFIX}{project_of(app)}"
+    if len(name) <= DNS_LABEL_MAX:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:_DIGEST_CHARS]
+    return f"{name[: DNS_LABEL_MAX - _DIGEST_CHARS - 1].rstrip('-')}-{digest}"
+
+
+def legacy_namespace(app: Application) -> str:
+    """Where earlier versions put a project's apps: the project's own name. Used only when
+    that namespace carries the project's labels (Zun made it for this project)."""
+    return project_of(app)
+
+
+def namespace_is_ours(namespace: Manifest, project: str) -> bool:
+    labels = (namespace.get("metadata") or {}).get("labels") or {}
+    return all(labels.get(k) == v for k, v in namespace_labels(project).items())
+
+
+def in_namespace(manifest: Manifest, namespace: str) -> Manifest:
+    return {**manifest, "metadata": {**manifest["metadata"], "namespace": namespace}}
+
+
 def selector(app: Application) -> dict[str, str]:
     """Stable across revisions and uids: a Deployment's selector cannot change."""
-    return {LABEL_KIND: KIND, LABEL_PROJECT: namespace_of(app), LABEL_NAME: app.name}
+    return {LABEL_KIND: KIND, LABEL_PROJECT: project_of(app), LABEL_NAME: app.name}
 
 
 def owner_labels(app: Application) -> dict[str, str]:

@@ -1,6 +1,9 @@
 """`SwarmOrchestrator`: one Application as one Docker Swarm service on a manager's API.
 
-The service is `zun-<project>-<app>`, labelled with Zun's labels and the revision; see
+The service is `zun_<project>_<app>` (swarm_spec.service_name), labelled with Zun's labels and
+the revision, and found by those labels (so one made by an earlier version under
+`zun-<project>-<app>` keeps its name); a service or network of that name that does not carry
+the app's labels is a NameConflict, never patched or removed. See
 swarm_spec for what the spec holds. Status comes from the service's tasks: a task is ready
 when Swarm says `running` (with a healthcheck, Swarm only says so once it passes). A rollout
 that Swarm paused (a new task failed or turned unhealthy) or that has been updating longer
@@ -26,11 +29,13 @@ import docker.errors
 from zun_controller.drivers.orchestrators.base import AppObservation, ClusterInfo, OwnedApp
 from zun_controller.drivers.orchestrators.swarm_spec import (
     managed_fields,
+    network_labels,
     network_name,
+    owner_labels,
     patch,
-    service_name,
 )
 from zun_controller.drivers.orchestrators.swarm_status import addresses, observation
+from zun_controller.drivers.runtime.base import carries
 from zun_controller.drivers.runtime.docker import tls_config, translate
 from zun_controller.errors import ConflictError, NotFoundError, PermanentError
 from zun_controller.models.application import Application, AppTemplate
@@ -111,16 +116,15 @@ class SwarmOrchestrator:
         )
 
     async def _ensure_network(self, project: str) -> None:
+        """The project's network, made if absent; one of that name that is not this project's
+        (its labels say otherwise) is a NameConflict: no service is joined to it."""
         name = network_name(project)
         if name in self._networks:
             return
+        labels = network_labels(project)
         found = await self._call(lambda api: api.networks(names=[name]), f"network {name}")
-        if not any(n.get("Name") == name for n in found):
-            labels = {
-                LABEL_MANAGED_BY: MANAGED_BY,
-                LABEL_KIND: "Network",
-                LABEL_PROJECT: project,
-            }
+        found = [n for n in found if n.get("Name") == name]
+        if not found:
             with contextlib.suppress(ConflictError):
                 await self._call(
                     lambda api: api.create_network(
@@ -128,23 +132,29 @@ class SwarmOrchestrator:
                     ),
                     f"create network {name}",
                 )
+        elif not all(carries(n.get("Labels") or {}, labels) for n in found):
+            raise PermanentError("NameConflict", f"network {name} exists and is not ours")
         self._networks.add(name)
+
+    async def _find(self, app: Application) -> dict[str, Any] | None:
+        """The app's service: the one carrying its labels (uid included), whatever its name."""
+        selector = [f"{k}={v}" for k, v in owner_labels(app).items()]
+        found = await self._call(
+            lambda api: api.services(filters={"label": selector}), f"services of {app.key}"
+        )
+        return found[0] if found else None
 
     async def apply(self, app: Application, template: AppTemplate, revision: str) -> bool:
         wanted = managed_fields(app, template, revision)
         await self._ensure_network(app.project or "")
-        name = wanted["Name"]
-        current = await self._inspect(name)
+        current = await self._find(app)
         if current is None:
-            await self._call(
-                lambda api: api._post_json(api._url("/services/create"), data=wanted),
-                f"create service {name}",
-            )
+            await self._create(wanted)
             return True
         spec = patch(current["Spec"], wanted)
         if spec is None:
             return False
-        version = current["Version"]["Index"]
+        name, version = current["Spec"]["Name"], current["Version"]["Index"]
         await self._call(
             lambda api: api._result(
                 api._post_json(
@@ -158,11 +168,24 @@ class SwarmOrchestrator:
         )
         return True
 
+    async def _create(self, wanted: dict[str, Any]) -> None:
+        """Create the service; its name taken by a service that is not this app's (not found
+        by its labels) is a NameConflict: that service is left as it is."""
+        name = wanted["Name"]
+        if await self._inspect(name) is not None:
+            raise PermanentError(
+                "NameConflict", f"Swarm service {name} exists and is not this Application's"
+            )
+        await self._call(
+            lambda api: api._post_json(api._url("/services/create"), data=wanted),
+            f"create service {name}",
+        )
+
     async def observe(self, app: Application, revision: str) -> AppObservation:
-        name = service_name(app)
-        service = await self._inspect(name)
+        service = await self._find(app)
         if service is None:
             return AppObservation(exists=False)
+        name = service["Spec"]["Name"]
         tasks = await self._call(
             lambda api: api.tasks(filters={"service": name, "desired-state": "running"}),
             f"tasks of {name}",
@@ -171,18 +194,17 @@ class SwarmOrchestrator:
         return observation(app, service, tasks, addresses(nodes), revision)
 
     async def delete(self, app: Application) -> bool:
-        name = service_name(app)
-        service = await self._inspect(name)
+        """Remove the app's service (found by its labels: another's is never touched); True
+        once it and its task containers are gone."""
+        service = await self._find(app)
         if service is not None:
-            if service["Spec"].get("Labels", {}).get(LABEL_UID) != app.metadata.uid:
-                return True  # not ours: never touch it
+            name = service["Spec"]["Name"]
             with contextlib.suppress(NotFoundError):
                 await self._call(lambda api: api.remove_service(service["ID"]), f"remove {name}")
+        selector = [f"{k}={v}" for k, v in owner_labels(app).items()]  # tasks carry them too
         left = await self._call(
-            lambda api: api.containers(
-                all=True, filters={"label": f"com.docker.swarm.service.name={name}"}
-            ),
-            f"containers of {name}",
+            lambda api: api.containers(all=True, filters={"label": selector}),
+            f"containers of {app.key}",
         )
         return not left
 

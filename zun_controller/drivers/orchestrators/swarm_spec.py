@@ -34,6 +34,8 @@ from zun_controller.models.base import (
 from zun_controller.models.container import Healthcheck, RestartPolicy
 
 LABEL_REVISION = "zun.openstack.org/revision"
+DNS_LABEL_MAX = 63
+_DIGEST_CHARS = 16
 NANO = 1_000_000_000
 #: seconds a task gets between SIGTERM and SIGKILL (the test images stop in ~0.2 s)
 STOP_GRACE_S = 2
@@ -45,13 +47,26 @@ _RESTART = {
 
 
 def service_name(app: Application) -> str:
-    return f"zun-{app.project}-{app.name}"
+    """A new service's name: `zun_<project>_<app>`, one per (project, app) since neither part
+    can contain `_`; a service name is a DNS label on overlay networks (at most 63 characters),
+    so a longer one keeps its start and ends with a digest of all of it. A service of an
+    earlier version (`zun-<project>-<app>`) is found by its labels and keeps its name."""
+    name = f"zun_{app.project}_{app.name}"
+    if len(name) <= DNS_LABEL_MAX:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:_DIGEST_CHARS]
+    return f"{name[: DNS_LABEL_MAX - _DIGEST_CHARS - 1]}_{digest}"
 
 
 def network_name(project: str) -> str:
     """The project's swarm-scoped bridge network: projects stay apart on Swarm too, and tasks
-    do not depend on the engine's default bridge."""
+    do not depend on the engine's default bridge. No other object Zun makes now has this name
+    (theirs contain `_`); one there that is not this project's is a NameConflict."""
     return f"zun-swarm-{project}"
+
+
+def network_labels(project: str) -> dict[str, str]:
+    return {LABEL_MANAGED_BY: MANAGED_BY, LABEL_KIND: "Network", LABEL_PROJECT: project}
 
 
 def owner_labels(app: Application) -> dict[str, str]:

@@ -14,7 +14,11 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+from zun_controller.errors import ConflictError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,23 @@ class ContainerStats:
     net_tx: int = 0
 
 
+def carries(found: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    """Whether an engine object's labels hold every one of `labels`: the test of "ours"."""
+    return all(found.get(key) == value for key, value in labels.items())
+
+
+def ours(obj: T, found: Mapping[str, str], labels: Mapping[str, str], what: str) -> T:
+    """`obj` if its labels `found` carry `labels`; else `ConflictError` naming it and the
+    owner it names, so a name taken by someone else is reported, never adopted."""
+    if carries(found, labels):
+        return obj
+    owner = "/".join(
+        found.get(f"zun.openstack.org/{key}", "") for key in ("project", "kind", "name")
+    )
+    by = f"by {owner}" if owner.strip("/") else "outside Zun"
+    raise ConflictError(f"{what} exists and is not ours (it is used {by})")
+
+
 class Runtime(Protocol):
     """One engine. `labels` filters select containers/networks/volumes carrying every pair."""
 
@@ -195,19 +216,27 @@ class Runtime(Protocol):
     async def ensure_network(
         self, name: str, labels: Mapping[str, str], *, internal: bool = False
     ) -> NetworkState:
-        """Create the bridge network if absent (idempotent); returns it."""
+        """Create the bridge network with `labels` if absent (idempotent); returns it. One of
+        that name that does not carry every one of `labels` is not the caller's: `ConflictError`
+        naming it, and it is left as it is."""
         ...
 
-    async def remove_network(self, name: str) -> None:
-        """Remove; absent is fine; `ConflictError` while containers use it."""
+    async def remove_network(self, name: str, labels: Mapping[str, str]) -> None:
+        """Remove the network of that name if it carries every one of `labels`; absent, or
+        not carrying them (not the caller's), nothing is removed; `ConflictError` while
+        containers use it."""
         ...
 
     async def list_networks(self, labels: Mapping[str, str]) -> list[NetworkState]: ...
 
-    async def ensure_volume(self, name: str, labels: Mapping[str, str]) -> VolumeState: ...
+    async def ensure_volume(self, name: str, labels: Mapping[str, str]) -> VolumeState:
+        """Create the volume with `labels` if absent (idempotent); returns it. One of that
+        name that does not carry every one of `labels`: `ConflictError`, left as it is."""
+        ...
 
-    async def remove_volume(self, name: str) -> None:
-        """Remove; absent is fine; `ConflictError` while a container uses it."""
+    async def remove_volume(self, name: str, labels: Mapping[str, str]) -> None:
+        """Remove the volume of that name if it carries every one of `labels`; absent, or not
+        carrying them, nothing is removed; `ConflictError` while a container uses it."""
         ...
 
     async def list_volumes(self, labels: Mapping[str, str]) -> list[VolumeState]: ...

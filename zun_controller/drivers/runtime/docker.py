@@ -54,6 +54,8 @@ from zun_controller.drivers.runtime.base import (
     RuntimeEvent,
     RuntimeFactory,
     VolumeState,
+    carries,
+    ours,
 )
 from zun_controller.errors import (
     ConflictError,
@@ -689,26 +691,25 @@ class DockerRuntime:
     async def ensure_network(
         self, name: str, labels: Mapping[str, str], *, internal: bool = False
     ) -> NetworkState:
-        if (existing := await self._network(name)) is not None:
-            return existing
-        with contextlib.suppress(ConflictError):  # created meanwhile, by us or another
-            await self._call(
-                lambda api: api.create_network(
-                    name,
-                    driver="bridge",
-                    internal=internal,
-                    labels=dict(labels),
-                    check_duplicate=True,
-                ),
-                f"create network {name}",
-            )
-        if (created := await self._network(name)) is None:
-            raise NotFoundError(f"network {name} vanished after create")
-        return created
+        if (existing := await self._network(name)) is None:
+            with contextlib.suppress(ConflictError):  # created meanwhile, by us or another
+                await self._call(
+                    lambda api: api.create_network(
+                        name,
+                        driver="bridge",
+                        internal=internal,
+                        labels=dict(labels),
+                        check_duplicate=True,
+                    ),
+                    f"create network {name}",
+                )
+            if (existing := await self._network(name)) is None:
+                raise NotFoundError(f"network {name} vanished after create")
+        return ours(existing, existing.labels, labels, f"network {name}")
 
-    async def remove_network(self, name: str) -> None:
+    async def remove_network(self, name: str, labels: Mapping[str, str]) -> None:
         network = await self._network(name)
-        if network is not None:
+        if network is not None and carries(network.labels, labels):
             await self._tolerant(
                 lambda api: api.remove_network(network.id),
                 f"remove network {name}",
@@ -723,20 +724,30 @@ class DockerRuntime:
 
     # -- volumes
 
+    async def _volume(self, name: str) -> VolumeState | None:
+        try:
+            attrs = await self._call(lambda api: api.inspect_volume(name), f"volume {name}")
+        except NotFoundError:
+            return None
+        return volume_state(attrs)
+
     async def ensure_volume(self, name: str, labels: Mapping[str, str]) -> VolumeState:
         # The engine's create returns the existing volume of that name unchanged.
         attrs = await self._call(
             lambda api: api.create_volume(name, driver="local", labels=dict(labels)),
             f"create volume {name}",
         )
-        return volume_state(attrs)
+        volume = volume_state(attrs)
+        return ours(volume, volume.labels, labels, f"volume {name}")
 
-    async def remove_volume(self, name: str) -> None:
-        await self._tolerant(
-            lambda api: api.remove_volume(name),
-            f"remove volume {name}",
-            lambda exc: isinstance(exc, docker.errors.NotFound),
-        )
+    async def remove_volume(self, name: str, labels: Mapping[str, str]) -> None:
+        volume = await self._volume(name)
+        if volume is not None and carries(volume.labels, labels):
+            await self._tolerant(
+                lambda api: api.remove_volume(name),
+                f"remove volume {name}",
+                lambda exc: isinstance(exc, docker.errors.NotFound),
+            )
 
     async def list_volumes(self, labels: Mapping[str, str]) -> list[VolumeState]:
         found = await self._call(lambda api: api.volumes(filters=_label_filters(labels)), "volumes")

@@ -42,6 +42,8 @@ from zun_controller.drivers.runtime.base import (
     RuntimeEvent,
     RuntimeFactory,
     VolumeState,
+    carries,
+    ours,
 )
 from zun_controller.errors import ConflictError, NotFoundError, PermanentError, TransientError
 
@@ -490,11 +492,11 @@ class FakeRuntime:
     ) -> NetworkState:
         self._enter("ensure_network")
         network = self._networks.get(name) or self._add_network(name, labels, internal=internal)
-        return self._network_state(network)
+        return ours(self._network_state(network), network.labels, labels, f"network {name}")
 
-    async def remove_network(self, name: str) -> None:
+    async def remove_network(self, name: str, labels: Mapping[str, str]) -> None:
         self._enter("remove_network")
-        if name not in self._networks:
+        if name not in self._networks or not carries(self._networks[name].labels, labels):
             return
         if name in _PREDEFINED_NETWORKS:
             raise ConflictError(f"{name} is a pre-defined network and cannot be removed")
@@ -521,11 +523,11 @@ class FakeRuntime:
     async def ensure_volume(self, name: str, labels: Mapping[str, str]) -> VolumeState:
         self._enter("ensure_volume")
         volume = self._volumes.setdefault(name, _Volume(name, dict(labels)))
-        return self._volume_state(volume)
+        return ours(self._volume_state(volume), volume.labels, labels, f"volume {name}")
 
-    async def remove_volume(self, name: str) -> None:
+    async def remove_volume(self, name: str, labels: Mapping[str, str]) -> None:
         self._enter("remove_volume")
-        if name not in self._volumes:
+        if name not in self._volumes or not carries(self._volumes[name].labels, labels):
             return
         users = [c.id for c in self._containers.values() if name in _volumes_of(c)]
         if users:
