@@ -41,7 +41,7 @@ from zun_controller.models.container import (
 )
 from zun_controller.models.host import Host
 from zun_controller.models.network import Network, Volume
-from zun_controller.reconcilers.container_config import desired_config
+from zun_controller.reconcilers.container_config import desired_config, is_current
 from zun_controller.reconcilers.container_events import ContainerEvents
 from zun_controller.reconcilers.container_state import apply_state, observe, phase_of, restart
 from zun_controller.reconcilers.naming import (
@@ -198,11 +198,7 @@ class ContainerReconciler:
         """Our container if it matches the config; extras and stale ones are removed."""
         found = await runtime.list_containers({LABEL_UID: obj.metadata.uid or ""})
         keep = next(
-            (
-                c
-                for c in found
-                if c.labels.get(LABEL_CONFIG_HASH) == config.labels[LABEL_CONFIG_HASH]
-            ),
+            (c for c in found if is_current(c.labels.get(LABEL_CONFIG_HASH), obj)),
             None,
         )
         for other in found:
