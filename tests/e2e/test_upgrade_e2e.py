@@ -329,8 +329,6 @@ async def test_an_upgrade_recreates_rolls_and_rewrites_nothing(
     assert len(services) == len(apps) - 1
 
     await _current_code_reconciles_everything(bed, records)
-    for name in apps:
-        assert await _app_ready(bed, name), f"Application {name} not Ready"
 
     assert _engine_world(engine, project) == containers, "engine containers recreated"
     assert _swarm_world(swarm, project) == services, "a Swarm service was updated"
@@ -342,3 +340,5 @@ async def test_an_upgrade_recreates_rolls_and_rewrites_nothing(
         assert now["spec"] == before["spec"], f"{key}: spec rewritten"
         assert now["metadata"] == before["metadata"], f"{key}: metadata rewritten"
         assert before["finalizers"] <= now["finalizers"], f"{key}: finalizers removed"
+    for name in apps:
+        assert await _app_ready(bed, name), f"Application {name} not Ready"
