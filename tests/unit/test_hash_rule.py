@@ -20,6 +20,7 @@ from zun_controller.models.application import (
     Application,
     ApplicationSpec,
     AppTemplate,
+    Revision,
 )
 from zun_controller.models.base import LABEL_CONFIG_HASH, LABEL_UID, ObjectMeta
 from zun_controller.models.container import Container, ContainerSpec
@@ -230,6 +231,26 @@ def test_a_template_changed_since_rolls_to_a_revision_of_the_rule() -> None:
     chosen = target(app)
     assert chosen.revision == revision_of(app.spec.template) != LEGACY_REVISIONS["rich"]
     assert app.status.previous_revision == LEGACY_REVISIONS["rich"]
+
+
+def test_a_failed_revision_named_before_the_rule_stays_failed() -> None:
+    """Status from before the rule: the good template ran as `good`, the spec's template
+    failed as `bad` and was rolled back. The spec's template is still held back."""
+    good = {**TEMPLATE, "labels": {"app": "good"}}
+    app = application(None)
+    bad_name = LEGACY_REVISIONS["rich"]
+    good_name = legacy_revision(AppTemplate.model_validate(good))
+    assert good_name is not None
+    app.status.current_revision, app.status.previous_revision = good_name, bad_name
+    app.status.failed_revision = bad_name
+    app.status.history = [Revision(name=good_name, template=AppTemplate.model_validate(good))]
+    chosen = target(app)
+    assert chosen.held_back and chosen.revision == good_name
+    assert app.status.failed_revision == bad_name
+
+
+def test_no_label_is_no_current_container() -> None:
+    assert not is_current(None, container("minimal"))
 
 
 def test_a_new_application_is_named_by_the_rule() -> None:

@@ -155,7 +155,7 @@ class ContainerReconciler:
         config = desired_config(obj)
         if self.instance:
             config = replace(config, labels={**config.labels, LABEL_INSTANCE: self.instance})
-        current = await self._current(runtime, obj, config)
+        current = await self._current(runtime, obj)
         fresh = current is None
         if current is None:
             await self._prerequisites(runtime, obj)
@@ -192,10 +192,9 @@ class ContainerReconciler:
         obj.status.restarted_at = obj.spec.restarted_at
         return current
 
-    async def _current(
-        self, runtime: Runtime, obj: Container, config: ContainerConfig
-    ) -> ContainerState | None:
-        """Our container if it matches the config; extras and stale ones are removed."""
+    async def _current(self, runtime: Runtime, obj: Container) -> ContainerState | None:
+        """Our container if it runs the record's config (`is_current`: the hash rule's hash
+        or the frozen one of a container made before it); extras and stale ones are removed."""
         found = await runtime.list_containers({LABEL_UID: obj.metadata.uid or ""})
         keep = next(
             (c for c in found if is_current(c.labels.get(LABEL_CONFIG_HASH), obj)),
