@@ -119,3 +119,19 @@ async def test_a_bad_field_selector_is_a_422_naming_it(
     answer = await c.get(f"{P}/projects/demo/{plural}", params={"fieldSelector": selector})
     assert answer.status_code == 422, answer.text
     assert "fieldSelector" in answer.text and reason in answer.text
+
+
+async def test_a_repeat_for_a_new_record_of_the_name_is_its_own_event(bed: Bed) -> None:
+    """The same reason and message about two records of one name are two Events: the new
+    record's count starts at 1, not at the old one's."""
+    old = Container(
+        metadata=ObjectMeta(name="web", project="demo", uid="u-old"), spec={"image": "x"}
+    )
+    new = old.model_copy(update={"metadata": old.metadata.model_copy(update={"uid": "u-new"})})
+    for _ in range(3):
+        bed.recorder.record(old, "Warning", "Failed", "no such image")
+    bed.recorder.record(new, "Warning", "Failed", "no such image")
+    await bed.recorder.flush()
+    events = (await bed.store.list(Event, "demo")).items
+    counts = {e.spec.involved_object.uid: e.spec.count for e in events}
+    assert counts == {"u-old": 3, "u-new": 1}
