@@ -514,7 +514,7 @@ async def test_a_restart_not_recorded_is_made_once_more_then_never_again(bed: Be
 async def test_rebuilt_at_recreates_once_from_the_same_spec(bed: Bed) -> None:
     engine, first = await running_with_a_start_line(bed)
     unset = desired_config(bed.container("web"))
-    assert unset.labels[LABEL_CONFIG_HASH] == config_hash(unset)  # as before the field existed
+    assert unset.labels[LABEL_CONFIG_HASH] == config_hash(bed.container("web"))
     await bed.edit("web", rebuilt_at=datetime.now(UTC))
     obj = await settled(bed, 2)
     second = obj.status.container_id or ""

@@ -17,6 +17,7 @@ from zun_controller.api import access
 from zun_controller.api.auth import Principal
 from zun_controller.api.context import ApiContext
 from zun_controller.api.errors import ApiError
+from zun_controller.api.fields import matcher
 from zun_controller.errors import InvalidError
 from zun_controller.models.base import Resource, Scope
 from zun_controller.models.project import Quota
@@ -121,6 +122,7 @@ async def listed(
     project: str | None,
     params: dict[str, Any],
 ) -> dict[str, Any]:
+    fields = matcher(cls, params.get("fieldSelector"))
     page = await ctx.store.list(
         cls,
         project,
@@ -128,7 +130,7 @@ async def listed(
         limit=params.get("limit") or 0,
         continue_token=params.get("continue") or None,
     )
-    items = [o.to_wire() for o in page.items if access.visible(who, o)]
+    items = [o.to_wire() for o in page.items if access.visible(who, o) and fields(o)]
     meta: dict[str, Any] = {"resourceVersion": page.resource_version}
     if page.continue_token:
         meta["continue"] = page.continue_token

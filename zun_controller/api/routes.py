@@ -54,6 +54,7 @@ async def _list(
 
 def _params(
     labelSelector: str | None = None,
+    fieldSelector: str | None = None,
     limit: Annotated[int, Query(ge=0, le=10000)] = 0,
     continue_: Annotated[str | None, Query(alias="continue")] = None,
     watch: bool = False,
@@ -62,6 +63,7 @@ def _params(
 ) -> Obj:
     return {
         "labelSelector": labelSelector,
+        "fieldSelector": fieldSelector,
         "limit": limit,
         "continue": continue_,
         "watch": watch,

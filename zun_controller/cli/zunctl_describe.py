@@ -1,8 +1,10 @@
 """`zunctl describe`: one record for people — metadata, spec, status, conditions, and the recent
-Events about it when the Event kind is there."""
+Events about it (that record, by uid: not an earlier record of its name) when the Event kind
+is there."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import yaml
@@ -11,6 +13,7 @@ from zun_controller.cli.zunctl_client import Client, path_of
 from zun_controller.cli.zunctl_output import age, console
 from zun_controller.errors import InvalidError
 from zun_controller.models.base import Resource
+from zun_controller.models.event import EventSpec, involves
 from zun_controller.models.registry import lookup
 
 
@@ -61,16 +64,22 @@ def _events(client: Client, cls: type[Resource], meta: dict[str, Any]) -> list[s
     except InvalidError:
         return []
     project = meta.get("project") or "zun-system"
+    kind, name, uid = cls.KIND.kind, str(meta.get("name")), meta.get("uid")
+    selector = f"involvedObject.kind={kind},involvedObject.name={name}"
+    if uid:
+        selector += f",involvedObject.uid={uid}"
     try:
-        items = client.request("GET", path_of(event_cls, project))["items"]
+        items = client.request(
+            "GET", path_of(event_cls, project), params={"fieldSelector": selector}
+        )["items"]
     except Exception:  # events are a courtesy: a describe does not fail for want of them
         return ["Events:      <unavailable>"]
-    mine = [
-        e["spec"]
-        for e in items
-        if e.get("spec", {}).get("involvedObject", {}).get("name") == meta.get("name")
-        and e["spec"]["involvedObject"].get("kind") == cls.KIND.kind
-    ]
+    mine = []
+    for item in items:
+        with contextlib.suppress(ValueError):  # an Event this zunctl cannot read is left out
+            spec = EventSpec.model_validate(item.get("spec"))
+            if involves(spec.involved_object, kind, name, uid):
+                mine.append(item["spec"])
     mine.sort(key=lambda s: str(s.get("lastTimestamp")))
     if not mine:
         return ["Events:      <none>"]

@@ -2,7 +2,11 @@
 type, reason, message, count, first and last timestamps, source) kept in `spec` as every
 kind's are. Repeats of one (object,
 reason, message) are one Event with a growing count. Events are short-lived: they are written
-with an etcd lease and vanish about an hour after their last occurrence."""
+with an etcd lease and vanish about an hour after their last occurrence.
+
+An Event belongs to an object, not to a name: it carries the involved record's uid, and
+`involves` is the one rule every reader (the API's field selector, `zunctl describe`) applies,
+so a new record of an old name starts with none of the old one's Events."""
 
 from __future__ import annotations
 
@@ -28,6 +32,15 @@ class ObjectReference(Model):
     name: str
     project: str | None = None
     uid: str | None = None
+
+
+def involves(ref: ObjectReference, kind: str, name: str, uid: str | None) -> bool:
+    """Whether an Event about `ref` is about the record (kind, name, uid): same kind and name,
+    and the same uid when both carry one (an Event without a uid, as written before Events
+    carried one, matches by kind and name; so does a record asked for without its uid)."""
+    if ref.kind != kind or ref.name != name:
+        return False
+    return not ref.uid or not uid or ref.uid == uid
 
 
 class EventSource(Model):

@@ -3,6 +3,12 @@
 - The effective template is spec.template with the app-level healthcheck given to every
   container that has none; its revision is a short hash of it. Replicas, service and
   strategy are not part of it: scaling is not a new revision.
+- The hash rule: the revision hashes what the user set, the canonical JSON (sorted keys,
+  camelCase) of the template dumped without its fields at their default value, so a field
+  the controller gains with a default names no new revision (its default must mean what the
+  controller did before). An Application made before the rule has revisions named by the
+  frozen hash of `legacy_hash`; a template whose frozen revision is one status knows
+  (current, previous or failed) keeps that name, so an upgrade rolls nothing.
 - The target is the revision to run. Normally it is the spec's. With autoRollback on, a spec
   whose revision is `status.failedRevision` keeps running the revision before it, until the
   template changes (a new revision is tried again).
@@ -16,6 +22,7 @@ import json
 from dataclasses import dataclass
 
 from zun_controller.models.application import Application, AppTemplate, Revision
+from zun_controller.reconcilers.legacy_hash import legacy_revision
 
 #: Revisions whose templates are kept in status.history (current and previous).
 HISTORY = 2
@@ -31,8 +38,21 @@ def effective_template(app: Application) -> AppTemplate:
 
 
 def revision_of(template: AppTemplate) -> str:
-    raw = json.dumps(template.model_dump(mode="json", by_alias=True), sort_keys=True)
+    """The hash rule's revision of a template (module docstring): 10 hex digits."""
+    dumped = template.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    raw = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(raw.encode()).hexdigest()[:10]
+
+
+def revision_for(app: Application, template: AppTemplate) -> str:
+    """The name of `template`'s revision for this Application: its frozen name when status
+    knows the template by it, else `revision_of`."""
+    status = app.status
+    known = {status.current_revision, status.previous_revision, status.failed_revision}
+    legacy = legacy_revision(template)
+    if legacy is not None and legacy in known:
+        return legacy
+    return revision_of(template)
 
 
 @dataclass(frozen=True)
@@ -50,7 +70,7 @@ def _template_of(app: Application, revision: str | None) -> AppTemplate | None:
 def target(app: Application) -> Target:
     """What to run now, and record it in status (current/previous revision, history)."""
     wanted_template = effective_template(app)
-    wanted = revision_of(wanted_template)
+    wanted = revision_for(app, wanted_template)
     status = app.status
     if status.failed_revision is not None and status.failed_revision != wanted:
         status.failed_revision = None  # a new template: try again

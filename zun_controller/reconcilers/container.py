@@ -50,7 +50,11 @@ from zun_controller.models.container import (
 )
 from zun_controller.models.host import Host
 from zun_controller.models.network import Network, Volume
-from zun_controller.reconcilers.container_config import EngineObjects, desired_config
+from zun_controller.reconcilers.container_config import (
+    EngineObjects,
+    desired_config,
+    is_current,
+)
 from zun_controller.reconcilers.container_events import ContainerEvents
 from zun_controller.reconcilers.container_state import apply_state, observe, phase_of, restart
 from zun_controller.reconcilers.engine_names import (
@@ -228,9 +232,7 @@ class ContainerReconciler:
         keep: tuple[ContainerState, ContainerConfig] | None = None
         for candidate in found:
             config = self._config(obj, objects, candidate.name)
-            if keep is None and candidate.labels.get(LABEL_CONFIG_HASH) == config.labels.get(
-                LABEL_CONFIG_HASH
-            ):
+            if keep is None and is_current(candidate.labels.get(LABEL_CONFIG_HASH), obj):
                 keep = candidate, config
         for other in found:
             if keep is None or other is not keep[0]:

@@ -1,20 +1,34 @@
 """A Container record as the engine configuration to create, and the hash that says when an
-existing container no longer matches it (then it is recreated; cpu and memory are updated in
-place instead, and are left out of the hash; spec.rebuiltAt is in it, so a rebuild request
-recreates)."""
+existing container no longer matches it (then it is recreated).
+
+The hash rule: the config hash is a hash of what the user set, never of what the controller
+derives or defaults. It is the canonical JSON (sorted keys, camelCase) of `spec` dumped
+without the fields at their default value, less what never recreates (cpu and memory are
+updated in place; state, restartedAt and hostSelector act on the running container or on
+placement; a port's name is a label for people). So a field the controller gains with a
+default leaves every hash as it was, and so do the engine name, labels and network names the
+controller derives (identity, not configuration). A new field's default must mean what the
+controller did before the field existed. spec.rebuiltAt is in the hash: a rebuild request
+recreates.
+
+Containers made before the rule carry the frozen hash of `legacy_hash`; `is_current`
+accepts either, so an upgrade recreates nothing.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC
+from typing import Any
 
 from zun_controller.drivers.runtime.base import ContainerConfig, Healthcheck, Mount, PortMapping
 from zun_controller.models.base import LABEL_CONFIG_HASH
-from zun_controller.models.container import Container, RestartPolicy
+from zun_controller.models.container import Container, ContainerSpec, DesiredState, RestartPolicy
 from zun_controller.models.container import Healthcheck as HealthSpec
+from zun_controller.reconcilers.legacy_hash import legacy_config_hash
 from zun_controller.reconcilers.naming import (
     container_name,
     default_network,
@@ -105,18 +119,36 @@ def desired_config(
         healthcheck=_healthcheck(spec.healthcheck),
         runtime=spec.runtime,
     )
-    digest = config_hash(config, spec.rebuilt_at)
-    return replace(config, labels={**config.labels, LABEL_CONFIG_HASH: digest})
+    return replace(config, labels={**config.labels, LABEL_CONFIG_HASH: config_hash(obj)})
 
 
-def config_hash(config: ContainerConfig, rebuilt_at: datetime | None = None) -> str:
-    """What forces a recreate: everything but cpu and memory (updated in place), and the
-    rebuild request; none leaves the hash of every container made before it as it was."""
-    parts = asdict(config)
-    for live in ("cpus", "memory"):
-        parts.pop(live)
-    parts["labels"] = {k: v for k, v in config.labels.items() if k != LABEL_CONFIG_HASH}
-    if rebuilt_at is not None:
-        parts["rebuilt_at"] = rebuilt_at.astimezone(UTC).isoformat()
-    raw = json.dumps(parts, sort_keys=True, default=str).encode()
-    return hashlib.sha256(raw).hexdigest()[:16]
+def _user_set(spec: ContainerSpec) -> dict[str, Any]:
+    """The spec as the hash sees it: fields at their default and fields that never
+    recreate are left out."""
+    neutral = spec.model_copy(
+        update={
+            "resources": spec.resources.model_copy(update={"cpu": None, "memory": None}),
+            "state": DesiredState.RUNNING,
+            "restarted_at": None,
+            "host_selector": {},
+            "ports": [p.model_copy(update={"name": None}) for p in spec.ports],
+            "rebuilt_at": spec.rebuilt_at.astimezone(UTC) if spec.rebuilt_at else None,
+        }
+    )
+    dumped: dict[str, Any] = neutral.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    return dumped
+
+
+def config_hash(obj: Container) -> str:
+    """The hash rule's hash of `obj.spec` (module docstring): 16 hex digits, equal for specs
+    that set the same values, whatever fields the model has gained with defaults since."""
+    raw = json.dumps(_user_set(obj.spec), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def is_current(label: str | None, obj: Container) -> bool:
+    """Whether an engine container with this config-hash label runs `obj`'s config: the
+    rule's hash, or the frozen hash of a container made before the rule."""
+    if label is None:
+        return False
+    return label == config_hash(obj) or label == legacy_config_hash(obj)
