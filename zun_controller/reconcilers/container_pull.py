@@ -7,7 +7,8 @@
   Docker config has an entry for the image's registry host. A named PullSecret that does not
   exist is `PullSecretNotFound`, and nothing is pulled.
 - One pull per (host, image, credentials) at a time: concurrent creates wait for the pull in
-  flight (single flight), each pull bounded by `timeout` seconds.
+  flight (single flight), each pull bounded by `timeout` seconds. A pull runs as a task of
+  its own, so reconcile workers are not held by it (`ImagePuller`).
 - A failed pull is `ErrImagePull` with the registry's words, then `ImagePullBackOff` naming the
   next retry time until the back-off (`backoff` seconds, doubled per failure up to
   `backoff_max`) has passed; nothing is created meanwhile, so nothing crash-loops. Back-off is
@@ -24,14 +25,14 @@ import asyncio
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypedDict
 
 from zun_controller.drivers.runtime.base import ContainerState, ImageInfo, RegistryAuth, Runtime
 from zun_controller.engine.client import Records
 from zun_controller.engine.events import EventRecorder
-from zun_controller.errors import PermanentError
+from zun_controller.errors import PermanentError, TransientError
 from zun_controller.models.container import Container, ContainerPhase
 from zun_controller.models.event import EventType
 from zun_controller.models.image import ImagePullPolicy, effective_policy, parse_reference
@@ -63,7 +64,25 @@ class _Failure:
     retry_at: float  # on the puller's clock
     retry_wall: datetime
     words: str
-    flight: asyncio.Task[ImageInfo]  # the pull that failed: its waiters count it once
+
+
+@dataclass
+class _Flight:
+    """A pull in progress, and the records waiting for it (uid -> workqueue key)."""
+
+    task: asyncio.Task[ImageInfo]
+    started: float
+    waiters: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """How the pull a record waited for ended, kept until the record's next pass."""
+
+    key: FlightKey
+    info: ImageInfo | None
+    error: BaseException | None
+    seconds: float
 
 
 def _fingerprint(auth: RegistryAuth | None) -> str:
@@ -77,12 +96,6 @@ def _mb(size: int) -> str:
     return f"{size / 1e6:.1f} MB"
 
 
-def _retrieve(task: asyncio.Task[ImageInfo]) -> None:
-    """Marks a finished pull's exception retrieved: its waiters may all have gone."""
-    if not task.cancelled():
-        task.exception()
-
-
 def digest_of(info: ImageInfo, image: str) -> str:
     """`repository@sha256:...` of the reference's repository, else the engine's image id."""
     repository = parse_reference(image).repository
@@ -90,6 +103,11 @@ def digest_of(info: ImageInfo, image: str) -> str:
 
 
 class ImagePuller:
+    """Pulls run as tasks of their own, not on a reconcile worker: a record whose image is
+    being pulled gets `Waiting("Pulling")` and is queued again (`wake`) when the pull ends;
+    its next pass reads the outcome. Set `wake` (the Container workqueue's `add`) before
+    the first pass; without it records are looked at again after the pull's time bound."""
+
     def __init__(
         self,
         secrets: Records[PullSecret] | None = None,
@@ -102,9 +120,11 @@ class ImagePuller:
     ) -> None:
         self.secrets, self.recorder = secrets, recorder
         self.timeout, self.backoff, self.backoff_max = timeout, backoff, backoff_max
+        self.wake: Callable[[str], None] | None = None
         self._clock = clock
-        self._flights: dict[FlightKey, asyncio.Task[ImageInfo]] = {}
+        self._flights: dict[FlightKey, _Flight] = {}
         self._failures: dict[FlightKey, _Failure] = {}
+        self._outcomes: dict[str, _Outcome] = {}
 
     async def ensure(self, runtime: Runtime, obj: Container, *, replacing: bool) -> None:
         """The image is on the host as the policy wants it, or `Waiting` says why not. When
@@ -119,6 +139,11 @@ class ImagePuller:
 
     async def _ensure(self, runtime: Runtime, obj: Container) -> None:
         image = obj.spec.image
+        uid = obj.metadata.uid or obj.key
+        outcome = self._outcomes.pop(uid, None)
+        if outcome is not None and outcome.key[:2] == (runtime.name, image):
+            self._landed(obj, outcome)
+            return
         policy = effective_policy(image, obj.spec.image_pull_policy)
         if policy is not ImagePullPolicy.ALWAYS and await runtime.image_exists(image):
             return
@@ -132,7 +157,24 @@ class ImagePuller:
         auth = self._auth(obj)
         key = (runtime.name, image, _fingerprint(auth))
         self._check_backoff(obj, key)
-        await self._pull(runtime, obj, key, auth)
+        self._join(runtime, key, auth, obj)
+        raise Waiting("Pulling", f'pulling image "{image}"', after=self.timeout + 5.0)
+
+    def _landed(self, obj: Container, outcome: _Outcome) -> None:
+        """Report the pull the record waited for; `Waiting` if it failed."""
+        image = obj.spec.image
+        if outcome.info is not None:
+            took, size = outcome.seconds, _mb(outcome.info.size)
+            message = f'Successfully pulled image "{image}" in {took:.2f}s ({size})'
+            self._record(obj, EventType.NORMAL, "Pulled", message)
+            return
+        error = outcome.error
+        if not isinstance(error, PermanentError) or error.reason != PULL_FAILED:
+            raise error or TransientError(f"pulling {image}: no outcome")
+        self._record(obj, EventType.WARNING, "Failed", f"Failed to pull image: {error.message}")
+        failure = self._failures.get(outcome.key)
+        delay = failure.retry_at - self._clock() if failure else 0.0
+        raise Waiting(PULL_FAILED, error.message, after=max(min(SHOW_BACKOFF_AFTER_S, delay), 0.1))
 
     def _auth(self, obj: Container) -> RegistryAuth | None:
         registry = parse_reference(obj.spec.image).registry
@@ -162,60 +204,45 @@ class ImagePuller:
             after=max(failure.retry_at - self._clock(), 0.1),
         )
 
-    async def _pull(
-        self, runtime: Runtime, obj: Container, key: FlightKey, auth: RegistryAuth | None
+    def _join(
+        self, runtime: Runtime, key: FlightKey, auth: RegistryAuth | None, obj: Container
     ) -> None:
-        image = obj.spec.image
-        self._record(obj, EventType.NORMAL, "Pulling", f'Pulling image "{image}"')
-        started = self._clock()
-        flight = self._shared(runtime, key, auth)
-        try:
-            info = await asyncio.shield(flight)
-        except PermanentError as exc:
-            if exc.reason != PULL_FAILED:
-                raise
-            delay = self._fail(key, exc.message, flight)
-            self._record(obj, EventType.WARNING, "Failed", f"Failed to pull image: {exc.message}")
-            raise Waiting(
-                PULL_FAILED, exc.message, after=min(SHOW_BACKOFF_AFTER_S, delay)
-            ) from None
-        self._failures.pop(key, None)
-        took = self._clock() - started
-        self._record(
-            obj,
-            EventType.NORMAL,
-            "Pulled",
-            f'Successfully pulled image "{image}" in {took:.2f}s ({_mb(info.size)})',
-        )
-
-    def _shared(
-        self, runtime: Runtime, key: FlightKey, auth: RegistryAuth | None
-    ) -> asyncio.Task[ImageInfo]:
-        """The pull in flight for `key`, or a new one (awaited shielded: a waiter cancelled
-        leaves it running for the others)."""
-        task = self._flights.get(key)
-        if task is None:
+        """Wait for the pull in flight for `key`, or start one (single flight)."""
+        flight = self._flights.get(key)
+        if flight is None:
             task = asyncio.create_task(runtime.pull_image(key[1], auth, within=self.timeout))
-            self._flights[key] = task
-            task.add_done_callback(_retrieve)
-            task.add_done_callback(lambda done: self._land(key, done))
-        return task
+            flight = self._flights[key] = _Flight(task, self._clock())
+            task.add_done_callback(lambda done: self._finish(key, flight))
+        uid = obj.metadata.uid or obj.key
+        if uid not in flight.waiters:
+            self._record(obj, EventType.NORMAL, "Pulling", f'Pulling image "{obj.spec.image}"')
+        flight.waiters[uid] = obj.key
 
-    def _land(self, key: FlightKey, task: asyncio.Task[ImageInfo]) -> None:
-        if self._flights.get(key) is task:
+    def _finish(self, key: FlightKey, flight: _Flight) -> None:
+        """A pull ended: keep its outcome for each waiter, count a failure once, wake them."""
+        if self._flights.get(key) is flight:
             del self._flights[key]
+        task = flight.task
+        error = None if task.cancelled() else task.exception()
+        if task.cancelled():
+            error = TransientError(f"pulling {key[1]}: cancelled")
+        info = task.result() if error is None else None
+        if isinstance(error, PermanentError) and error.reason == PULL_FAILED:
+            self._fail(key, error.message)
+        elif error is None:
+            self._failures.pop(key, None)
+        seconds = self._clock() - flight.started
+        for uid, record_key in flight.waiters.items():
+            self._outcomes[uid] = _Outcome(key, info, error, seconds)
+            if self.wake is not None:
+                self.wake(record_key)
 
-    def _fail(self, key: FlightKey, words: str, flight: asyncio.Task[ImageInfo]) -> float:
-        """Record a failed pull (once, whatever the number of its waiters); the back-off
-        before the next try, in seconds."""
+    def _fail(self, key: FlightKey, words: str) -> None:
         previous = self._failures.get(key)
-        if previous is not None and previous.flight is flight:
-            return max(previous.retry_at - self._clock(), 0.0)
         count = previous.count + 1 if previous else 1
         delay = min(self.backoff * float(2 ** (count - 1)), self.backoff_max)
         wall = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=delay)
-        self._failures[key] = _Failure(count, self._clock() + delay, wall, words, flight)
-        return delay
+        self._failures[key] = _Failure(count, self._clock() + delay, wall, words)
 
     async def image_id(self, runtime: Runtime, obj: Container, state: ContainerState) -> str:
         """What `status.imageID` says for the container `state` describes."""

@@ -121,6 +121,7 @@ class RuntimeControllers(ControllerSet):
         self.networks = _records(store, Network, metrics, resync_period)
         self.volumes = _records(store, Volume, metrics, resync_period)
         self.pull_secrets = _records(store, PullSecret, metrics, resync_period)
+        puller = ImagePuller(self.pull_secrets, self.recorder, **(pull or {}))
         self._store, self._metrics, self._workers = store, metrics, workers
         self.container = self._controller(
             "container",
@@ -134,10 +135,11 @@ class RuntimeControllers(ControllerSet):
                 recorder=self.recorder,
                 metrics=metrics,
                 instance=instance,
-                puller=ImagePuller(self.pull_secrets, self.recorder, **(pull or {})),
+                puller=puller,
             ),
             self.containers.informer,
         )
+        puller.wake = self.container.queue.add
         self.host = self._controller(
             "host",
             HostReconciler(self.hosts, self.containers, self.pool, probe_every=probe_every),

@@ -323,12 +323,12 @@ class FakeRuntime:
 
     async def inspect_image(self, image: str) -> ImageInfo | None:
         self._enter("inspect_image")
-        found = self._images.get(image) or next(
-            (i for i in self._images.values() if i.id == image), None
-        )
-        if found is None:
+        name = image if image in self._images else None
+        name = name or next((n for n, i in self._images.items() if i.id == image), None)
+        if name is None:
             return None
-        return local_info(image, found.remote, found.id)
+        found = self._images[name]
+        return local_info(name, found.remote, found.id)
 
     async def pull_image(self, image: str, auth: RegistryAuth | None, within: float) -> ImageInfo:
         self._enter("pull_image")
