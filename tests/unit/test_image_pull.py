@@ -10,8 +10,11 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 
+from zun_controller.api.app import create_app
+from zun_controller.api.auth import Role, Tokens
 from zun_controller.drivers.runtime.fake import FakeRuntime, FakeRuntimeFactory
 from zun_controller.drivers.runtime.fake_images import FakeRegistry
 from zun_controller.engine.manager import Manager
@@ -298,3 +301,36 @@ async def test_a_failed_replacement_pull_keeps_the_old_container(bed: Bed) -> No
     assert obj.status.phase == "Running" and obj.status.container_id == old
     [state] = await bed.engine().list_containers({})
     assert state.id == old
+
+
+# ---------------------------------------------------------------------------- the API
+
+
+async def test_members_write_pull_secrets_of_their_project_and_readers_cannot_read_them() -> None:
+    kv = MemoryKV()
+    app = create_app(RecordStore(kv), release=False)
+    tokens = Tokens(kv)
+
+    async def client(role: Role, project: str) -> httpx.AsyncClient:
+        token = await tokens.create(f"{role}-{project}", role, [project])
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api",
+            headers={"Authorization": f"Bearer {token}"},
+        )  # fmt: skip
+
+    base = "/apis/zun.openstack.org/v1alpha1/projects"
+    body = {"kind": "PullSecret", "metadata": {"name": "reg"},
+            "spec": {"data": {".dockerconfigjson": docker_config(REG, "u", PASSWORD)}}}  # fmt: skip
+    async with await client(Role.MEMBER, "a") as member, await client(Role.READER, "a") as reader:
+        assert (await member.post(f"{base}/a/pullsecrets", json=body)).status_code == 201
+        assert (await member.post(f"{base}/b/pullsecrets", json=body)).status_code == 403
+        assert (await member.get(f"{base}/a/pullsecrets/reg")).status_code == 200
+        assert (await reader.get(f"{base}/a/pullsecrets/reg")).status_code == 403
+        listed = await reader.get("/apis/zun.openstack.org/v1alpha1/pullsecrets")
+        assert PASSWORD not in listed.text
+        before = await kv.revision()
+        bad = {"kind": "Container", "metadata": {"name": "c"}, "spec": {"image": "Bad/Image"}}
+        r = await member.post(f"{base}/a/containers", json=bad)
+        assert r.status_code == 422
+        assert r.json()["details"]["causes"][0]["field"] == "spec.image"
+        assert await kv.revision() == before

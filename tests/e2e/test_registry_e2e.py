@@ -1,0 +1,239 @@
+"""Images from registries end to end: a `zun-controller run` process pulls from real registries
+on loopback (one plain, one TLS with basic auth; testbed/registry.py) onto the machine's Docker
+engine, and the tests look at the engine, its pull events, HTTP and the records.
+
+Every image is a copy of a zun-test image pushed under a random repository and removed locally
+after the push, so the controller really pulls it; the zun-test tags are never removed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+from testbed.docker import HTTPD_V1, HTTPD_V2, MAIN_SOCKET_URL, ensure_dockerd, ensure_test_images
+from testbed.docker import wait_http as wait_http_sync
+from testbed.registry import Registry, pulls, start_registry, stop_registry
+from zun_bed import ZunBed, clean_engine
+
+from zun_controller.models.base import LABEL_UID
+from zun_controller.models.container import Container
+from zun_controller.models.event import Event
+from zun_controller.models.pullsecret import PullSecret
+from zun_controller.store.server import EtcdServer
+
+pytestmark = pytest.mark.e2e
+RUN = secrets.token_hex(4)
+USER, PASSWORD = "alice", f"Pw-{RUN}-ok"
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[Any]:
+    url = ensure_dockerd()
+    ensure_test_images(url)
+    client = docker.APIClient(base_url=url, version="auto")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def plain(api: Any) -> Iterator[Registry]:
+    registry = start_registry(f"e2e-{RUN}")
+    yield registry
+    stop_registry(registry, api)
+
+
+@pytest.fixture(scope="module")
+def private(api: Any) -> Iterator[Registry]:
+    registry = start_registry(f"e2es-{RUN}", tls=True, user=USER, password=PASSWORD)
+    yield registry
+    stop_registry(registry, api)
+
+
+@pytest.fixture
+def project() -> str:
+    return f"reg{secrets.token_hex(3)}"
+
+
+@pytest.fixture
+async def zun(
+    own_etcd: EtcdServer, tmp_path: Path, api: Any, project: str
+) -> AsyncIterator[ZunBed]:
+    bed = ZunBed(own_etcd, tmp_path, (project,))
+    await bed.host("local", MAIN_SOCKET_URL)
+    bed.start()
+    yield bed
+    await bed.close()
+    clean_engine(docker.DockerClient(base_url=MAIN_SOCKET_URL, version="auto"), (project,))
+
+
+def repository() -> str:
+    return f"zun-test-{secrets.token_hex(4)}/httpd"
+
+
+def docker_config(host: str, password: str) -> str:
+    auth = base64.b64encode(f"{USER}:{password}".encode()).decode()
+    return json.dumps({"auths": {host: {"auth": auth}}})
+
+
+def ours(api: Any, obj: Container) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = api.containers(
+        all=True, filters={"label": f"{LABEL_UID}={obj.metadata.uid}"}
+    )
+    return found
+
+
+async def reason(zun: ZunBed, name: str, project: str, *reasons: str) -> Container:
+    async def reached() -> Container | None:
+        obj = await zun.container(name, project)
+        cond = obj.status.condition("Ready")
+        return obj if cond is not None and cond.reason in reasons else None
+
+    return await zun.until(reached, 90, f"{name} Ready reason in {reasons}")  # type: ignore[no-any-return]
+
+
+async def served(zun: ZunBed, name: str, project: str) -> str:
+    obj = await zun.phase(name, project, "Running", within=120)
+    port = next(p.host_port for p in obj.status.ports if p.container_port == 8080)
+    return wait_http_sync(f"http://127.0.0.1:{port}/").text
+
+
+async def event_reasons(zun: ZunBed, project: str, name: str) -> set[str]:
+    events = (await zun.store.list(Event, project=project)).items
+    return {e.spec.reason for e in events if e.spec.involved_object.name == name}
+
+
+WEB = {"ports": [{"containerPort": 8080}]}
+
+
+@pytest.mark.timeout(240)
+async def test_a_public_image_is_pulled_once_and_runs_by_digest(
+    zun: ZunBed, api: Any, plain: Registry, project: str
+) -> None:
+    repo = repository()
+    digest = plain.push(api, HTTPD_V1, repo, "v1")
+    image = plain.ref(repo, "v1")
+    assert not api.images(name=image), "the pushed tag must be absent so it is really pulled"
+    since = time.time()
+    await zun.apply("Container", "web", {"image": image, **WEB}, project=project)
+    assert "zun-test httpd v1" in await served(zun, "web", project)
+    obj = await zun.container("web", project)
+    assert obj.status.image_id == f"{plain.host}/{repo}@{digest}"
+    assert pulls(api, image, since) == 1
+    await zun.until(
+        lambda: _has(event_reasons(zun, project, "web"), {"Pulling", "Pulled"}), 30, "events"
+    )
+
+
+async def _has(reasons: Any, wanted: set[str]) -> bool:
+    return wanted <= await reasons
+
+
+@pytest.mark.timeout(300)
+async def test_a_wrong_password_backs_off_and_a_corrected_secret_runs(
+    zun: ZunBed, api: Any, private: Registry, project: str
+) -> None:
+    repo = repository()
+    private.push(api, HTTPD_V1, repo, "v1")
+    image = private.ref(repo, "v1")
+    wrong = f"wrong-{RUN}"
+    data = {".dockerconfigjson": docker_config(private.host, wrong)}
+    await zun.apply("PullSecret", "registry", {"data": data}, project=project)
+    spec = {"image": image, "imagePullSecrets": [{"name": "registry"}], **WEB}
+    await zun.apply("Container", "app", spec, project=project)
+    obj = await reason(zun, "app", project, "ErrImagePull")
+    cond = obj.status.condition("Ready")
+    assert cond is not None and "unauthorized" in cond.message, cond
+    assert obj.status.phase == "Error"
+    backing = await reason(zun, "app", project, "ImagePullBackOff")
+    cond = backing.status.condition("Ready")
+    assert cond is not None and "next retry at" in cond.message and "unauthorized" in cond.message
+    assert ours(api, obj) == [], "nothing is created while the pull fails: no crash loop"
+    assert zun.proc is not None and zun.proc.poll() is None
+    secret = await zun.store.get(PullSecret, "registry", project)
+    secret.spec.data[".dockerconfigjson"] = docker_config(private.host, PASSWORD)
+    await zun.store.update(secret)  # the Container is not touched
+    assert "zun-test httpd v1" in await served(zun, "app", project)
+    assert (await zun.container("app", project)).metadata.generation == obj.metadata.generation
+    events = (await zun.store.list(Event, project=project)).items
+    shown = json.dumps([e.to_wire() for e in events]) + zun.log_tail()
+    shown += json.dumps((await zun.container("app", project)).to_wire()["status"])
+    assert PASSWORD not in shown and wrong not in shown
+
+
+@pytest.mark.timeout(180)
+async def test_never_with_the_image_absent_says_so(
+    zun: ZunBed, api: Any, plain: Registry, project: str
+) -> None:
+    repo = repository()
+    plain.push(api, HTTPD_V1, repo, "v1")
+    image = plain.ref(repo, "v1")
+    since = time.time()
+    await zun.apply(
+        "Container", "web", {"image": image, "imagePullPolicy": "Never"}, project=project
+    )
+    obj = await reason(zun, "web", project, "ErrImageNeverPull")
+    cond = obj.status.condition("Ready")
+    assert cond is not None and "not present" in cond.message and "Never" in cond.message
+    assert obj.status.phase == "Error"
+    assert pulls(api, image, since) == 0
+
+
+@pytest.mark.timeout(300)
+async def test_always_pulls_a_moved_tag_again_and_the_image_id_changes(
+    zun: ZunBed, api: Any, plain: Registry, project: str
+) -> None:
+    repo = repository()
+    first = plain.push(api, HTTPD_V1, repo, "moving")
+    image = plain.ref(repo, "moving")
+    spec = {"image": image, "imagePullPolicy": "Always", **WEB}
+    await zun.apply("Container", "web", spec, project=project)
+    assert "zun-test httpd v1" in await served(zun, "web", project)
+    assert (await zun.container("web", project)).status.image_id == f"{plain.host}/{repo}@{first}"
+    second = plain.push(api, HTTPD_V2, repo, "moving")
+    await zun.edit("web", project, rebuilt_at=datetime.now(UTC))
+
+    async def moved() -> bool:
+        obj = await zun.container("web", project)
+        return obj.status.image_id == f"{plain.host}/{repo}@{second}" and (
+            obj.status.phase == "Running"
+        )
+
+    await zun.until(moved, 120, "status.imageID names the moved tag's digest")
+    assert "zun-test httpd v2" in await served(zun, "web", project)
+
+
+@pytest.mark.timeout(240)
+async def test_a_digest_reference_runs_exactly_that_digest(
+    zun: ZunBed, api: Any, plain: Registry, project: str
+) -> None:
+    repo = repository()
+    first = plain.push(api, HTTPD_V1, repo, "t")
+    plain.push(api, HTTPD_V2, repo, "t")  # the tag moves on; the digest names v1
+    image = f"{plain.host}/{repo}@{first}"
+    await zun.apply("Container", "web", {"image": image, **WEB}, project=project)
+    assert "zun-test httpd v1" in await served(zun, "web", project)
+    assert (await zun.container("web", project)).status.image_id == image
+
+
+@pytest.mark.timeout(420)
+async def test_twenty_concurrent_containers_of_one_image_make_one_pull(
+    zun: ZunBed, api: Any, plain: Registry, project: str
+) -> None:
+    repo = repository()
+    plain.push(api, HTTPD_V1, repo, "v1")
+    image = plain.ref(repo, "v1")
+    since = time.time()
+    for i in range(20):
+        await zun.apply("Container", f"web-{i}", {"image": image}, project=project)
+    for i in range(20):
+        await zun.phase(f"web-{i}", project, "Running", within=240)
+    assert pulls(api, image, since) == 1
