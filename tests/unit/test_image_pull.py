@@ -26,6 +26,7 @@ from zun_controller.models.event import Event
 from zun_controller.models.image import ImagePullPolicy, effective_policy, parse_reference
 from zun_controller.models.pullsecret import PullSecret
 from zun_controller.models.registry import parse
+from zun_controller.reconcilers.app_docker_plan import Replica, hold_until_pulled, plan
 from zun_controller.reconcilers.app_revision import revision_of
 from zun_controller.reconcilers.container_config import desired_config
 from zun_controller.reconcilers.setup import RuntimeControllers
@@ -334,3 +335,21 @@ async def test_members_write_pull_secrets_of_their_project_and_readers_cannot_re
         assert r.status_code == 422
         assert r.json()["details"]["causes"][0]["field"] == "spec.image"
         assert await kv.revision() == before
+
+
+# ---------------------------------------------------------------------------- docker Clusters
+
+
+def test_no_ready_old_replica_is_drained_before_a_new_image_was_pulled() -> None:
+    old = [Replica("web-a-0", 0, True), Replica("web-a-1", 1, True), Replica("web-a-2", 2, True)]
+    step = plan(3, 1, 1, [], old)  # default-like strategy: one surge, one unavailable
+    assert step.create and step.drain == ("web-a-2",)
+    held = hold_until_pulled(step, [], old, pulled=False)
+    assert held.create == step.create and held.drain == ()
+    broken = [*old[:2], Replica("web-a-2", 2, False)]  # a not-ready one serves nobody: it goes
+    assert hold_until_pulled(plan(3, 1, 1, [], broken), [], broken, pulled=False).drain == (
+        "web-a-2",
+    )
+    assert hold_until_pulled(step, [], old, pulled=True) == step
+    no_surge = plan(3, 0, 1, [], old)  # nothing new can be made before an old one goes
+    assert hold_until_pulled(no_surge, [], old, pulled=False) == no_surge
