@@ -8,22 +8,29 @@ after the push, so the controller really pulls it; the zun-test tags are never r
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 import secrets
+import subprocess
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import docker
+import docker.errors
+import httpx
 import pytest
 from testbed.docker import HTTPD_V1, HTTPD_V2, MAIN_SOCKET_URL, ensure_dockerd, ensure_test_images
 from testbed.docker import wait_http as wait_http_sync
 from testbed.registry import Registry, pulls, start_registry, stop_registry
 from zun_bed import ZunBed, clean_engine
 
+from zun_controller.models.application import Application
 from zun_controller.models.base import LABEL_UID
 from zun_controller.models.container import Container
 from zun_controller.models.event import Event
@@ -237,3 +244,157 @@ async def test_twenty_concurrent_containers_of_one_image_make_one_pull(
     for i in range(20):
         await zun.phase(f"web-{i}", project, "Running", within=240)
     assert pulls(api, image, since) == 1
+
+
+class Probe:
+    """GETs through the balancer on fresh connections, bounded in count and time."""
+
+    def __init__(self, endpoint: str, *, limit: int = 4000, seconds: float = 200.0) -> None:
+        self.url, self.limit, self.seconds = f"http://{endpoint}/", limit, seconds
+        self.answers: Counter[str] = Counter()
+        self.failures: list[str] = []
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        limits = httpx.Limits(max_keepalive_connections=0)
+        deadline = time.monotonic() + self.seconds
+        async with httpx.AsyncClient(timeout=5, limits=limits) as http:
+            for _ in range(self.limit):
+                if self._stop.is_set() or time.monotonic() > deadline:
+                    return
+                try:
+                    resp = await http.get(self.url)
+                    if resp.status_code != 200:
+                        self.failures.append(f"HTTP {resp.status_code}")
+                    else:
+                        self.answers[resp.text.split(" host=")[0]] += 1
+                except httpx.HTTPError as exc:
+                    self.failures.append(repr(exc))
+                await asyncio.sleep(0.02)
+
+    def start(self) -> Probe:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def stop(self) -> None:
+        self._stop.set()
+        assert self._task is not None
+        await self._task
+
+
+@pytest.mark.timeout(420)
+async def test_a_docker_cluster_rollout_to_an_unpullable_image_keeps_every_replica_serving(
+    zun: ZunBed, api: Any, plain: Registry, project: str
+) -> None:
+    """maxUnavailable 1 lets the rollout take one old replica out at once, so only the pull
+    gate keeps every old replica while the new image cannot be pulled."""
+    repo = repository()
+    plain.push(api, HTTPD_V1, repo, "v1")
+    await zun.apply("Cluster", "dk", {"type": "docker"})
+    spec: dict[str, Any] = {
+        "cluster": "dk",
+        "replicas": 4,
+        "template": {"containers": [{"name": "httpd", "image": plain.ref(repo, "v1")}]},
+        "service": {"ports": [{"port": 80, "targetPort": 8080}]},
+        "healthcheck": {"httpGet": {"port": 8080, "path": "/healthz"}, "intervalSeconds": 1},
+        "updateStrategy": {
+            "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 1},
+            "progressDeadlineSeconds": 60,
+        },
+    }
+    await zun.apply("Application", "web", spec, project=project)
+
+    async def settled() -> Application | None:
+        obj = await zun.store.get(Application, "web", project)
+        ok = obj.status.phase == "Ready" and obj.status.ready_replicas == 4
+        return obj if ok and obj.status.endpoints else None
+
+    obj: Application = await zun.until(settled, 180, "4 replicas ready")
+    good = obj.status.current_revision
+    before = {(c.name, c.status.container_id) for c in await replicas_of(zun, project)}
+    probe = Probe(obj.status.endpoints[0]).start()
+    obj.spec.template.containers[0].image = plain.ref(repo, "missing")
+    await zun.store.update(obj)
+
+    async def rolled_back() -> Application | None:
+        o = await zun.store.get(Application, "web", project)
+        ok = o.status.failed_revision is not None and o.status.is_true("RolledBack")
+        return o if ok and o.status.phase == "Ready" else None
+
+    obj = await zun.until(rolled_back, 180, "rolled back")
+    await asyncio.sleep(1)
+    await probe.stop()
+    assert obj.status.current_revision == good
+    assert probe.failures == [], probe.failures[:5]
+    assert set(probe.answers) == {"zun-test httpd v1"} and sum(probe.answers.values()) >= 10
+    after = await replicas_of(zun, project)
+    kept = {(c.name, c.status.container_id) for c in after if c.metadata.labels[REVISION] == good}
+    assert kept == before, "an old replica was drained or replaced"
+    drained = [c.name for c in after if DRAIN in c.metadata.annotations]
+    assert all(not n.startswith(f"web-{good}-") for n in drained), drained
+
+
+REVISION, DRAIN = "zun.openstack.org/revision", "zun.openstack.org/draining-since"
+
+
+async def replicas_of(zun: ZunBed, project: str) -> list[Container]:
+    listed = (await zun.store.list(Container, project)).items
+    return [c for c in listed if c.metadata.labels.get("zun.openstack.org/role") == "replica"]
+
+
+def _ensure_swarm(api: Any) -> None:
+    """The main engine as a single-node Swarm manager (as the Swarm e2e leaves it)."""
+    if api.info()["Swarm"]["LocalNodeState"] != "active":
+        subprocess.run(
+            ["docker", "swarm", "init", "--advertise-addr", "127.0.0.1"],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+
+
+@pytest.mark.timeout(420)
+async def test_a_swarm_service_pulls_a_private_image_with_the_pull_secret(
+    zun: ZunBed, api: Any, private: Registry, project: str
+) -> None:
+    _ensure_swarm(api)
+    repo = repository()
+    private.push(api, HTTPD_V1, repo, "v1")
+    image = private.ref(repo, "v1")
+    data = {".dockerconfigjson": docker_config(private.host, PASSWORD)}
+    await zun.apply("PullSecret", "registry", {"data": data}, project=project)
+    await zun.apply("Cluster", "sw", {"type": "swarm", "endpoint": MAIN_SOCKET_URL})
+    container = {"name": "httpd", "image": image, "imagePullSecrets": [{"name": "registry"}]}
+    spec = {
+        "cluster": "sw",
+        "replicas": 1,
+        "template": {"containers": [container]},
+        "service": {"type": "NodePort", "ports": [{"port": 80, "targetPort": 8080}]},
+    }
+    service = f"zun-{project}-web"
+    try:
+        await zun.apply("Application", "web", spec, project=project)
+
+        async def ready() -> Application | None:
+            obj = await zun.store.get(Application, "web", project)
+            return obj if obj.status.ready_replicas == 1 and obj.status.endpoints else None
+
+        obj: Application = await zun.until(ready, 180, "the Swarm task runs the private image")
+        port = obj.status.endpoints[0].rsplit(":", 1)[1]
+        assert "zun-test httpd v1" in wait_http_sync(f"http://127.0.0.1:{port}/").text
+        tasks = api.tasks(filters={"service": service, "desired-state": "running"})
+        assert {t["Spec"]["ContainerSpec"]["Image"].split("@")[0] for t in tasks} == {image}
+        assert PASSWORD not in json.dumps(api.inspect_service(service))
+    finally:
+        with contextlib.suppress(docker.errors.APIError):
+            api.remove_service(service)
+        _remove_network(api, f"zun-swarm-{project}")
+
+
+def _remove_network(api: Any, name: str) -> None:
+    """The project network Zun leaves behind (in use until the tasks have ended)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and api.networks(names=[name]):
+        with contextlib.suppress(docker.errors.APIError):
+            for network in api.networks(names=[name]):
+                api.remove_network(network["Id"])
+        time.sleep(0.5)

@@ -63,8 +63,12 @@ class ApplicationControllers(ControllerSet):
         self.secrets = Records(
             store, Informer(store, Secret, metrics=metrics, resync_period=resync_period)
         )
+        self.pull_secrets = runtime.pull_secrets if runtime is not None else None
         self.pool = OrchestratorPool(
-            self.secrets, docker or self._docker_factory(runtime), metrics=metrics
+            self.secrets,
+            docker or self._docker_factory(runtime),
+            metrics=metrics,
+            pull_secrets=self.pull_secrets,
         )
         self.application = self._controller(
             "application",

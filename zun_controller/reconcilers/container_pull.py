@@ -35,7 +35,12 @@ from zun_controller.engine.events import EventRecorder
 from zun_controller.errors import PermanentError, TransientError
 from zun_controller.models.container import Container, ContainerPhase
 from zun_controller.models.event import EventType
-from zun_controller.models.image import ImagePullPolicy, effective_policy, parse_reference
+from zun_controller.models.image import (
+    ImagePullPolicy,
+    PullSecretRef,
+    effective_policy,
+    parse_reference,
+)
 from zun_controller.models.pullsecret import PullSecret
 from zun_controller.reconcilers.waiting import Waiting
 
@@ -100,6 +105,30 @@ def digest_of(info: ImageInfo, image: str) -> str:
     """`repository@sha256:...` of the reference's repository, else the engine's image id."""
     repository = parse_reference(image).repository
     return next((d for d in info.repo_digests if d.split("@", 1)[0] == repository), info.id)
+
+
+def pull_credentials(
+    secrets: Records[PullSecret] | None,
+    project: str | None,
+    image: str,
+    refs: list[PullSecretRef],
+    field: str = "spec.imagePullSecrets",
+) -> RegistryAuth | None:
+    """The credentials for `image`: the first named PullSecret of the project with an entry
+    for its registry host; `Waiting("PullSecretNotFound")` naming the field when one is
+    missing."""
+    registry = parse_reference(image).registry
+    for i, ref in enumerate(refs):
+        secret = secrets.get_by_name(ref.name, project) if secrets else None
+        if secret is None:
+            raise Waiting(
+                "PullSecretNotFound",
+                f"{field}[{i}]: PullSecret {ref.name!r} does not exist in project {project}",
+            )
+        found = secret.spec.credentials().get(registry)
+        if found is not None:
+            return RegistryAuth(registry, found[0], found[1])
+    return None
 
 
 class ImagePuller:
@@ -177,19 +206,8 @@ class ImagePuller:
         raise Waiting(PULL_FAILED, error.message, after=max(min(SHOW_BACKOFF_AFTER_S, delay), 0.1))
 
     def _auth(self, obj: Container) -> RegistryAuth | None:
-        registry = parse_reference(obj.spec.image).registry
-        for i, ref in enumerate(obj.spec.image_pull_secrets):
-            secret = self.secrets.get_by_name(ref.name, obj.project) if self.secrets else None
-            if secret is None:
-                raise Waiting(
-                    "PullSecretNotFound",
-                    f"spec.imagePullSecrets[{i}]: PullSecret {ref.name!r} does not exist "
-                    f"in project {obj.project}",
-                )
-            found = secret.spec.credentials().get(registry)
-            if found is not None:
-                return RegistryAuth(registry, found[0], found[1])
-        return None
+        spec = obj.spec
+        return pull_credentials(self.secrets, obj.project, spec.image, spec.image_pull_secrets)
 
     def _check_backoff(self, obj: Container, key: FlightKey) -> None:
         failure = self._failures.get(key)
