@@ -138,7 +138,7 @@ async def test_a_public_image_is_pulled_once_and_runs_by_digest(
     async def recorded() -> bool:
         return {"Pulling", "Pulled"} <= await event_reasons(zun, project, "web")
 
-    await zun.until(recorded, 30, "Pulling and Pulled events")
+    await zun.until(recorded, 60, "Pulling and Pulled events")
 
 
 @pytest.mark.timeout(300)

@@ -15,6 +15,9 @@ import pytest
 
 from zun_controller.api.app import create_app
 from zun_controller.api.auth import Role, Tokens
+from zun_controller.drivers.orchestrators.kubernetes_objects import deployment
+from zun_controller.drivers.orchestrators.kubernetes_pull import pull_secret, with_pull_secret
+from zun_controller.drivers.runtime.base import RegistryAuth
 from zun_controller.drivers.runtime.fake import FakeRuntime, FakeRuntimeFactory
 from zun_controller.drivers.runtime.fake_images import FakeRegistry
 from zun_controller.engine.manager import Manager
@@ -353,3 +356,26 @@ def test_no_ready_old_replica_is_drained_before_a_new_image_was_pulled() -> None
     assert hold_until_pulled(step, [], old, pulled=True) == step
     no_surge = plan(3, 0, 1, [], old)  # nothing new can be made before an old one goes
     assert hold_until_pulled(no_surge, [], old, pulled=False) == no_surge
+
+
+# ---------------------------------------------------------------------------- Kubernetes
+
+
+def test_the_kubernetes_pull_secret_is_a_docker_config_of_the_app() -> None:
+    app = record("Application", "web", {
+        "cluster": "k", "template": {"containers": [{"name": "c", "image": PRIVATE}]},
+    })  # fmt: skip
+    manifest = pull_secret(app, RegistryAuth("private.test", "alice", PASSWORD))
+    assert manifest["type"] == "kubernetes.io/dockerconfigjson"
+    assert manifest["metadata"]["name"] == "web-pull"
+    assert manifest["metadata"]["namespace"] == "demo"
+    config = json.loads(base64.b64decode(manifest["data"][".dockerconfigjson"]))
+    entry = config["auths"]["private.test"]
+    assert (entry["username"], entry["password"]) == ("alice", PASSWORD)
+    assert base64.b64decode(entry["auth"]).decode() == f"alice:{PASSWORD}"
+    assert (
+        "imagePullSecrets"
+        not in deployment(app, app.spec.template, "r1")["spec"]["template"]["spec"]
+    )
+    pulled = with_pull_secret(deployment(app, app.spec.template, "r1"), app)
+    assert pulled["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "web-pull"}]

@@ -3,7 +3,8 @@ pool that keeps one per Cluster until its spec or its Secret changes.
 
 - `swarm`: `SwarmOrchestrator` on the Cluster's endpoint, TLS PEMs from `spec.tlsSecret`,
   registry credentials from the template's `imagePullSecrets` (PullSecrets of the app's
-  project), read at each apply.
+  project), read at each apply (also given to the Kubernetes orchestrator, which makes them
+  the app's `kubernetes.io/dockerconfigjson` Secret).
 - `docker`: Zun's own Containers on the Cluster's Hosts (reconcilers.app_docker), built by
   the `docker` callable the wiring passes in (it needs records, which drivers cannot see).
 - `kubernetes`: `KubernetesOrchestrator(name, kubeconfig)`, imported lazily; while that module
@@ -54,7 +55,7 @@ class SecretMissing(Exception):
         super().__init__(f"{field}: Secret {name!r} does not exist")
 
 
-def _kubernetes(cluster: Cluster, kubeconfig: str) -> Orchestrator:
+def _kubernetes(cluster: Cluster, kubeconfig: str, credentials: Any = None) -> Orchestrator:
     try:
         module: Any = importlib.import_module(KUBERNETES_MODULE)
     except ModuleNotFoundError as exc:
@@ -63,7 +64,10 @@ def _kubernetes(cluster: Cluster, kubeconfig: str) -> Orchestrator:
         raise PermanentError(
             "Unsupported", "kubernetes clusters need the Kubernetes orchestrator module"
         ) from None
-    return cast(Orchestrator, module.KubernetesOrchestrator(cluster.name, kubeconfig))
+    return cast(
+        Orchestrator,
+        module.KubernetesOrchestrator(cluster.name, kubeconfig, credentials=credentials),
+    )
 
 
 class OrchestratorPool:
@@ -109,7 +113,7 @@ class OrchestratorPool:
                 raise PermanentError(
                     "InvalidConfig", "kubeconfigSecret: key 'kubeconfig' is missing"
                 )
-            return _kubernetes(cluster, kube.spec.data["kubeconfig"])
+            return _kubernetes(cluster, kube.spec.data["kubeconfig"], self._credentials)
         if self.docker is None:
             raise PermanentError("Unsupported", "docker clusters are not wired in this manager")
         return self.docker(cluster)
