@@ -89,6 +89,8 @@ class ApplicationControllers(ControllerSet):
             )
             self.cluster.watches(runtime.hosts.informer, self._all_clusters, _any_change)
         self.application.watches(self.clusters.informer, self._apps_of_cluster, _any_change)
+        if self.pull_secrets is not None:
+            self.application.watches(self.pull_secrets.informer, self._apps_of_pull_secret)
         self.cluster.watches(self.secrets.informer, self._clusters_of_secret, _any_change)
         manager.add_controller(self.cluster)
         manager.add_controller(self.application)
@@ -125,6 +127,23 @@ class ApplicationControllers(ControllerSet):
             for k in informer.list_keys()
             if cached_field(informer.raw(k), "spec", "cluster") == cluster
         ]
+
+    def _apps_of_pull_secret(
+        self, key: str, old: Cached | None, new: Cached | None
+    ) -> Iterable[str]:
+        """The project's Applications whose template names the PullSecret (Swarm and
+        Kubernetes take the credentials at apply)."""
+        _, project, name = key.split("/")
+        informer = self.apps.informer
+        for k in informer.list_keys():
+            if k.split("/")[1] != project:
+                continue
+            containers = cached_field(informer.raw(k), "spec", "template", "containers")
+            for c in containers if isinstance(containers, list) else []:
+                refs = c.get("imagePullSecrets") if isinstance(c, dict) else None
+                if isinstance(refs, list) and {"name": name} in refs:
+                    yield k
+                    break
 
     def _clusters_of_secret(
         self, key: str, old: Cached | None, new: Cached | None
