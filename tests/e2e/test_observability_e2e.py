@@ -132,13 +132,14 @@ async def test_events_and_json_logs_say_what_the_controller_did(
     zun: Controller, project: str
 ) -> None:
     await zun.apply("Container", "web", {"image": HTTPD_V1}, project=project)
-    ghost = {"image": "zun-test/absent:1", "imagePullPolicy": "Never"}
+    # an OCI runtime the engine lacks: a failing reconcile (a missing image would be pulled)
+    ghost = {"image": HTTPD_V1, "runtime": "no-such-runtime"}
     await zun.apply("Container", "ghost", ghost, project=project)
     await zun.phase("web", project, "Running")
     await zun.phase("ghost", project, "Error")
 
     wanted = {("web", "Scheduled"), ("web", "Created"), ("web", "Started")}
-    wanted |= {("ghost", "ErrImageNeverPull")}
+    wanted |= {("ghost", "RuntimeNotFound")}
 
     async def recorded() -> bool:
         events = (await zun.store.list(Event, project=project)).items
