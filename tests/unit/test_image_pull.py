@@ -17,6 +17,7 @@ from zun_controller.api.app import create_app
 from zun_controller.api.auth import Role, Tokens
 from zun_controller.drivers.orchestrators.kubernetes_objects import deployment
 from zun_controller.drivers.orchestrators.kubernetes_pull import pull_secret, with_pull_secret
+from zun_controller.drivers.orchestrators.swarm import _auth_headers
 from zun_controller.drivers.runtime.base import RegistryAuth
 from zun_controller.drivers.runtime.fake import FakeRuntime, FakeRuntimeFactory
 from zun_controller.drivers.runtime.fake_images import FakeRegistry
@@ -379,3 +380,11 @@ def test_the_kubernetes_pull_secret_is_a_docker_config_of_the_app() -> None:
     )
     pulled = with_pull_secret(deployment(app, app.spec.template, "r1"), app)
     assert pulled["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "web-pull"}]
+
+
+def test_swarm_sends_the_credentials_as_docker_registry_auth() -> None:
+    headers = _auth_headers(RegistryAuth("private.test", "alice", PASSWORD))
+    padded = headers["X-Registry-Auth"] + "=" * (-len(headers["X-Registry-Auth"]) % 4)
+    sent = json.loads(base64.urlsafe_b64decode(padded))
+    assert sent == {"username": "alice", "password": PASSWORD, "serveraddress": "private.test"}
+    assert _auth_headers(None) == {}
