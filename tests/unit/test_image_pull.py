@@ -388,3 +388,20 @@ def test_swarm_sends_the_credentials_as_docker_registry_auth() -> None:
     sent = json.loads(base64.urlsafe_b64decode(padded))
     assert sent == {"username": "alice", "password": PASSWORD, "serveraddress": "private.test"}
     assert _auth_headers(None) == {}
+
+
+async def test_stopping_the_manager_cancels_a_pull_in_flight() -> None:
+    bed = Bed()
+    bed.public.publish(PUBLIC)
+    gate = bed.public.hold()
+    stop = asyncio.Event()
+    task = asyncio.create_task(bed.manager.run(stop))
+    await bed.apply("Host", "a", {"endpoint": "tcp://a:2375"})
+    await bed.apply("Container", "web", {"image": PUBLIC})
+    await bed.reason("web", "Pulling")
+    puller = bed.ctl.container.reconciler.puller  # type: ignore[attr-defined]
+    [flight] = puller._flights.values()
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert flight.task.cancelled() and not gate.is_set()
+    assert bed.public.pulls == []

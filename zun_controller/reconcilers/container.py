@@ -274,4 +274,5 @@ class ContainerReconciler:
         obj.metadata.finalizers = [f for f in obj.metadata.finalizers if f != FINALIZER]
         with contextlib.suppress(NotFoundError):
             await self.containers.update(obj)
+        self.puller.forget(obj)
         return Result()

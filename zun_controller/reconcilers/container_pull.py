@@ -262,6 +262,17 @@ class ImagePuller:
         wall = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=delay)
         self._failures[key] = _Failure(count, self._clock() + delay, wall, words)
 
+    def forget(self, obj: Container) -> None:
+        """Drop what is kept for a record that goes (an outcome its next pass would read)."""
+        self._outcomes.pop(obj.metadata.uid or obj.key, None)
+
+    async def close(self) -> None:
+        """Cancel the pulls in flight (the manager stops); the engine may finish them."""
+        tasks = [flight.task for flight in self._flights.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     async def image_id(self, runtime: Runtime, obj: Container, state: ContainerState) -> str:
         """What `status.imageID` says for the container `state` describes."""
         info = await runtime.inspect_image(state.image_id or obj.spec.image)

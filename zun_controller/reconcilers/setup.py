@@ -166,6 +166,7 @@ class RuntimeControllers(ControllerSet):
         manager.add_task(Task("runtime-events", events.run))
         manager.add_task(Task("orphan-sweeper", sweeper.run))
         manager.add_task(Task("runtime-pool-close", self._close_pool_on_stop))
+        manager.add_task(Task("image-pulls-close", lambda: close_on_stop(puller)))
         self._observe(manager, stats_every)
 
     def _observe(self, manager: Manager, stats_every: float) -> None:
