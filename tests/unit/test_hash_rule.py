@@ -105,12 +105,12 @@ def from_etcd(obj: Container) -> Container:
 class SpecWithPull(ContainerSpec):
     """A spec the controller might grow: new fields whose defaults mean what it did before."""
 
-    image_pull_policy: str = "IfNotPresent"
-    image_pull_secrets: list[str] = Field(default_factory=list)
+    sandbox_profile: str = "default"
+    extra_groups: list[str] = Field(default_factory=list)
 
 
 class AppContainerWithPull(AppContainer):
-    image_pull_policy: str = "IfNotPresent"
+    sandbox_profile: str = "default"
 
 
 class TemplateWithPull(AppTemplate):
@@ -159,7 +159,7 @@ def test_a_field_gained_with_a_default_moves_no_hash(case: str) -> None:
 
 
 def test_a_new_field_set_by_the_user_is_a_change_the_frozen_hash_cannot_vouch_for() -> None:
-    obj = grown("rich", image_pull_policy="Always")
+    obj = grown("rich", sandbox_profile="strict")
     assert config_hash(obj) != PINNED_HASHES["rich"]
     assert legacy_config_hash(obj) is None
     assert not is_current(LEGACY_HASHES["rich"], obj)

@@ -5,6 +5,8 @@
 - Cluster-scoped kinds: admins only, except that a member or reader may read the `Project` and
   the `Quota` named after one of its projects.
 - Admin-only fields (`spec.runtime`, ...) are admission's (`zun_controller.admission`).
+- `PullSecret`s hold registry passwords: members write and read them in their own projects,
+  readers do not even read them.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ from zun_controller.api.auth import Principal
 from zun_controller.api.errors import ApiError
 from zun_controller.models.base import Resource, Scope
 from zun_controller.models.project import Project, Quota
+from zun_controller.models.pullsecret import PullSecret
 
 _OWN_CLUSTER_KINDS = (Project, Quota)
+#: project-scoped kinds that only the project's writers may read
+_WRITERS_ONLY = (PullSecret,)
 
 
 def check_project(who: Principal, project: str, *, write: bool) -> None:
@@ -40,7 +45,7 @@ def check(
     who: Principal, cls: type[Resource], project: str | None, name: str | None, *, write: bool
 ) -> None:
     if cls.KIND.scope is Scope.PROJECT and project is not None:
-        check_project(who, project, write=write)
+        check_project(who, project, write=write or cls in _WRITERS_ONLY)
     elif cls.KIND.scope is Scope.CLUSTER:
         check_cluster(who, cls, name, write=write)
     elif write or not (who.admin or who.projects):
@@ -51,6 +56,8 @@ def visible(who: Principal, obj: Resource) -> bool:
     """Whether a listed record may be shown to the caller."""
     if who.admin:
         return True
+    if isinstance(obj, _WRITERS_ONLY):
+        return who.can_write(obj.project or "")
     if obj.KIND.scope is Scope.PROJECT:
         return obj.project in who.projects
     return obj.name in who.projects

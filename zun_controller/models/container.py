@@ -9,6 +9,7 @@ from typing import ClassVar, Literal
 from pydantic import AwareDatetime, Field, model_validator
 
 from zun_controller.models.base import DNSLabel, KindInfo, Labels, Model, Resource, Scope, Status
+from zun_controller.models.image import ImagePullPolicy, ImageRef, PullSecretRef
 from zun_controller.models.quantity import Cores, MemoryBytes
 
 
@@ -75,12 +76,16 @@ class VolumeMount(Model):
     read_only: bool = False
 
 
+def _unset(value: object) -> bool:
+    return value is None or value == []
+
+
 class ContainerTemplate(Model):
     """What a container is. An Application's template takes this (its revision is a hash of
     it, so a field added here would roll every Application); the Container spec adds the
     one-shot requests."""
 
-    image: str = Field(min_length=1)
+    image: ImageRef
     command: list[str] | None = None
     args: list[str] | None = None
     env: list[EnvVar] = Field(default_factory=list)
@@ -97,6 +102,12 @@ class ContainerTemplate(Model):
     host_selector: Labels = Field(default_factory=dict)
     #: OCI runtime registered with the engine (runc when unset); admin-only.
     runtime: str | None = None
+    #: when to pull before creating; unset is Kubernetes' default (models/image.py). Left out
+    #: of every dump while unset, and empty pull secrets too, so the revision of a template
+    #: written before these fields existed stays what it was.
+    image_pull_policy: ImagePullPolicy | None = Field(default=None, exclude_if=_unset)
+    #: PullSecrets of the record's project holding the registry credentials
+    image_pull_secrets: list[PullSecretRef] = Field(default_factory=list, exclude_if=_unset)
 
     @model_validator(mode="after")
     def _unique_ports(self) -> ContainerTemplate:
@@ -145,6 +156,9 @@ class ContainerStatus(Status):
     health: str | None = None
     #: the latest spec.restartedAt acted on (restarted, or nothing to restart)
     restarted_at: AwareDatetime | None = None
+    #: the image the container runs, by digest (`repository@sha256:...`, or the engine's
+    #: image id when it has no repository digest)
+    image_id: str | None = Field(default=None, alias="imageID")
 
 
 class Container(Resource):

@@ -15,6 +15,7 @@ from zun_controller.models.gitrepository import GitRepository
 from zun_controller.models.host import Host
 from zun_controller.models.network import Network, Volume
 from zun_controller.models.project import Project, Quota
+from zun_controller.models.pullsecret import PullSecret
 
 _KINDS: dict[str, type[Resource]] = {}
 
@@ -32,6 +33,7 @@ for _cls in (
     Application,
     Cluster,
     Secret,
+    PullSecret,
     Project,
     Quota,
     Event,

@@ -6,7 +6,9 @@ reference, labels), placed by the Container reconciler on the Cluster's Hosts
 127.0.0.1 and forwards to the ready replicas over the project network (app_docker_lb).
 Rolling updates are the controller's (app_docker_plan): new replicas first, within maxSurge;
 old ones are drained (out of the balancer, then deleted `drain_seconds` later) only as new
-ones pass their health gate, within maxUnavailable.
+ones pass their health gate, within maxUnavailable, and no ready old one before a new one's
+image was pulled (a new replica has a container): an image that cannot be pulled fails the
+rollout with every old replica serving.
 
 A bridge network is per host, so the balancer reaches the replicas placed on its own host;
 replicas elsewhere are counted but get no traffic (cross-host networking is not done).
@@ -41,7 +43,7 @@ from zun_controller.models.container import Container, ContainerSpec, Port
 from zun_controller.models.host import Host
 from zun_controller.models.ownership import owner_of
 from zun_controller.reconcilers import app_docker_lb as lb_config
-from zun_controller.reconcilers.app_docker_plan import Replica, plan
+from zun_controller.reconcilers.app_docker_plan import Replica, hold_until_pulled, plan
 from zun_controller.reconcilers.app_docker_status import (
     ANNOTATION_DRAIN,
     EVER,
@@ -85,6 +87,17 @@ def _shared_network(app: Application, template: AppTemplate) -> tuple[str, str]:
     if nets:
         return network_name(project, nets[0]), legacy_name(project, nets[0])
     return default_network(project), legacy_default_network(project)
+
+
+def _pulled_or_unplaceable(live: list[Container], revision: str) -> bool:
+    """Whether a new replica's image was pulled (it has a container), or one cannot be
+    placed (then old ones must go to make room, as before pulls were gated)."""
+    new = [c for c in live if c.metadata.labels.get(LABEL_REVISION) == revision]
+    unplaceable = any(
+        (cond := c.status.condition("Ready")) is not None and cond.reason == "Unschedulable"
+        for c in new
+    )
+    return unplaceable or any(c.status.image_id for c in new)
 
 
 class DockerOrchestrator:
@@ -230,6 +243,7 @@ class DockerOrchestrator:
         old = [as_replica(c) for c in live if c.metadata.labels.get(LABEL_REVISION) != revision]
         surge, unavailable = surge_and_unavailable(app.spec.update_strategy, app.spec.replicas)
         step = plan(app.spec.replicas, surge, unavailable, new, old)
+        step = hold_until_pulled(step, new, old, _pulled_or_unplaceable(live, revision))
         for n in step.create:
             await self._create(app, self._replica(app, template, revision, n))
         stamp = now().isoformat()

@@ -68,3 +68,14 @@ def plan(
     drain += [r.name for r in sorted(ready_old, key=lambda r: -r.index)[: max(0, budget)]]
     extra = _surplus(new, desired) if len(new) > desired else []
     return Step(create=_free_indexes({r.index for r in new}, create), drain=tuple(drain + extra))
+
+
+def hold_until_pulled(step: Step, new: list[Replica], old: list[Replica], pulled: bool) -> Step:
+    """Keep every ready old replica until a new one's image was pulled (`pulled`: a new
+    replica has a container), so an image that cannot be pulled costs no serving replica.
+    Applies once new replicas exist or are made in this step; with maxSurge 0 and none yet,
+    the step is left as it is (holding it would wait forever)."""
+    if pulled or not old or not (new or step.create):
+        return step
+    ready_old = {r.name for r in old if r.ready}
+    return Step(step.create, tuple(name for name in step.drain if name not in ready_old))

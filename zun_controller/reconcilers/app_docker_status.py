@@ -25,7 +25,10 @@ LABEL_REVISION = "zun.openstack.org/revision"
 LABEL_ROLE = "zun.openstack.org/role"
 ANNOTATION_DRAIN = "zun.openstack.org/draining-since"
 #: Ready False for these reasons means the revision does not work (not merely starting)
-FAILING = {"Unhealthy", "Exited", "Restarting", "ImageNotFound", "InvalidConfig", "RuntimeNotFound"}
+FAILING = {
+    "Unhealthy", "Exited", "Restarting", "ImageNotFound", "InvalidConfig", "RuntimeNotFound",
+    "ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull",
+}  # fmt: skip
 
 #: when the engine of the named Host last became Ready; None while it is not Ready
 EngineSince = Callable[[str], datetime | None]

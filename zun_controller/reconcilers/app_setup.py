@@ -65,8 +65,12 @@ class ApplicationControllers(ControllerSet):
         self.secrets = Records(
             store, Informer(store, Secret, metrics=metrics, resync_period=resync_period)
         )
+        self.pull_secrets = runtime.pull_secrets if runtime is not None else None
         self.pool = OrchestratorPool(
-            self.secrets, docker or self._docker_factory(runtime), metrics=metrics
+            self.secrets,
+            docker or self._docker_factory(runtime),
+            metrics=metrics,
+            pull_secrets=self.pull_secrets,
         )
         self.application = self._controller(
             "application",
@@ -89,6 +93,8 @@ class ApplicationControllers(ControllerSet):
             )
             self.cluster.watches(runtime.hosts.informer, self._all_clusters, _any_change)
         self.application.watches(self.clusters.informer, self._apps_of_cluster, _any_change)
+        if self.pull_secrets is not None:
+            self.application.watches(self.pull_secrets.informer, self._apps_of_pull_secret)
         self.cluster.watches(self.secrets.informer, self._clusters_of_secret, _any_change)
         self.cluster.watches(self.apps.informer, self._deleting_cluster_of_app, _any_change)
         self.secret.watches(self.clusters.informer, self._deleting_secrets_of, _any_change)
@@ -147,6 +153,23 @@ class ApplicationControllers(ControllerSet):
                     names.add(name)
         keys = [f"secrets/{n}" for n in names]
         return [k for k in keys if deleting(self.secrets.informer.raw(k))]
+
+    def _apps_of_pull_secret(
+        self, key: str, old: Cached | None, new: Cached | None
+    ) -> Iterable[str]:
+        """The project's Applications whose template names the PullSecret (Swarm and
+        Kubernetes take the credentials at apply)."""
+        _, project, name = key.split("/")
+        informer = self.apps.informer
+        for k in informer.list_keys():
+            if k.split("/")[1] != project:
+                continue
+            containers = cached_field(informer.raw(k), "spec", "template", "containers")
+            for c in containers if isinstance(containers, list) else []:
+                refs = c.get("imagePullSecrets") if isinstance(c, dict) else None
+                if isinstance(refs, list) and {"name": name} in refs:
+                    yield k
+                    break
 
     def _clusters_of_secret(
         self, key: str, old: Cached | None, new: Cached | None

@@ -2,7 +2,9 @@
 
 Each pass: finalizer first; placement (persisted in status before anything is created, so a
 crash cannot place one record on two hosts); find our container by the record's uid label;
-recreate it if its config hash differs, update cpu/memory in place; create it if missing (a
+recreate it if its config hash differs, update cpu/memory in place; pull its image first as
+the pull policy says (container_pull.py), before a stale container is removed, so an image that
+cannot be pulled leaves the old one running; create it if missing (a
 deterministic name makes a repeated create after a crash a conflict, and the container found
 is adopted); restart it once if spec.restartedAt is newer than status.restartedAt; drive it
 to the desired state (Running, Stopped, Paused) honouring the restart policy; then report what
@@ -56,6 +58,7 @@ from zun_controller.reconcilers.container_config import (
     is_current,
 )
 from zun_controller.reconcilers.container_events import ContainerEvents
+from zun_controller.reconcilers.container_pull import ImagePuller
 from zun_controller.reconcilers.container_state import apply_state, observe, phase_of, restart
 from zun_controller.reconcilers.engine_names import (
     EngineNames,
@@ -66,6 +69,7 @@ from zun_controller.reconcilers.engine_names import (
 )
 from zun_controller.reconcilers.placement import Placement
 from zun_controller.reconcilers.runtimes import RuntimePool
+from zun_controller.reconcilers.waiting import Waiting
 
 log = logging.getLogger(__name__)
 FINALIZER = "zun.openstack.org/runtime"
@@ -78,14 +82,6 @@ _IDENTITY = (LABEL_MANAGED_BY, LABEL_KIND, LABEL_PROJECT, LABEL_NAME, LABEL_UID,
 
 def _identity(labels: Mapping[str, str]) -> dict[str, str]:
     return {k: labels[k] for k in _IDENTITY if k in labels}
-
-
-class Waiting(Exception):
-    """Something the container needs is not there yet; say why in status and look again."""
-
-    def __init__(self, reason: str, message: str, after: float = 5.0) -> None:
-        super().__init__(message)
-        self.reason, self.message, self.after = reason, message, after
 
 
 class ContainerReconciler:
@@ -101,8 +97,10 @@ class ContainerReconciler:
         recorder: EventRecorder | None = None,
         metrics: Metrics | None = None,
         instance: str = "",
+        puller: ImagePuller | None = None,
     ) -> None:
         self.instance = instance
+        self.puller = puller or ImagePuller(recorder=recorder)
         self.containers = containers
         self.hosts = hosts
         self.networks = networks
@@ -191,6 +189,8 @@ class ContainerReconciler:
             self.events.created(obj, current)
         elif (current.cpus, current.memory) != (config.cpus, config.memory):
             await runtime.update_resources(current.id, config.cpus, config.memory)
+        if fresh or obj.status.image_id is None or obj.status.container_id != current.id:
+            obj.status.image_id = await self.puller.image_id(runtime, obj, current)
         if obj.restart_pending():
             current = await self._restart(runtime, obj, current, fresh)
         before = current
@@ -234,6 +234,8 @@ class ContainerReconciler:
             config = self._config(obj, objects, candidate.name)
             if keep is None and is_current(candidate.labels.get(LABEL_CONFIG_HASH), obj):
                 keep = candidate, config
+        if keep is None:  # a create is coming: pull first, before removing a stale one
+            await self.puller.ensure(runtime, obj, replacing=bool(found))
         for other in found:
             if keep is None or other is not keep[0]:
                 log.info("removing container", extra={"key": obj.key, "id": other.id[:12]})
@@ -346,4 +348,5 @@ class ContainerReconciler:
         obj.metadata.finalizers = [f for f in obj.metadata.finalizers if f != FINALIZER]
         with contextlib.suppress(NotFoundError):
             await self.containers.update(obj)
+        self.puller.forget(obj)
         return Result()

@@ -2,14 +2,14 @@
 existing container no longer matches it (then it is recreated).
 
 The hash rule: the config hash is a hash of what the user set, never of what the controller
-derives or defaults. It is the canonical JSON (sorted keys, camelCase) of `spec` dumped
-without the fields at their default value, less what never recreates (cpu and memory are
-updated in place; state, restartedAt and hostSelector act on the running container or on
-placement; a port's name is a label for people). So a field the controller gains with a
-default leaves every hash as it was, and so do the engine name, labels and network names the
-controller derives (identity, not configuration). A new field's default must mean what the
-controller did before the field existed. spec.rebuiltAt is in the hash: a rebuild request
-recreates.
+derives or defaults. It is the canonical JSON (sorted keys, camelCase) of `spec` dumped without
+the fields at their default value, less what never recreates (cpu and memory are updated in
+place; state, restartedAt and hostSelector act on the running container or on placement;
+imagePullPolicy and imagePullSecrets say how to fetch the image, not what runs; a port's name
+is a label for people). So a field the controller gains with a default leaves every hash as it
+was, and so do the engine name, labels and network names the controller derives (identity, not
+configuration). A new field's default must mean what the controller did before the field
+existed. spec.rebuiltAt is in the hash: a rebuild request recreates.
 
 Containers made before the rule carry the frozen hash of `legacy_hash`; `is_current`
 accepts either, so an upgrade recreates nothing.
@@ -131,6 +131,8 @@ def _user_set(spec: ContainerSpec) -> dict[str, Any]:
             "state": DesiredState.RUNNING,
             "restarted_at": None,
             "host_selector": {},
+            "image_pull_policy": None,
+            "image_pull_secrets": [],
             "ports": [p.model_copy(update={"name": None}) for p in spec.ports],
             "rebuilt_at": spec.rebuilt_at.astimezone(UTC) if spec.rebuilt_at else None,
         }

@@ -35,13 +35,15 @@ OPERATIONS = (
     "info", "list_containers", "inspect", "image_exists", "create", "start", "stop", "pause",
     "unpause", "remove", "update_resources", "ensure_network", "remove_network",
     "list_networks", "ensure_volume", "remove_volume", "list_volumes", "exec", "stats",
+    "inspect_image", "pull_image",
 )  # fmt: skip
 
 
 #: the calls that change the engine, refused without the lease
 CHANGES = frozenset(
     {"create", "start", "stop", "pause", "unpause", "remove", "update_resources",
-     "ensure_network", "remove_network", "ensure_volume", "remove_volume", "exec"}
+     "ensure_network", "remove_network", "ensure_volume", "remove_volume", "exec",
+     "pull_image"}
 )  # fmt: skip
 
 

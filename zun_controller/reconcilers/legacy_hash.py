@@ -116,8 +116,10 @@ def legacy_config_hash(obj: Container) -> str | None:
     """The config-hash label the frozen code put on this record's engine container; None when
     the spec sets a field that code did not know."""
     spec = obj.spec
+    how_to_pull = {"image_pull_policy", "image_pull_secrets"}  # never recreate, as in the rule
     if not uses_only(
-        spec.model_dump(mode="json", by_alias=True, exclude_defaults=True), CONTAINER_SPEC
+        spec.model_dump(mode="json", by_alias=True, exclude_defaults=True, exclude=how_to_pull),
+        CONTAINER_SPEC,
     ):
         return None
     parts = _engine_parts(obj.name, obj.project or "", obj.metadata.uid or "", spec)

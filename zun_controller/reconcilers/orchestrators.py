@@ -1,7 +1,10 @@
 """Orchestrators by Cluster: the factory mapping a Cluster's type onto an `Orchestrator`, and a
 pool that keeps one per Cluster until its spec or its Secret changes.
 
-- `swarm`: `SwarmOrchestrator` on the Cluster's endpoint, TLS PEMs from `spec.tlsSecret`.
+- `swarm`: `SwarmOrchestrator` on the Cluster's endpoint, TLS PEMs from `spec.tlsSecret`,
+  registry credentials from the template's `imagePullSecrets` (PullSecrets of the app's
+  project), read at each apply (also given to the Kubernetes orchestrator, which makes them
+  the app's `kubernetes.io/dockerconfigjson` Secret).
 - `docker`: Zun's own Containers on the Cluster's Hosts (reconcilers.app_docker), built by
   the `docker` callable the wiring passes in (it needs records, which drivers cannot see).
 - `kubernetes`: `KubernetesOrchestrator(name, kubeconfig)`, imported lazily; while that module
@@ -21,14 +24,25 @@ from typing import Any, cast
 
 from zun_controller.drivers.orchestrators.base import Orchestrator
 from zun_controller.drivers.orchestrators.swarm import SwarmOrchestrator
+from zun_controller.drivers.runtime.base import RegistryAuth
 from zun_controller.engine.client import Records
 from zun_controller.errors import PermanentError
 from zun_controller.metrics import Metrics
-from zun_controller.models.application import Cluster, ClusterType, Secret, SecretRef
+from zun_controller.models.application import (
+    Application,
+    AppTemplate,
+    Cluster,
+    ClusterType,
+    Secret,
+    SecretRef,
+)
+from zun_controller.models.pullsecret import PullSecret
+from zun_controller.reconcilers.container_pull import pull_credentials
 from zun_controller.reconcilers.instrumented import (
     InstrumentedOrchestrator,
     init_orchestrator_metrics,
 )
+from zun_controller.reconcilers.waiting import Waiting
 
 DockerFactory = Callable[[Cluster], Orchestrator]
 KUBERNETES_MODULE = "zun_controller.drivers.orchestrators.kubernetes"
@@ -41,7 +55,7 @@ class SecretMissing(Exception):
         super().__init__(f"{field}: Secret {name!r} does not exist")
 
 
-def _kubernetes(cluster: Cluster, kubeconfig: str) -> Orchestrator:
+def _kubernetes(cluster: Cluster, kubeconfig: str, credentials: Any = None) -> Orchestrator:
     try:
         module: Any = importlib.import_module(KUBERNETES_MODULE)
     except ModuleNotFoundError as exc:
@@ -50,7 +64,10 @@ def _kubernetes(cluster: Cluster, kubeconfig: str) -> Orchestrator:
         raise PermanentError(
             "Unsupported", "kubernetes clusters need the Kubernetes orchestrator module"
         ) from None
-    return cast(Orchestrator, module.KubernetesOrchestrator(cluster.name, kubeconfig))
+    return cast(
+        Orchestrator,
+        module.KubernetesOrchestrator(cluster.name, kubeconfig, credentials=credentials),
+    )
 
 
 class OrchestratorPool:
@@ -59,8 +76,10 @@ class OrchestratorPool:
         secrets: Records[Secret],
         docker: DockerFactory | None = None,
         metrics: Metrics | None = None,
+        pull_secrets: Records[PullSecret] | None = None,
     ) -> None:
         self.secrets = secrets
+        self.pull_secrets = pull_secrets
         self.docker = docker
         self.metrics = metrics
         self._known: dict[str, tuple[str, Orchestrator]] = {}
@@ -83,7 +102,10 @@ class OrchestratorPool:
         spec = cluster.spec
         if spec.type is ClusterType.SWARM:
             return SwarmOrchestrator(
-                cluster.name, spec.endpoint or "", tls.spec.data if tls else None
+                cluster.name,
+                spec.endpoint or "",
+                tls.spec.data if tls else None,
+                credentials=self._credentials,
             )
         if spec.type is ClusterType.KUBERNETES:
             assert kube is not None
@@ -91,10 +113,21 @@ class OrchestratorPool:
                 raise PermanentError(
                     "InvalidConfig", "kubeconfigSecret: key 'kubeconfig' is missing"
                 )
-            return _kubernetes(cluster, kube.spec.data["kubeconfig"])
+            return _kubernetes(cluster, kube.spec.data["kubeconfig"], self._credentials)
         if self.docker is None:
             raise PermanentError("Unsupported", "docker clusters are not wired in this manager")
         return self.docker(cluster)
+
+    def _credentials(self, app: Application, template: AppTemplate) -> RegistryAuth | None:
+        """The registry credentials of the template's (first) container, if it names any."""
+        container = template.containers[0]
+        field = "spec.template.containers[0].imagePullSecrets"
+        try:
+            return pull_credentials(
+                self.pull_secrets, app.project, container.image, container.image_pull_secrets, field
+            )
+        except Waiting as wait:
+            raise PermanentError(wait.reason, wait.message) from None
 
     async def get(self, cluster: Cluster) -> Orchestrator:
         """The Cluster's orchestrator; `SecretMissing`, or `PermanentError` when unsupported."""

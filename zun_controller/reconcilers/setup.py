@@ -21,7 +21,9 @@ from zun_controller.models.base import Resource
 from zun_controller.models.container import Container
 from zun_controller.models.host import Host
 from zun_controller.models.network import Network, Volume
+from zun_controller.models.pullsecret import PullSecret
 from zun_controller.reconcilers.container import ContainerReconciler
+from zun_controller.reconcilers.container_pull import ImagePuller, PullSettings
 from zun_controller.reconcilers.host import HostReconciler
 from zun_controller.reconcilers.instrumented import instrumented
 from zun_controller.reconcilers.inuse import deleting
@@ -111,6 +113,7 @@ class RuntimeControllers(ControllerSet):
         instance: str = "",
         recorder: EventRecorder | None = None,
         stats_every: float = 15.0,
+        pull: PullSettings | None = None,
     ) -> None:
         self.pool = RuntimePool(instrumented(factory, metrics, store.fence))
         self.recorder = recorder or EventRecorder(store, metrics)
@@ -118,6 +121,8 @@ class RuntimeControllers(ControllerSet):
         self.hosts = _records(store, Host, metrics, resync_period)
         self.networks = _records(store, Network, metrics, resync_period)
         self.volumes = _records(store, Volume, metrics, resync_period)
+        self.pull_secrets = _records(store, PullSecret, metrics, resync_period)
+        puller = ImagePuller(self.pull_secrets, self.recorder, **(pull or {}))
         self._store, self._metrics, self._workers = store, metrics, workers
         self.container = self._controller(
             "container",
@@ -131,9 +136,11 @@ class RuntimeControllers(ControllerSet):
                 recorder=self.recorder,
                 metrics=metrics,
                 instance=instance,
+                puller=puller,
             ),
             self.containers.informer,
         )
+        puller.wake = self.container.queue.add
         self.host = self._controller(
             "host",
             HostReconciler(self.hosts, self.containers, self.pool, probe_every=probe_every),
@@ -152,6 +159,7 @@ class RuntimeControllers(ControllerSet):
         self._map()
         for controller in (self.host, self.network, self.volume, self.container):
             manager.add_controller(controller)
+        manager.add_informer(self.pull_secrets.informer)
         self.events = events = RuntimeEvents(
             self.hosts, self.pool, self.container.queue.add, self._placed_on
         )
@@ -159,6 +167,7 @@ class RuntimeControllers(ControllerSet):
         manager.add_task(Task("runtime-events", events.run))
         manager.add_task(Task("orphan-sweeper", sweeper.run))
         manager.add_task(Task("runtime-pool-close", self._close_pool_on_stop))
+        manager.add_task(Task("image-pulls-close", lambda: close_on_stop(puller)))
         self._observe(manager, stats_every)
 
     def _observe(self, manager: Manager, stats_every: float) -> None:
@@ -181,6 +190,7 @@ class RuntimeControllers(ControllerSet):
         self.volume.watches(self.containers.informer, self._volumes_of_container)
         self.host.watches(self.containers.informer, self._deleting_host_of, _any_change)
         self.network.watches(self.containers.informer, self._deleting_networks_of, _any_change)
+        self.container.watches(self.pull_secrets.informer, self._containers_of_pull_secret)
 
     def _containers_of_host(
         self, key: str, old: Cached | None, new: Cached | None
@@ -222,6 +232,20 @@ class RuntimeControllers(ControllerSet):
             return
         for k in self.containers.informer.list_keys():
             if not cached_field(self.containers.informer.raw(k), "status", "host"):
+                yield k
+
+    def _containers_of_pull_secret(
+        self, key: str, old: Cached | None, new: Cached | None
+    ) -> Iterable[str]:
+        """The project's Containers naming the PullSecret: new credentials are tried at once."""
+        _, project, name = key.split("/")
+        for k in self.containers.informer.list_keys():
+            if k.split("/")[1] != project:
+                continue
+            refs = cached_field(self.containers.informer.raw(k), "spec", "imagePullSecrets")
+            if isinstance(refs, list) and any(
+                isinstance(r, dict) and r.get("name") == name for r in refs
+            ):
                 yield k
 
     def _all_networks(self, key: str, old: Cached | None, new: Cached | None) -> Iterable[str]:

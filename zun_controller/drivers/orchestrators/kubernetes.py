@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from kubernetes import client as kube_models
@@ -43,11 +44,17 @@ from zun_controller.drivers.orchestrators.kubernetes_objects import (
     project_of,
     service,
 )
+from zun_controller.drivers.orchestrators.kubernetes_pull import (
+    pull_secret,
+    pull_secret_name,
+    with_pull_secret,
+)
 from zun_controller.drivers.orchestrators.kubernetes_status import (
     cluster_info,
     endpoints,
     observation,
 )
+from zun_controller.drivers.runtime.base import RegistryAuth
 from zun_controller.errors import ConflictError, NotFoundError, PermanentError
 from zun_controller.models.application import Application, AppTemplate
 from zun_controller.models.base import (
@@ -67,14 +74,27 @@ def _generation(obj: Manifest | None) -> object:
     return None if obj is None else (obj.get("metadata") or {}).get("generation")
 
 
+Credentials = Callable[[Application, AppTemplate], RegistryAuth | None]
+
+
 class KubernetesOrchestrator:
     """Applications as Deployments and Services on one cluster, reached by a kubeconfig."""
 
-    def __init__(self, name: str, kubeconfig: str, *, timeout: float = 20.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        kubeconfig: str,
+        *,
+        timeout: float = 20.0,
+        credentials: Credentials | None = None,
+    ) -> None:
         self.name = name
+        self._credentials = credentials
         self._kube = KubeConnection(name, kubeconfig, timeout=timeout)
         #: project -> the namespace its apps are in, once seen or made
         self._namespaces: dict[str, str] = {}
+        #: `namespace/name` of pull Secrets known not to exist (no credentials named)
+        self._no_secret: set[str] = set()
 
     # -- reading
 
@@ -194,21 +214,29 @@ class KubernetesOrchestrator:
         wanted_deploy = deployment(app, template, revision)  # spec errors before any call
         spec = app.spec.service
         wanted_svc = service(app, spec) if spec is not None and spec.ports else None
+        auth = self._credentials(app, template) if self._credentials else None
+        if auth is not None:
+            wanted_deploy = with_pull_secret(wanted_deploy, app)
         try:
-            return await self._apply_all(app, wanted_deploy, wanted_svc)
+            return await self._apply_all(app, wanted_deploy, wanted_svc, auth)
         except NotFoundError:  # the namespace was deleted behind our back: make it again
             self._namespaces.pop(project, None)
-            await self._apply_all(app, wanted_deploy, wanted_svc)
+            await self._apply_all(app, wanted_deploy, wanted_svc, auth)
             return True
         except ConflictError:  # e.g. the namespace is being deleted: look again next time
             self._namespaces.pop(project, None)
             raise
 
     async def _apply_all(
-        self, app: Application, wanted_deploy: Manifest, wanted_svc: Manifest | None
+        self,
+        app: Application,
+        wanted_deploy: Manifest,
+        wanted_svc: Manifest | None,
+        auth: RegistryAuth | None = None,
     ) -> bool:
         ns = await self._namespace(app, create=True)
         assert ns is not None  # made, or a NameConflict raised
+        await self._sync_pull_secret(app, ns, auth)
         kube = self._kube
         # Both are checked before anything is written: no half-applied app on a NameConflict.
         current_deploy, current_svc = await asyncio.gather(
@@ -237,6 +265,35 @@ class KubernetesOrchestrator:
             await self._delete_service(app, ns)
             changed = True
         return changed
+
+    async def _sync_pull_secret(self, app: Application, ns: str, auth: RegistryAuth | None) -> None:
+        """The app's pull Secret applied when it has credentials, deleted when it has none."""
+        kube, name = self._kube, pull_secret_name(app)
+        known = f"{ns}/{name}"
+        if auth is None:
+            if known not in self._no_secret:  # looked at once per app, then known absent
+                await self._delete_pull_secret(app, ns)
+                self._no_secret.add(known)
+            return
+        await kube.call(
+            lambda: kube.core.patch_namespaced_secret(
+                name, ns, in_namespace(pull_secret(app, auth), ns), **kube.apply_options()
+            ),
+            f"apply Secret {ns}/{name}",
+        )
+        self._no_secret.discard(known)
+
+    async def _delete_pull_secret(self, app: Application, ns: str) -> None:
+        kube, name = self._kube, pull_secret_name(app)
+        found = await kube.get(
+            lambda: kube.core.read_namespaced_secret(name, ns, **kube.options()),
+            f"Secret {ns}/{name}",
+        )
+        if found is not None and is_ours(found, app):
+            await self._delete(
+                lambda: kube.core.delete_namespaced_secret(name, ns, **kube.options()),
+                f"delete Secret {ns}/{name}",
+            )
 
     async def _delete_service(self, app: Application, ns: str) -> None:
         kube = self._kube
@@ -268,6 +325,7 @@ class KubernetesOrchestrator:
         svc = await self._service(app, ns)
         if svc is not None and is_ours(svc, app):
             await self._delete_service(app, ns)
+        await self._delete_pull_secret(app, ns)
         deploy, svc = await self._deployment(app, ns), await self._service(app, ns)
         return not any(o is not None and is_ours(o, app) for o in (deploy, svc))
 

@@ -11,6 +11,10 @@ than progressDeadlineSeconds is reported as failed; rolling back is the reconcil
 
 TLS material arrives as PEM text (from a Secret record); the SDK wants files, so they are
 written to a private temporary directory (0700) that `close()` removes.
+
+Registry credentials (`credentials(app, template)`, from the template's imagePullSecrets) go
+with every create and update as `X-Registry-Auth`, as `docker service create
+--with-registry-auth` sends them, so the nodes can pull; they are never part of the spec.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import docker
+import docker.auth
 import docker.errors
 
 from zun_controller.drivers.orchestrators.base import AppObservation, ClusterInfo, OwnedApp
@@ -35,7 +40,7 @@ from zun_controller.drivers.orchestrators.swarm_spec import (
     patch,
 )
 from zun_controller.drivers.orchestrators.swarm_status import addresses, observation
-from zun_controller.drivers.runtime.base import carries
+from zun_controller.drivers.runtime.base import RegistryAuth, carries
 from zun_controller.drivers.runtime.docker import tls_config, translate
 from zun_controller.errors import ConflictError, NotFoundError, PermanentError
 from zun_controller.models.application import Application, AppTemplate
@@ -55,8 +60,25 @@ _OWNED = [f"{LABEL_MANAGED_BY}={MANAGED_BY}", f"{LABEL_KIND}=Application"]
 _TLS_FILES = {"ca": "ca.pem", "cert": "cert.pem", "key": "key.pem"}
 
 
+Credentials = Callable[[Application, AppTemplate], RegistryAuth | None]
+
+
+def _auth_headers(auth: RegistryAuth | None) -> dict[str, str]:
+    if auth is None:
+        return {}
+    config = {"username": auth.username, "password": auth.password, "serveraddress": auth.registry}
+    return {"X-Registry-Auth": docker.auth.encode_header(config).decode()}
+
+
 class SwarmOrchestrator:
-    def __init__(self, name: str, endpoint: str, tls: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        endpoint: str,
+        tls: Mapping[str, str] | None = None,
+        credentials: Credentials | None = None,
+    ) -> None:
+        self._credentials = credentials
         self.name = name
         self.endpoint = endpoint
         self._tls_dir: Path | None = None
@@ -147,9 +169,10 @@ class SwarmOrchestrator:
     async def apply(self, app: Application, template: AppTemplate, revision: str) -> bool:
         wanted = managed_fields(app, template, revision)
         await self._ensure_network(app.project or "")
+        headers = _auth_headers(self._credentials(app, template) if self._credentials else None)
         current = await self._find(app)
         if current is None:
-            await self._create(wanted)
+            await self._create(wanted, headers)
             return True
         spec = patch(current["Spec"], wanted)
         if spec is None:
@@ -161,6 +184,7 @@ class SwarmOrchestrator:
                     api._url("/services/{0}/update", current["ID"]),
                     data=spec,
                     params={"version": version},
+                    headers=headers,
                 ),
                 json=True,
             ),
@@ -168,7 +192,7 @@ class SwarmOrchestrator:
         )
         return True
 
-    async def _create(self, wanted: dict[str, Any]) -> None:
+    async def _create(self, wanted: dict[str, Any], headers: dict[str, str]) -> None:
         """Create the service; its name taken by a service that is not this app's (not found
         by its labels) is a NameConflict: that service is left as it is."""
         name = wanted["Name"]
@@ -177,7 +201,7 @@ class SwarmOrchestrator:
                 "NameConflict", f"Swarm service {name} exists and is not this Application's"
             )
         await self._call(
-            lambda api: api._post_json(api._url("/services/create"), data=wanted),
+            lambda api: api._post_json(api._url("/services/create"), data=wanted, headers=headers),
             f"create service {name}",
         )
 

@@ -5,7 +5,9 @@ Every call is idempotent where its name says so, bounded in time, retried on tra
 failures by the implementation, and fails with the package's errors: `TransientError`
 (engine unreachable, timeout), `NotFoundError`, `ConflictError` (name taken),
 `PermanentError(reason, message)` with reason `ImageNotFound` or `InvalidConfig` or
-`RuntimeNotFound` when retrying cannot help.
+`RuntimeNotFound` when retrying cannot help. A pull that fails is `PermanentError` with reason
+`ErrImagePull` and the registry's own words (unauthorized, manifest unknown, connection
+refused), whether or not a later pull may succeed: callers back off and try again.
 """
 
 from __future__ import annotations
@@ -115,6 +117,23 @@ class ContainerState:
     cpus: float | None = None
     memory: int | None = None
     error: str = ""  # the engine's own error text (e.g. why start failed)
+    image_id: str = ""  # the engine's id of the image it runs (sha256 of its config)
+
+
+@dataclass(frozen=True)
+class RegistryAuth:
+    """Credentials for one registry (host[:port], `docker.io` for Docker Hub)."""
+
+    registry: str
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    id: str  # the engine's image id
+    repo_digests: tuple[str, ...]  # `repository@sha256:...`, one per repository pulled from
+    size: int  # bytes
 
 
 @dataclass(frozen=True)
@@ -189,6 +208,17 @@ class Runtime(Protocol):
     async def inspect(self, name_or_id: str) -> ContainerState | None: ...
 
     async def image_exists(self, image: str) -> bool: ...
+
+    async def inspect_image(self, image: str) -> ImageInfo | None:
+        """The image by reference or id; None when absent."""
+        ...
+
+    async def pull_image(self, image: str, auth: RegistryAuth | None, within: float) -> ImageInfo:
+        """Pull the reference (its digest, else its tag, else `latest`) within `within`
+        seconds; `PermanentError("ErrImagePull", registry's words)` when it fails,
+        `TransientError` when the engine is unreachable. The password goes to the engine only,
+        never into an error."""
+        ...
 
     async def create(self, config: ContainerConfig) -> ContainerState:
         """Create (not start); `ConflictError` if the name exists, `PermanentError` for a

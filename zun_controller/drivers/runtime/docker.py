@@ -57,6 +57,7 @@ from zun_controller.drivers.runtime.base import (
     carries,
     ours,
 )
+from zun_controller.drivers.runtime.docker_images import DockerImages
 from zun_controller.errors import (
     ConflictError,
     NotFoundError,
@@ -193,6 +194,7 @@ def container_state(attrs: Mapping[str, Any]) -> ContainerState:
         cpus=host["NanoCpus"] / NANO if host.get("NanoCpus") else None,
         memory=host.get("Memory") or None,
         error=state.get("Error") or "",
+        image_id=attrs.get("Image") or "",
     )
 
 
@@ -471,7 +473,7 @@ class _StreamPump:
 # ------------------------------------------------------------------------------ the runtime
 
 
-class DockerRuntime:
+class DockerRuntime(DockerImages):
     """The `Runtime` port on the Docker engine at `endpoint` (unix:// or tcp:// with TLS).
 
     The client connects lazily, on the first call, and negotiates the API version then.

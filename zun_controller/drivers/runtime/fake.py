@@ -15,7 +15,8 @@ the environment, files on volumes and which containers reach which by name. `log
 image prints at start (`add_image(output=...)`) plus `append_log`.
 
 Test hooks: `add_image`, `fail_next(method, exc)`, `unreachable`, `crash`, `set_health`,
-`append_log`, `exec_handler`.
+`append_log`, `exec_handler`. Pulls come from the `FakeRegistry`s given (fake_images.py), by
+registry host; a host with none is unknown, as Docker Hub is to an engine off the internet.
 """
 
 from __future__ import annotations
@@ -37,15 +38,25 @@ from zun_controller.drivers.runtime.base import (
     ContainerStatus,
     ExecResult,
     HostInfo,
+    ImageInfo,
     NetworkState,
     PublishedPort,
+    RegistryAuth,
     RuntimeEvent,
     RuntimeFactory,
     VolumeState,
     carries,
     ours,
 )
+from zun_controller.drivers.runtime.fake_images import (
+    PULL,
+    FakeRegistry,
+    RemoteImage,
+    image_id,
+    local_info,
+)
 from zun_controller.errors import ConflictError, NotFoundError, PermanentError, TransientError
+from zun_controller.models.image import parse_reference
 
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")
 _VAR = re.compile(r"\$\{(\w+)\}|\$(\w+)")
@@ -68,6 +79,8 @@ class _Image:
     labels: Mapping[str, str]
     output: bytes
     exit_code: int | None  # exits right after start, like zun-test/httpd:broken
+    id: str = ""
+    remote: RemoteImage | None = None  # what it was pulled as, if it was
 
 
 @dataclass
@@ -112,6 +125,7 @@ class _Container:
     cpus: float | None = None
     memory: int | None = None
     error: str = ""
+    image_id: str = ""
     files: dict[str, bytes] = field(default_factory=dict)
     log: bytearray = field(default_factory=bytearray)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -139,6 +153,7 @@ class _Container:
             cpus=self.cpus,
             memory=self.memory,
             error=self.error,
+            image_id=self.image_id,
         )
 
 
@@ -186,8 +201,10 @@ class FakeRuntime:
         cpus: float = 2.0,
         memory: int = 8 * 1024**3,
         clock: Callable[[], datetime] = _utc_now,
+        registries: Iterable[FakeRegistry] = (),
     ) -> None:
         self.name = name
+        self.registries = {r.host: r for r in registries}
         self.runtimes = tuple(runtimes)
         self.cpus = cpus
         self.memory = memory
@@ -219,7 +236,8 @@ class FakeRuntime:
     ) -> None:
         """Make `image` present; its containers print `output` at start, then exit with
         `exit_code` if it is not None."""
-        self._images[image] = _Image(dict(labels or {}), output, exit_code)
+        image_id = "sha256:" + hashlib.sha256(f"{self.name}/{image}".encode()).hexdigest()
+        self._images[image] = _Image(dict(labels or {}), output, exit_code, image_id)
 
     def fail_next(self, method: str, exc: BaseException) -> None:
         """The next call of `method` (e.g. "start") raises `exc`; calls queue up."""
@@ -305,6 +323,31 @@ class FakeRuntime:
         self._enter("image_exists")
         return image in self._images
 
+    async def inspect_image(self, image: str) -> ImageInfo | None:
+        self._enter("inspect_image")
+        name = image if image in self._images else None
+        name = name or next((n for n, i in self._images.items() if i.id == image), None)
+        if name is None:
+            return None
+        found = self._images[name]
+        return local_info(name, found.remote, found.id)
+
+    async def pull_image(self, image: str, auth: RegistryAuth | None, within: float) -> ImageInfo:
+        self._enter("pull_image")
+        host = parse_reference(image).registry
+        registry = self.registries.get(host)
+        if registry is None:
+            raise PermanentError(PULL, f"pulling {image}: dial tcp: lookup {host}: no such host")
+        try:
+            async with asyncio.timeout(within):
+                remote = await registry.serve(image, auth)
+        except TimeoutError:
+            raise PermanentError(PULL, f"pulling {image}: not done after {within:g} s") from None
+        pulled = _Image(dict(remote.labels), remote.output, remote.exit_code, image_id(remote))
+        pulled.remote = remote
+        self._images[image] = pulled
+        return local_info(image, remote, pulled.id)
+
     # -- containers
 
     async def list_containers(self, labels: Mapping[str, str]) -> list[ContainerState]:
@@ -337,6 +380,7 @@ class FakeRuntime:
             networks=list(config.networks) or ["bridge"],
             cpus=config.cpus or None,
             memory=config.memory or None,
+            image_id=image.id,
         )
         self._containers[container.id] = container
         self._emit(container, "create")
@@ -740,15 +784,18 @@ def _redirection(argv: list[str]) -> tuple[list[str], str | None]:
 class FakeRuntimeFactory:
     """A `RuntimeFactory` with one `FakeRuntime` per endpoint, kept in `runtimes` for tests."""
 
-    def __init__(self, images: Iterable[str] = ()) -> None:
+    def __init__(self, images: Iterable[str] = (), registries: Iterable[FakeRegistry] = ()) -> None:
         self.images = tuple(images)
+        self.registries = tuple(registries)
         self.runtimes: dict[str, FakeRuntime] = {}
 
     def __call__(
         self, name: str, endpoint: str, *, tls: Mapping[str, str] | None = None
     ) -> FakeRuntime:
         if endpoint not in self.runtimes:
-            self.runtimes[endpoint] = FakeRuntime(name, images=self.images)
+            self.runtimes[endpoint] = FakeRuntime(
+                name, images=self.images, registries=self.registries
+            )
         return self.runtimes[endpoint]
 
 

@@ -1,0 +1,101 @@
+"""Images on a Docker engine: inspect and pull (the `Runtime` port's image calls).
+
+`DockerImages` is a mixin of `DockerRuntime`: it runs its SDK calls through the runtime's
+bounded, translated `_call`. A pull is `POST /images/create` streamed in a pool thread that
+stops reading at the deadline; the engine reports a registry's refusal either as the HTTP
+error of that request or as an `error` item in the stream, and both become
+`PermanentError("ErrImagePull", ...)` with the registry's words. Credentials travel only in the
+`X-Registry-Auth` header the SDK builds; no message here contains them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import docker.errors
+
+from zun_controller.drivers.runtime.base import ImageInfo, RegistryAuth
+from zun_controller.errors import NotFoundError, PermanentError
+
+Api = Any
+
+PULL = "ErrImagePull"
+
+
+def image_info(attrs: Mapping[str, Any]) -> ImageInfo:
+    """`ImageInfo` from `GET /images/{name}/json`."""
+    return ImageInfo(
+        id=str(attrs["Id"]),
+        repo_digests=tuple(attrs.get("RepoDigests") or ()),
+        size=int(attrs.get("Size") or 0),
+    )
+
+
+def split_reference(image: str) -> tuple[str, str]:
+    """(repository, tag or digest) as the pull API takes them; `latest` when neither."""
+    name, at, digest = image.partition("@")
+    if at:
+        return name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name, digest
+    head, slash, last = name.rpartition("/")
+    if ":" in last:
+        last, tag = last.split(":", 1)
+        return f"{head}{slash}{last}", tag
+    return name, "latest"
+
+
+def _auth_config(auth: RegistryAuth | None) -> dict[str, str] | None:
+    if auth is None:
+        return None
+    return {"username": auth.username, "password": auth.password, "serveraddress": auth.registry}
+
+
+def _stream_error(item: Mapping[str, Any]) -> str | None:
+    error = item.get("error") or (item.get("errorDetail") or {}).get("message")
+    return str(error) if error else None
+
+
+def pull_blocking(api: Api, image: str, auth: RegistryAuth | None, timeout: float) -> None:
+    """Pull on the calling thread, reading the progress stream until it ends or the deadline."""
+    repository, tag = split_reference(image)
+    deadline = time.monotonic() + timeout
+    try:
+        stream = api.pull(repository, tag, stream=True, decode=True, auth_config=_auth_config(auth))
+    except docker.errors.APIError as exc:
+        raise PermanentError(PULL, f"pulling {image}: {exc.explanation or exc}") from None
+    try:
+        for item in stream:
+            if (error := _stream_error(item)) is not None:
+                raise PermanentError(PULL, f"pulling {image}: {error}")
+            if time.monotonic() > deadline:
+                raise PermanentError(PULL, f"pulling {image}: not done after {timeout:g} s")
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
+
+
+class DockerImages:
+    """The image calls of `DockerRuntime` (which provides `_call`)."""
+
+    _call: Callable[..., Any]
+
+    async def inspect_image(self, image: str) -> ImageInfo | None:
+        try:
+            attrs = await self._call(lambda api: api.inspect_image(image), f"image {image}")
+        except (NotFoundError, PermanentError):
+            return None
+        return image_info(attrs)
+
+    async def pull_image(self, image: str, auth: RegistryAuth | None, within: float) -> ImageInfo:
+        await self._call(
+            lambda api: pull_blocking(api, image, auth, within),
+            f"pull {image}",
+            retry=False,
+            extra=within,
+        )
+        info = await self.inspect_image(image)
+        if info is None:
+            raise PermanentError(PULL, f"pulling {image}: the engine does not show it after")
+        return info
