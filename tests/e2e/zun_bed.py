@@ -64,8 +64,24 @@ class ZunBed(Process):
         self.kv = EtcdKV.from_url(etcd.url)
         self.store = RecordStore(self.kv)
 
+    #: the admin setting the GitOps tests need: their repositories are local (file://)
+    git_schemes = "https,ssh,file"
+
     def start(self) -> None:
-        self.launch([ZUN, "run", "--etcd", self.etcd.url, "--health-port", "0", "--lease-ttl", "3"])
+        self.launch(
+            [
+                ZUN,
+                "run",
+                "--etcd",
+                self.etcd.url,
+                "--health-port",
+                "0",
+                "--lease-ttl",
+                "3",
+                "--git-schemes",
+                self.git_schemes,
+            ]
+        )
 
     def log_tail(self) -> str:
         logs = sorted(self.workdir.glob("controller-*.log"))

@@ -65,7 +65,7 @@ def build_manager(
         workers=settings.workers,
         lb_image=settings.lb_image,
     )
-    register_gitops(manager, store, metrics, settings.gitops_cache)
+    register_gitops(manager, store, metrics, settings.gitops_cache, settings.git_policy)
     return manager
 
 

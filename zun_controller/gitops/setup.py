@@ -8,15 +8,23 @@ from zun_controller.engine.client import Records
 from zun_controller.engine.controller import Controller
 from zun_controller.engine.informer import Informer
 from zun_controller.engine.manager import Manager
+from zun_controller.gitops.policy import GitPolicy
 from zun_controller.gitops.reconciler import GitRepositoryReconciler
 from zun_controller.metrics import Metrics
 from zun_controller.models.gitrepository import GitRepository
 from zun_controller.store.records import RecordStore
 
 
-def register_gitops(manager: Manager, store: RecordStore, metrics: Metrics, cache: Path) -> None:
+def register_gitops(
+    manager: Manager,
+    store: RecordStore,
+    metrics: Metrics,
+    cache: Path,
+    policy: GitPolicy | None = None,
+) -> None:
+    """`policy`: what repositories may be read and how much (https/ssh, default limits)."""
     repos = Records(store, Informer(store, GitRepository, metrics=metrics, resync_period=60.0))
-    reconciler = GitRepositoryReconciler(repos, store, cache)
+    reconciler = GitRepositoryReconciler(repos, store, cache, policy)
     manager.add_controller(
         Controller("gitrepository", reconciler, repos.informer, store=store, metrics=metrics)
     )
