@@ -36,6 +36,8 @@ class ManagerSettings:
     gitops_cache: Path = field(default_factory=lambda: default_data_dir() / "gitops")
     #: which repositories GitRepositories may read, and how much (https and ssh by default)
     git_policy: GitPolicy = field(default_factory=GitPolicy)
+    #: label /metrics series with project and record names (off: uids, no project names)
+    metrics_tenant_names: bool = False
     #: append one JSON line per reconcile here (engine/actionlog.py); None: no action log
     action_log: Path | None = None
     #: the image of docker Clusters' balancer Containers (haproxy; see

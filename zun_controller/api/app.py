@@ -16,6 +16,7 @@ from zun_controller.api.auth import Tokens
 from zun_controller.api.context import ApiContext
 from zun_controller.api.errors import HANDLERS, ApiError, translate
 from zun_controller.api.io import ContainerIO
+from zun_controller.api.limits import ApiLimits, BodyLimit
 from zun_controller.api.quota import QuotaAdmission
 from zun_controller.api.release import QuotaReleaser
 from zun_controller.engine.events import EventRecorder
@@ -29,10 +30,13 @@ def create_app(
     release: bool = True,
     zun_v1: zunv1.ZunV1Settings | None = None,
     events: EventRecorder | None = None,
+    limits: ApiLimits | None = None,
 ) -> FastAPI:
-    """`events` records quota refusals (`QuotaExceeded`); without it they are only answered."""
+    """`events` records quota refusals (`QuotaExceeded`); without it they are only answered.
+    `limits` bound bodies, streams and exec (api/limits.py; its defaults without it)."""
     quota = QuotaAdmission(store, events)
-    ctx = ApiContext(store=store, tokens=Tokens(store.kv), quota=quota, io=io)
+    limits = limits or ApiLimits()
+    ctx = ApiContext(store=store, tokens=Tokens(store.kv), quota=quota, io=io, limits=limits)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -47,6 +51,7 @@ def create_app(
 
     app = FastAPI(title="Zun controller API", version="v1alpha1", lifespan=lifespan)
     app.state.zun = ctx
+    app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
     for exc_type, handler in HANDLERS.items():
         app.add_exception_handler(exc_type, handler)
     app.add_exception_handler(Exception, HANDLERS[ApiError])

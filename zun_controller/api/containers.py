@@ -1,11 +1,17 @@
 """Logs of and commands in a Container, through the `ContainerIO` port:
 `GET …/projects/{project}/containers/{name}/log?follow=&tailLines=` (plain text, streamed) and
 `POST …/projects/{project}/containers/{name}/exec` with `{"command": [...]}` ->
-`{"exitCode": N, "output": "..."}`. Reading logs needs read access; exec needs write access.
+`{"exitCode": N, "output": "...", "truncated": false, "timedOut": false}`. Reading logs needs read
+access; exec needs write access. A follow counts against the token's open streams and ends
+after `ApiLimits.stream_timeout`; exec keeps `exec_output_bytes` of output (`truncated`) and
+stops the command after `exec_timeout` (`timedOut`, exit code -1).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -58,7 +64,19 @@ async def logs(
     ctx = context(request)
     obj = await _running(ctx, project, name)
     stream = _io(ctx).logs(obj, tail=tailLines, follow=follow)
+    if follow:
+        stream = ctx.slots.hold(who.name, _until(stream, ctx.limits.stream_timeout))
+        ctx.slots.take(who.name)
     return StreamingResponse(stream, media_type="text/plain")
+
+
+async def _until(stream: AsyncIterator[bytes], seconds: float) -> AsyncIterator[bytes]:
+    """`stream` until it ends or `seconds` have passed, then closed."""
+    async with contextlib.aclosing(stream):  # type: ignore[type-var]
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                async for chunk in stream:
+                    yield chunk
 
 
 @router.post("/exec")
@@ -68,5 +86,13 @@ async def exec_(
     access.check_project(who, project, write=True)
     ctx = context(request)
     obj = await _running(ctx, project, name)
-    code, output = await _io(ctx).exec(obj, body.command)
-    return {"exitCode": code, "output": output.decode(errors="replace")}
+    limits = ctx.limits
+    done = await _io(ctx).exec(
+        obj, body.command, max_output=limits.exec_output_bytes, max_seconds=limits.exec_timeout
+    )
+    return {
+        "exitCode": done.exit_code,
+        "output": done.output.decode(errors="replace"),
+        "truncated": done.truncated,
+        "timedOut": done.timed_out,
+    }

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
 from zun_controller.api.auth import Principal, Tokens
 from zun_controller.api.errors import ApiError
 from zun_controller.api.io import ContainerIO
+from zun_controller.api.limits import ApiLimits, StreamSlots
 from zun_controller.api.quota import QuotaAdmission
 from zun_controller.models.base import Resource
 from zun_controller.models.registry import kinds
@@ -23,6 +24,12 @@ class ApiContext:
     tokens: Tokens
     quota: QuotaAdmission
     io: ContainerIO | None = None
+    limits: ApiLimits = field(default_factory=ApiLimits)
+    #: open watches and log follows per token, at most `limits.streams_per_token` each
+    slots: StreamSlots = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.slots = StreamSlots(self.limits.streams_per_token)
 
 
 def context(request: Request) -> ApiContext:

@@ -3,7 +3,9 @@
 Without `resourceVersion` (or with 0) the stream starts with an ADDED event per current record,
 then follows changes; with `resourceVersion=N` it sends every change after N. A compacted N
 gives one `ERROR` event carrying a 410 Status, then the stream ends (list again), as Kubernetes.
-`timeoutSeconds` ends the stream after that long.
+`timeoutSeconds` ends the stream after that long; the server ends it after
+`ApiLimits.stream_timeout` whatever the client asked (clients watch again, as with
+kube-apiserver's request timeout).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class Watch:
         self.ctx, self.who, self.cls, self.project = ctx, who, cls, project
         self.match = parse_selector(params.get("labelSelector"))
         self.since = int(params.get("resourceVersion") or 0)
-        self.timeout = params.get("timeoutSeconds")
+        self.timeout = ctx.limits.stream_seconds(params.get("timeoutSeconds"))
         self.known: set[str] = set()
 
     async def stream(self) -> AsyncIterator[bytes]:

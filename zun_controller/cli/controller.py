@@ -71,6 +71,16 @@ GitSchemes = Annotated[
 ]
 
 
+TenantNames = Annotated[
+    bool,
+    typer.Option(
+        "--metrics-tenant-names",
+        envvar="ZUN_METRICS_TENANT_NAMES",
+        help="label /metrics with project and record names (it needs no token: off by default)",
+    ),
+]
+
+
 def _git_policy(schemes: str) -> GitPolicy:
     try:
         return GitPolicy.allowing(schemes)
@@ -91,7 +101,7 @@ async def _serve(
     store = RecordStore(kv)
     if local_engine:
         await register_local_host(store, local_engine)
-    metrics = Metrics()
+    metrics = Metrics(tenant_names=settings.metrics_tenant_names)
     instance = await instance_id(kv)
     manager = build_manager(store, settings, metrics, docker_runtime_factory, instance)
     stop = asyncio.Event()
@@ -185,6 +195,7 @@ def up(
     ] = 2479,
     lb_image: LbImage = DEFAULT_LB_IMAGE,
     git_schemes: GitSchemes = "https,ssh",
+    metrics_tenant_names: TenantNames = False,
     log_json: LogJson = False,
     log_level: LogLevel = "INFO",
 ) -> None:
@@ -201,6 +212,7 @@ def up(
             health_port=health_port,
             lb_image=lb_image,
             git_policy=_git_policy(git_schemes),
+            metrics_tenant_names=metrics_tenant_names,
         )
         _run(_serve(EtcdSettings(url=etcd), settings, True, local_engine=docker, api_port=api_port))
     finally:
@@ -222,6 +234,7 @@ def run(
     ] = None,
     lb_image: LbImage = DEFAULT_LB_IMAGE,
     git_schemes: GitSchemes = "https,ssh",
+    metrics_tenant_names: TenantNames = False,
     log_json: LogJson = False,
     log_level: LogLevel = "INFO",
 ) -> None:
@@ -234,6 +247,7 @@ def run(
         action_log=action_log,
         lb_image=lb_image,
         git_policy=_git_policy(git_schemes),
+        metrics_tenant_names=metrics_tenant_names,
     )
     _run(_serve(EtcdSettings(url=etcd), settings, banner=False))
 
