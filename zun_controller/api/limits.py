@@ -4,7 +4,8 @@
 `ApiLimits` is the one settings group (defaults below, `ApiLimits.from_env` for the command
 line's `ZUN_API_*` variables). `BodyLimit` is ASGI middleware around the whole application
 (REST and `/v1`): a declared `Content-Length` over the limit is answered 413 before any of the
-body is read, and a body that grows past it while it is read ends the request with 413 too.
+body is kept (the rest of it, up to `DRAIN_BYTES`, is read and dropped so the client sees the
+answer), and a body that grows past it while it is read ends the request with 413 too.
 `StreamSlots` counts each token's open streams: one too many is a 429 with `Retry-After`.
 """
 
@@ -21,6 +22,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from zun_controller.api.errors import ApiError
 
 MiB = 1024 * 1024
+#: bytes of a refused body read and dropped before the 413 is sent; a larger one is cut off
+DRAIN_BYTES = 64 * MiB
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ class BodyLimit:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.limit:
+            await _drain(receive, declared)
             await _answer_413(send, _status_413(scope["path"], self.limit))
             return
         seen = 0
@@ -108,10 +112,25 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
+                    if message.get("more_body"):
+                        await _drain(receive, DRAIN_BYTES)
                     raise HTTPException(413, _too_large(self.limit))
             return message
 
         await self.app(scope, counted, send)
+
+
+async def _drain(receive: Receive, declared: int) -> None:
+    """Read and drop the rest of a refused body (at most `DRAIN_BYTES`): a client still
+    sending when the connection closes would lose the answer to a reset."""
+    left = min(declared, DRAIN_BYTES)
+    while left > 0:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        left -= len(message.get("body", b""))
+        if not message.get("more_body"):
+            return
 
 
 def _content_length(scope: Scope) -> int | None:
