@@ -35,11 +35,13 @@ class Process:
         self.workdir, self.label = workdir, label
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        #: variables added to the environment of the process
+        self.env: dict[str, str] = {}
 
     def launch(self, cmd: list[str]) -> None:
         self.starts += 1
         log = (self.workdir / f"{self.label}-{self.starts}.log").open("wb")
-        env = {**os.environ, "ZUN_LOG_LEVEL": "INFO"}
+        env = {**os.environ, "ZUN_LOG_LEVEL": "INFO", **self.env}
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
 
@@ -68,20 +70,8 @@ class ZunBed(Process):
     git_schemes = "https,ssh,file"
 
     def start(self) -> None:
-        self.launch(
-            [
-                ZUN,
-                "run",
-                "--etcd",
-                self.etcd.url,
-                "--health-port",
-                "0",
-                "--lease-ttl",
-                "3",
-                "--git-schemes",
-                self.git_schemes,
-            ]
-        )
+        self.env["ZUN_GIT_SCHEMES"] = self.git_schemes
+        self.launch([ZUN, "run", "--etcd", self.etcd.url, "--health-port", "0", "--lease-ttl", "3"])
 
     def log_tail(self) -> str:
         logs = sorted(self.workdir.glob("controller-*.log"))
