@@ -254,3 +254,29 @@ def test_metrics_name_no_tenant_record_by_default() -> None:
     assert 'zun_records{kind="Container",phase="Running",project=""} 2.0' in text
     named = Metrics(tenant_names=True)
     assert named.record_labels("acme", "payroll-db", "u-1") == ("acme", "payroll-db")
+
+
+async def test_a_token_running_its_execs_gets_429_and_others_do_not() -> None:
+    bed = Bed(ApiLimits(execs_per_token=2))
+    release, started = asyncio.Event(), asyncio.Semaphore(0)
+    plain = bed.io.exec
+
+    async def slow(container: Container, command: list[str], **bounds: Any) -> ExecResult:
+        if command == ["wait"]:
+            started.release()
+            await release.wait()
+        return await plain(container, command, **bounds)
+
+    bed.io.exec = slow  # type: ignore[method-assign]
+    await bed.running("web")
+    path = f"{P}/projects/demo/containers/web/exec"
+    async with await bed.client() as c:
+        waiting = [asyncio.create_task(c.post(path, json={"command": ["wait"]})) for _ in range(2)]
+        for _ in waiting:
+            await started.acquire()
+        third = await c.post(path, json={"command": ["ls"]})
+        assert third.status_code == 429 and "2 execs" in third.json()["message"]
+        release.set()
+        assert [(await w).status_code for w in waiting] == [200, 200]
+        assert (await c.post(path, json={"command": ["ls"]})).status_code == 200
+    assert bed.app.state.zun.exec_slots.open("t") == 0

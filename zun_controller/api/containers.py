@@ -87,9 +87,10 @@ async def exec_(
     ctx = context(request)
     obj = await _running(ctx, project, name)
     limits = ctx.limits
-    done = await _io(ctx).exec(
-        obj, body.command, max_output=limits.exec_output_bytes, max_seconds=limits.exec_timeout
-    )
+    with ctx.exec_slots.held(who.name):
+        done = await _io(ctx).exec(
+            obj, body.command, max_output=limits.exec_output_bytes, max_seconds=limits.exec_timeout
+        )
     return {
         "exitCode": done.exit_code,
         "output": done.output.decode(errors="replace"),

@@ -27,9 +27,12 @@ class ApiContext:
     limits: ApiLimits = field(default_factory=ApiLimits)
     #: open watches and log follows per token, at most `limits.streams_per_token` each
     slots: StreamSlots = field(init=False)
+    #: running execs per token, at most `limits.execs_per_token` each
+    exec_slots: StreamSlots = field(init=False)
 
     def __post_init__(self) -> None:
         self.slots = StreamSlots(self.limits.streams_per_token)
+        self.exec_slots = StreamSlots(self.limits.execs_per_token, "execs")
 
 
 def context(request: Request) -> ApiContext:

@@ -11,8 +11,9 @@ answer), and a body that grows past it while it is read ends the request with 41
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -40,6 +41,8 @@ class ApiLimits:
     exec_output_bytes: int = MiB
     #: seconds an exec may run before it is stopped (`ZUN_API_EXEC_TIMEOUT`)
     exec_timeout: float = 60.0
+    #: execs (and v1 tops) one token may run at once (`ZUN_API_EXECS_PER_TOKEN`)
+    execs_per_token: int = 2
     #: bytes of a v1 `logs` answer, the newest kept (`ZUN_API_LOG_BYTES`)
     log_bytes: int = MiB
     #: lines a v1 `logs` call asks the engine for at most (`ZUN_API_LOG_LINES`)
@@ -151,10 +154,11 @@ async def _answer_413(send: Send, body: bytes) -> None:
 
 
 class StreamSlots:
-    """Open streams per token name; `hold` wraps a stream so its slot is freed when it ends."""
+    """Open streams (or running execs) per token name; `hold` wraps a stream so its slot is
+    freed when it ends, `held` is the same for a block."""
 
-    def __init__(self, per_token: int) -> None:
-        self.per_token = per_token
+    def __init__(self, per_token: int, what: str = "watches or log follows") -> None:
+        self.per_token, self.what = per_token, what
         self._open: dict[str, int] = {}
 
     def open(self, token: str) -> int:
@@ -165,7 +169,7 @@ class StreamSlots:
         if self.open(token) >= self.per_token:
             raise ApiError(
                 429,
-                f"token {token!r} has {self.per_token} watches or log follows open already; "
+                f"token {token!r} has {self.per_token} {self.what} open already; "
                 "close one or retry later",
                 reason="TooManyRequests",
                 headers={"Retry-After": "5"},
@@ -178,6 +182,15 @@ class StreamSlots:
             self._open[token] = left
         else:
             self._open.pop(token, None)
+
+    @contextlib.contextmanager
+    def held(self, token: str) -> Iterator[None]:
+        """A slot for the block (`ApiError(429)` as `take`)."""
+        self.take(token)
+        try:
+            yield
+        finally:
+            self.give_back(token)
 
     async def hold(self, token: str, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """`stream`, with the slot `take` gave freed when it ends, fails or is closed."""

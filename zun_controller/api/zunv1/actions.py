@@ -213,18 +213,19 @@ async def execute(
     ctx = _ctx(request)
     obj = await lookup.find(ctx, who, ident)
     rules.check("execute", obj)
-    done = await _exec(ctx, obj, shlex.split(command))
+    done = await _exec(ctx, who, obj, shlex.split(command))
     text = done.output.decode(errors="replace")
     if done.truncated or done.timed_out:
         text += CUT_MARK.format(ctx.limits.exec_output_bytes, ctx.limits.exec_timeout)
     return {"output": text, "exit_code": done.exit_code, "exec_id": None, "proxy_url": None}
 
 
-async def _exec(ctx: ApiContext, obj: Container, command: list[str]) -> ExecOutcome:
+async def _exec(ctx: ApiContext, who: Caller, obj: Container, command: list[str]) -> ExecOutcome:
     limits = ctx.limits
-    return await _io(ctx).exec(
-        obj, command, max_output=limits.exec_output_bytes, max_seconds=limits.exec_timeout
-    )
+    with ctx.exec_slots.held(who.principal.name):
+        return await _io(ctx).exec(
+            obj, command, max_output=limits.exec_output_bytes, max_seconds=limits.exec_timeout
+        )
 
 
 @router.get("/top")
@@ -233,7 +234,7 @@ async def top(request: Request, who: Who, ident: str, ps_args: str | None = None
     ctx = _ctx(request)
     obj = await lookup.find(ctx, who, ident)
     rules.check("top", obj)
-    done = await _exec(ctx, obj, ["ps", *(shlex.split(ps_args or ""))])
+    done = await _exec(ctx, who, obj, ["ps", *(shlex.split(ps_args or ""))])
     code, output = done.exit_code, done.output
     if code != 0:
         raise ZunV1Error(501, "top needs ps inside the container image")
