@@ -5,6 +5,7 @@ I/O"), each driving the product as a tenant would (a git repository, the REST an
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import secrets
@@ -125,7 +126,7 @@ async def test_a_file_url_is_refused_by_default_and_nothing_is_applied(
     await gitops.apply("GitRepository", "path", {"url": str(repo)}, project="hostile")
     for name in ("site", "path"):
         reason, message = await gitops.until(
-            lambda n=name: condition(gitops, n, "hostile"), 60, "a URLNotAllowed condition"
+            functools.partial(condition, gitops, name, "hostile"), 60, "a URLNotAllowed condition"
         )
         assert reason == "URLNotAllowed" and "'file'" in message
     page = await gitops.store.list(Container, "hostile")

@@ -13,6 +13,7 @@ import pytest
 
 from zun_controller.api.app import create_app
 from zun_controller.api.auth import Role, Tokens
+from zun_controller.api.errors import ApiError
 from zun_controller.api.limits import ApiLimits, StreamSlots
 from zun_controller.api.zunv1 import ZunV1Settings
 from zun_controller.api.zunv1.noauth import check_listen, is_loopback
@@ -142,10 +143,9 @@ async def test_a_token_holding_its_streams_gets_429_with_retry_after() -> None:
     held = slots.hold("t", endless())
     await anext(held)
     slots.take("t")
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(ApiError) as caught:
         slots.take("t")
-    assert getattr(caught.value, "code", None) == 429
-    assert caught.value.headers == {"Retry-After": "5"}  # type: ignore[attr-defined]
+    assert caught.value.code == 429 and caught.value.headers == {"Retry-After": "5"}
     slots.take("other")  # another token is not affected
     await held.aclose()
     assert slots.open("t") == 1

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -192,7 +192,7 @@ class StreamSlots:
         finally:
             self.give_back(token)
 
-    async def hold(self, token: str, stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    async def hold(self, token: str, stream: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
         """`stream`, with the slot `take` gave freed when it ends, fails or is closed."""
         try:
             async for chunk in stream:
