@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from zun_controller.cli.zunctl_apply import read_manifests
+from zun_controller.cli.zunctl_client import ZunctlError, _config_file
 from zun_controller.errors import InvalidError, PermanentError, TransientError
 from zun_controller.gitops.git import Mirror, git_env, run_git
 from zun_controller.gitops.manifests import load_records
@@ -180,3 +182,13 @@ async def test_git_over_its_time_is_killed(tmp_path: Path) -> None:
         # `git -c alias.s='!sleep 30' s` runs a shell: the only way to make git itself slow here
         await run_git("-c", "alias.s=!sleep 30", "s", env=env, limit=0.5, max_out=100)
     assert time.monotonic() - started < 5
+
+
+def test_zunctl_apply_refuses_a_bomb_file_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "bomb.yaml").write_text(BOMB)
+    with pytest.raises(ZunctlError) as caught:
+        read_manifests(str(tmp_path / "bomb.yaml"), "demo")
+    assert str(caught.value).startswith(f"{tmp_path / 'bomb.yaml'}: aliases")
+    (tmp_path / "config.yaml").write_text("token: &t zun_x\nurl: *t\n")
+    with pytest.raises(ZunctlError, match="aliases"):
+        _config_file(tmp_path / "config.yaml")
