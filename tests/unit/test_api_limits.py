@@ -14,7 +14,7 @@ import pytest
 from zun_controller.api.app import create_app
 from zun_controller.api.auth import Role, Tokens
 from zun_controller.api.errors import ApiError
-from zun_controller.api.limits import ApiLimits, StreamSlots
+from zun_controller.api.limits import ApiLimits, StreamSlots, until
 from zun_controller.api.zunv1 import ZunV1Settings
 from zun_controller.api.zunv1.noauth import check_listen, is_loopback
 from zun_controller.drivers.runtime.base import ContainerStats, ExecResult
@@ -280,3 +280,19 @@ async def test_a_token_running_its_execs_gets_429_and_others_do_not() -> None:
         assert [(await w).status_code for w in waiting] == [200, 200]
         assert (await c.post(path, json={"command": ["ls"]})).status_code == 200
     assert bed.app.state.zun.exec_slots.open("t") == 0
+
+
+async def test_until_ends_a_silent_stream_at_its_deadline_and_closes_it() -> None:
+    closed = asyncio.Event()
+
+    async def silent() -> AsyncIterator[bytes]:
+        try:
+            yield b"first"
+            await asyncio.Event().wait()
+            yield b"never"
+        finally:
+            closed.set()
+
+    async with asyncio.timeout(5):
+        got = [chunk async for chunk in until(silent(), 0.2)]
+    assert got == [b"first"] and closed.is_set()

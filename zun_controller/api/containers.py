@@ -9,9 +9,6 @@ stops the command after `exec_timeout` (`timedOut`, exit code -1).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -23,6 +20,7 @@ from zun_controller.api.auth import Principal
 from zun_controller.api.context import PREFIX, ApiContext, context, principal
 from zun_controller.api.errors import ApiError
 from zun_controller.api.io import ContainerIO
+from zun_controller.api.limits import until
 from zun_controller.models.base import Model
 from zun_controller.models.container import Container
 
@@ -65,18 +63,9 @@ async def logs(
     obj = await _running(ctx, project, name)
     stream = _io(ctx).logs(obj, tail=tailLines, follow=follow)
     if follow:
-        stream = ctx.slots.hold(who.name, _until(stream, ctx.limits.stream_timeout))
+        stream = ctx.slots.hold(who.name, until(stream, ctx.limits.stream_timeout))
         ctx.slots.take(who.name)
     return StreamingResponse(stream, media_type="text/plain")
-
-
-async def _until(stream: AsyncIterator[bytes], seconds: float) -> AsyncIterator[bytes]:
-    """`stream` until it ends or `seconds` have passed, then closed."""
-    async with contextlib.aclosing(stream):  # type: ignore[type-var]
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                async for chunk in stream:
-                    yield chunk
 
 
 @router.post("/exec")

@@ -11,6 +11,7 @@ answer), and a body that grows past it while it is read ends the request with 41
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
@@ -199,3 +200,23 @@ class StreamSlots:
                 yield chunk
         finally:
             self.give_back(token)
+
+
+async def until(stream: AsyncIterator[bytes], seconds: float) -> AsyncGenerator[bytes, None]:
+    """`stream`'s items until it ends or `seconds` have passed; then `stream` is closed.
+
+    Each wait is bounded on its own (not one timeout around the loop, which could fire while
+    this generator is suspended at a `yield` and cancel its consumer instead)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    try:
+        while (left := deadline - loop.time()) > 0:
+            try:
+                chunk = await asyncio.wait_for(anext(stream), left)
+            except (StopAsyncIteration, TimeoutError):
+                return
+            yield chunk
+    finally:
+        close = getattr(stream, "aclose", None)
+        if close is not None:
+            await close()

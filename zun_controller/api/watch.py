@@ -10,8 +10,6 @@ kube-apiserver's request timeout).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,6 +18,7 @@ from zun_controller.api import access
 from zun_controller.api.auth import Principal
 from zun_controller.api.context import ApiContext
 from zun_controller.api.errors import ApiError, status_body
+from zun_controller.api.limits import until
 from zun_controller.errors import CompactedError, InvalidError
 from zun_controller.models.base import Resource
 from zun_controller.store.codec import decode
@@ -55,11 +54,8 @@ class Watch:
         self.timeout = ctx.limits.stream_seconds(params.get("timeoutSeconds"))
         self.known: set[str] = set()
 
-    async def stream(self) -> AsyncIterator[bytes]:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.timeout):
-                async for line in self._events():
-                    yield line
+    def stream(self) -> AsyncIterator[bytes]:
+        return until(self._events(), self.timeout)
 
     async def _events(self) -> AsyncIterator[bytes]:
         start = self.since + 1
