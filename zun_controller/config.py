@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from zun_controller.gitops.policy import GitPolicy
 from zun_controller.reconcilers.app_docker import DEFAULT_LB_IMAGE
 
 
@@ -33,6 +34,10 @@ class ManagerSettings:
     health_host: str = "127.0.0.1"
     health_port: int = 8081
     gitops_cache: Path = field(default_factory=lambda: default_data_dir() / "gitops")
+    #: which repositories GitRepositories may read, and how much (https and ssh by default)
+    git_policy: GitPolicy = field(default_factory=GitPolicy)
+    #: label /metrics series with project and record names (off: uids, no project names)
+    metrics_tenant_names: bool = False
     #: append one JSON line per reconcile here (engine/actionlog.py); None: no action log
     action_log: Path | None = None
     #: the image of docker Clusters' balancer Containers (haproxy; see

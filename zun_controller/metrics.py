@@ -23,7 +23,16 @@ RecordCounts = Callable[[], Iterable[tuple[str, str, str, int]]]
 
 
 class Metrics:
-    def __init__(self) -> None:
+    """Every metric of one process, in a registry of its own.
+
+    `/metrics` needs no token, so by default no series names a tenant's record: the
+    per-container gauges carry `project=""` and the record's uid as `name`, and `zun_records`
+    is summed over projects (`project=""`). `tenant_names=True` (the admin's
+    `--metrics-tenant-names`) labels them with project and record names instead.
+    """
+
+    def __init__(self, *, tenant_names: bool = False) -> None:
+        self.tenant_names = tenant_names
         self.registry = CollectorRegistry()
         r = self.registry
         self.reconcile_total = Counter(
@@ -165,7 +174,11 @@ class Metrics:
             "zun_events_dropped_total", "Events not written (store errors, full buffer)", registry=r
         )
         self._record_sources: list[RecordCounts] = []
-        r.register(_RecordsCollector(self._record_sources))
+        r.register(_RecordsCollector(self._record_sources, self.tenant_names))
+
+    def record_labels(self, project: str, name: str, uid: str) -> tuple[str, str]:
+        """The (project, name) labels of a record's series: its names only if allowed."""
+        return (project, name) if self.tenant_names else ("", uid)
 
     def add_record_counts(self, source: RecordCounts) -> None:
         """Let `zun_records` include what `source` counts at each scrape."""
@@ -238,16 +251,20 @@ class QueueMetricsAdapter:
 class _RecordsCollector(Collector):
     """`zun_records{kind,phase,project}`, counted from informer caches when scraped."""
 
-    def __init__(self, sources: list[RecordCounts]) -> None:
-        self._sources = sources
+    def __init__(self, sources: list[RecordCounts], tenant_names: bool) -> None:
+        self._sources, self._tenant_names = sources, tenant_names
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
             "zun_records", "Records by kind, phase and project", labels=["kind", "phase", "project"]
         )
+        counts: dict[tuple[str, str, str], int] = {}
         for source in self._sources:
             for kind, phase, project, n in source():
-                family.add_metric([kind, phase, project], n)
+                key = (kind, phase, project if self._tenant_names else "")
+                counts[key] = counts.get(key, 0) + n
+        for labels, n in counts.items():
+            family.add_metric(list(labels), n)
         yield family
 
     def describe(self) -> Iterator[GaugeMetricFamily]:

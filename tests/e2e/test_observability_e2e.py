@@ -56,7 +56,7 @@ class Controller(ZunBed):
         self.metrics_port = free_port()
         log = (self.workdir / f"controller-{self.starts}.log").open("wb")
         cmd = [ZUN, "run", "--etcd", self.etcd.url, "--lease-ttl", "3", "--log-json"]
-        cmd += ["--health-port", str(self.metrics_port)]
+        cmd += ["--health-port", str(self.metrics_port), "--metrics-tenant-names"]
         env = {**os.environ, "ZUN_LOG_LEVEL": "INFO"}
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()

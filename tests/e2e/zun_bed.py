@@ -35,11 +35,13 @@ class Process:
         self.workdir, self.label = workdir, label
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        #: variables added to the environment of the process
+        self.env: dict[str, str] = {}
 
     def launch(self, cmd: list[str]) -> None:
         self.starts += 1
         log = (self.workdir / f"{self.label}-{self.starts}.log").open("wb")
-        env = {**os.environ, "ZUN_LOG_LEVEL": "INFO"}
+        env = {**os.environ, "ZUN_LOG_LEVEL": "INFO", **self.env}
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         log.close()
 
@@ -64,7 +66,11 @@ class ZunBed(Process):
         self.kv = EtcdKV.from_url(etcd.url)
         self.store = RecordStore(self.kv)
 
+    #: the admin setting the GitOps tests need: their repositories are local (file://)
+    git_schemes = "https,ssh,file"
+
     def start(self) -> None:
+        self.env["ZUN_GIT_SCHEMES"] = self.git_schemes
         self.launch([ZUN, "run", "--etcd", self.etcd.url, "--health-port", "0", "--lease-ttl", "3"])
 
     def log_tail(self) -> str:

@@ -14,6 +14,7 @@ import yaml
 from zun_controller.engine.manager import Manager
 from zun_controller.errors import NotFoundError
 from zun_controller.gitops.manifests import APPLY_SET
+from zun_controller.gitops.policy import GitPolicy
 from zun_controller.gitops.setup import register_gitops
 from zun_controller.metrics import Metrics
 from zun_controller.models.container import Container
@@ -59,7 +60,8 @@ class Repo:
 async def world(tmp_path: Path) -> AsyncIterator[tuple[RecordStore, Repo]]:
     store = RecordStore(MemoryKV())
     manager = Manager(metrics=Metrics(), health_port=None)
-    register_gitops(manager, store, manager.metrics, tmp_path / "cache")
+    policy = GitPolicy.allowing("https,ssh,file")  # the admin setting local repositories need
+    register_gitops(manager, store, manager.metrics, tmp_path / "cache", git_policy=policy)
     stop = asyncio.Event()
     task = asyncio.create_task(manager.run(stop))
     yield store, Repo(tmp_path / "repo")

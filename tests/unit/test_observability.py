@@ -38,7 +38,7 @@ class Bed:
         self.kv = MemoryKV()
         self.store = RecordStore(self.kv)
         self.factory = FakeRuntimeFactory(images=(IMAGE,))
-        self.metrics = Metrics()
+        self.metrics = Metrics(tenant_names=True)
         self.manager = Manager(metrics=self.metrics, health_port=None)
         self.ctl = RuntimeControllers(
             self.manager, self.store, self.metrics, self.factory, stop_grace=0, stats_every=0.05

@@ -14,6 +14,7 @@ from test_gitops import Repo, add_repo, container_doc, repo_status, until
 from zun_controller.bridge.operator import Downward
 from zun_controller.engine.manager import Manager
 from zun_controller.errors import NotFoundError
+from zun_controller.gitops.policy import GitPolicy
 from zun_controller.gitops.setup import register_gitops
 from zun_controller.metrics import Metrics
 from zun_controller.models.base import ObjectMeta, OwnerReference
@@ -61,7 +62,8 @@ def test_the_owner_is_read_from_the_records_own_markers() -> None:
 async def world(tmp_path: Path) -> Any:
     store = RecordStore(MemoryKV())
     manager = Manager(metrics=Metrics(), health_port=None)
-    register_gitops(manager, store, manager.metrics, tmp_path / "cache")
+    policy = GitPolicy.allowing("https,ssh,file")  # the admin setting local repositories need
+    register_gitops(manager, store, manager.metrics, tmp_path / "cache", git_policy=policy)
     stop = asyncio.Event()
     task = asyncio.create_task(manager.run(stop))
     yield store, Repo(tmp_path / "repo")

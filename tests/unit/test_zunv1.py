@@ -13,7 +13,7 @@ import pytest
 from zun_controller.api.app import create_app
 from zun_controller.api.auth import Role, Tokens
 from zun_controller.api.zunv1 import ZunV1Settings
-from zun_controller.drivers.runtime.base import ContainerState, ContainerStats
+from zun_controller.drivers.runtime.base import ContainerState, ContainerStats, ExecResult
 from zun_controller.drivers.runtime.base import ContainerStatus as EngineStatus
 from zun_controller.models.container import Container
 from zun_controller.models.registry import parse
@@ -35,11 +35,16 @@ class FakeIO:
         for line in lines[-tail:] if tail else lines:
             yield line
 
-    async def exec(self, container: Container, command: list[str]) -> tuple[int, bytes]:
+    async def exec(
+        self, container: Container, command: list[str], *, max_output: int, max_seconds: float
+    ) -> ExecResult:
         if command[0] == "ps" and self.has_ps:
             table = "PID   USER     TIME  COMMAND\n    1 root      0:00 httpd -f -p 8080\n"
-            return 0, f"{table}    9 root      0:00 {' '.join(command)}\n".encode()
-        return 3, " ".join(command).encode()
+            return ExecResult(0, f"{table}    9 root      0:00 {' '.join(command)}\n".encode())
+        out = " ".join(command).encode()
+        if len(out) > max_output:
+            return ExecResult(-1, out[:max_output], truncated=True)
+        return ExecResult(3, out)
 
     async def stats(self, container: Container) -> ContainerStats:
         return ContainerStats(12.345, 96 * 2**20, 384 * 2**20, 4096, 512, 1500, 700)
@@ -56,7 +61,7 @@ class Bed:
     def client(self, **headers: str) -> httpx.AsyncClient:
         return httpx.AsyncClient(
             transport=httpx.ASGITransport(app=self.app),
-            base_url="http://zun",
+            base_url="http://localhost",
             headers={**V, **headers},
         )
 
@@ -88,7 +93,7 @@ async def test_version_documents_and_microversions(bed: Bed) -> None:
         assert (v1["id"], v1["min_version"], v1["max_version"], v1["status"]) == (
             "v1", "1.1", "1.40", "CURRENT"
         )  # fmt: skip
-        assert v1["links"][0]["href"] == "http://zun/v1/"
+        assert v1["links"][0]["href"] == "http://localhost/v1/"
         r = await c.get("/v1", headers={"OpenStack-API-Version": "container 1.12"})
         assert r.json()["id"] == "v1"
         assert r.headers["OpenStack-API-Version"] == "container 1.12"
@@ -232,7 +237,7 @@ async def test_list_pages_with_limit_and_marker(bed: Bed) -> None:
             await _run(c, f"c{i}", image="x")
         first = (await c.get("/v1/containers", params={"limit": 2})).json()
         assert [x["name"] for x in first["containers"]] == ["c0", "c1"]
-        assert first["next"].startswith("http://zun/v1/containers?limit=2&marker=")
+        assert first["next"].startswith("http://localhost/v1/containers?limit=2&marker=")
         rest = (await c.get(first["next"])).json()
         assert [x["name"] for x in rest["containers"]] == ["c2"] and rest["next"] is None
 

@@ -17,6 +17,7 @@ from zun_controller.api.auth import Tokens
 from zun_controller.api.context import ApiContext
 from zun_controller.api.errors import HANDLERS, ApiError, translate
 from zun_controller.api.io import ContainerIO
+from zun_controller.api.limits import ApiLimits, BodyLimit
 from zun_controller.api.release import QuotaReleaser
 from zun_controller.engine.events import EventRecorder
 from zun_controller.store.records import RecordStore
@@ -30,11 +31,16 @@ def create_app(
     zun_v1: zunv1.ZunV1Settings | None = None,
     events: EventRecorder | None = None,
     policy: AdmissionPolicy | None = None,
+    limits: ApiLimits | None = None,
 ) -> FastAPI:
     """`events` records quota refusals (`QuotaExceeded`); without it they are only answered.
-    `policy`: the admission limits (their defaults without it)."""
+    `policy`: the admission limits (their defaults without it). `limits` bound bodies, streams
+    and exec (api/limits.py; its defaults without it)."""
     admission = Admission(store, policy, events)
-    ctx = ApiContext(store=store, tokens=Tokens(store.kv), admission=admission, io=io)
+    limits = limits or ApiLimits()
+    ctx = ApiContext(
+        store=store, tokens=Tokens(store.kv), admission=admission, io=io, limits=limits
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -49,6 +55,7 @@ def create_app(
 
     app = FastAPI(title="Zun controller API", version="v1alpha1", lifespan=lifespan)
     app.state.zun = ctx
+    app.add_middleware(BodyLimit, limit=limits.max_body_bytes)
     for exc_type, handler in HANDLERS.items():
         app.add_exception_handler(exc_type, handler)
     app.add_exception_handler(Exception, HANDLERS[ApiError])

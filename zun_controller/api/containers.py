@@ -1,7 +1,10 @@
 """Logs of and commands in a Container, through the `ContainerIO` port:
 `GET …/projects/{project}/containers/{name}/log?follow=&tailLines=` (plain text, streamed) and
 `POST …/projects/{project}/containers/{name}/exec` with `{"command": [...]}` ->
-`{"exitCode": N, "output": "..."}`. Reading logs needs read access; exec needs write access.
+`{"exitCode": N, "output": "...", "truncated": false, "timedOut": false}`. Reading logs needs read
+access; exec needs write access. A follow counts against the token's open streams and ends
+after `ApiLimits.stream_timeout`; exec keeps `exec_output_bytes` of output (`truncated`) and
+stops the command after `exec_timeout` (`timedOut`, exit code -1).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from zun_controller.api.auth import Principal
 from zun_controller.api.context import PREFIX, ApiContext, context, principal
 from zun_controller.api.errors import ApiError
 from zun_controller.api.io import ContainerIO
+from zun_controller.api.limits import until
 from zun_controller.models.base import Model
 from zun_controller.models.container import Container
 
@@ -58,6 +62,9 @@ async def logs(
     ctx = context(request)
     obj = await _running(ctx, project, name)
     stream = _io(ctx).logs(obj, tail=tailLines, follow=follow)
+    if follow:
+        stream = ctx.slots.hold(who.name, until(stream, ctx.limits.stream_timeout))
+        ctx.slots.take(who.name)
     return StreamingResponse(stream, media_type="text/plain")
 
 
@@ -68,5 +75,14 @@ async def exec_(
     access.check_project(who, project, write=True)
     ctx = context(request)
     obj = await _running(ctx, project, name)
-    code, output = await _io(ctx).exec(obj, body.command)
-    return {"exitCode": code, "output": output.decode(errors="replace")}
+    limits = ctx.limits
+    with ctx.exec_slots.held(who.name):
+        done = await _io(ctx).exec(
+            obj, body.command, max_output=limits.exec_output_bytes, max_seconds=limits.exec_timeout
+        )
+    return {
+        "exitCode": done.exit_code,
+        "output": done.output.decode(errors="replace"),
+        "truncated": done.truncated,
+        "timedOut": done.timed_out,
+    }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request
 
@@ -11,6 +11,7 @@ from zun_controller.admission.quota import QuotaAdmission
 from zun_controller.api.auth import Principal, Tokens
 from zun_controller.api.errors import ApiError
 from zun_controller.api.io import ContainerIO
+from zun_controller.api.limits import ApiLimits, StreamSlots
 from zun_controller.models.base import Resource
 from zun_controller.models.registry import kinds
 from zun_controller.store.records import RecordStore
@@ -24,6 +25,15 @@ class ApiContext:
     tokens: Tokens
     admission: Admission
     io: ContainerIO | None = None
+    limits: ApiLimits = field(default_factory=ApiLimits)
+    #: open watches and log follows per token, at most `limits.streams_per_token` each
+    slots: StreamSlots = field(init=False)
+    #: running execs per token, at most `limits.execs_per_token` each
+    exec_slots: StreamSlots = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.slots = StreamSlots(self.limits.streams_per_token)
+        self.exec_slots = StreamSlots(self.limits.execs_per_token, "execs")
 
     @property
     def quota(self) -> QuotaAdmission:

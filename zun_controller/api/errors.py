@@ -34,8 +34,10 @@ _REASONS = {
     405: "MethodNotAllowed",
     409: "Conflict",
     410: "Expired",
+    413: "RequestEntityTooLarge",
     415: "UnsupportedMediaType",
     422: "Invalid",
+    429: "TooManyRequests",
     503: "ServiceUnavailable",
 }
 
@@ -44,13 +46,21 @@ class ApiError(Exception):
     """An answer other than success, with its HTTP code."""
 
     def __init__(
-        self, code: int, message: str, *, reason: str = "", causes: list[FieldError] | None = None
+        self,
+        code: int,
+        message: str,
+        *,
+        reason: str = "",
+        causes: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.reason = reason or _REASONS.get(code, "InternalError")
         self.message = message
         self.causes = causes or []
+        #: extra response headers (`Retry-After` of a 429)
+        self.headers = headers or {}
 
 
 def status_body(err: ApiError) -> dict[str, Any]:
@@ -91,7 +101,7 @@ def translate(exc: Exception) -> ApiError:  # noqa: PLR0911 - one case per error
 
 
 def _response(err: ApiError) -> JSONResponse:
-    return JSONResponse(status_body(err), status_code=err.code)
+    return JSONResponse(status_body(err), status_code=err.code, headers=err.headers or None)
 
 
 async def on_zun_error(_: Request, exc: Exception) -> JSONResponse:
@@ -100,7 +110,7 @@ async def on_zun_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    return _response(ApiError(exc.status_code, str(exc.detail)))
+    return _response(ApiError(exc.status_code, str(exc.detail), headers=dict(exc.headers or {})))
 
 
 async def on_request_error(_: Request, exc: Exception) -> JSONResponse:

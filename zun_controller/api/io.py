@@ -42,13 +42,33 @@ class ContainerUsage(Protocol):
     def net_tx(self) -> int: ...
 
 
+class ExecOutcome(Protocol):
+    """What a command run in a container gave: its exit code (-1 when it was stopped), its
+    output (at most the bytes asked for), and whether it was cut or ran out of time."""
+
+    @property
+    def exit_code(self) -> int: ...
+
+    @property
+    def output(self) -> bytes: ...
+
+    @property
+    def truncated(self) -> bool: ...
+
+    @property
+    def timed_out(self) -> bool: ...
+
+
 class ContainerIO(Protocol):
     def logs(self, container: Container, *, tail: int | None, follow: bool) -> AsyncIterator[bytes]:
         """stdout and stderr of the container the record made."""
         ...
 
-    async def exec(self, container: Container, command: list[str]) -> tuple[int, bytes]:
-        """Run a command inside it: (exit code, output)."""
+    async def exec(
+        self, container: Container, command: list[str], *, max_output: int, max_seconds: float
+    ) -> ExecOutcome:
+        """Run a command inside it, keeping at most `max_output` bytes of output and stopping
+        it after `max_seconds`."""
         ...
 
     async def stats(self, container: Container) -> ContainerUsage:

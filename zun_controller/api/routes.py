@@ -48,7 +48,8 @@ async def _list(
     ctx = context(request)
     if params.get("watch"):
         stream = Watch(ctx, who, cls, project, params).stream()
-        return StreamingResponse(stream, media_type="application/x-ndjson")
+        ctx.slots.take(who.name)
+        return StreamingResponse(ctx.slots.hold(who.name, stream), media_type=NDJSON)
     return await crud.listed(ctx, who, cls, project, params)
 
 
@@ -73,6 +74,7 @@ def _params(
 
 
 Params = Annotated[Obj, Depends(_params)]
+NDJSON = "application/x-ndjson"
 
 
 @router.get("/projects/{project}/{plural}")

@@ -3,13 +3,13 @@
 Without `resourceVersion` (or with 0) the stream starts with an ADDED event per current record,
 then follows changes; with `resourceVersion=N` it sends every change after N. A compacted N
 gives one `ERROR` event carrying a 410 Status, then the stream ends (list again), as Kubernetes.
-`timeoutSeconds` ends the stream after that long.
+`timeoutSeconds` ends the stream after that long; the server ends it after
+`ApiLimits.stream_timeout` whatever the client asked (clients watch again, as with
+kube-apiserver's request timeout).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,6 +18,7 @@ from zun_controller.api import access
 from zun_controller.api.auth import Principal
 from zun_controller.api.context import ApiContext
 from zun_controller.api.errors import ApiError, status_body
+from zun_controller.api.limits import until
 from zun_controller.errors import CompactedError, InvalidError
 from zun_controller.models.base import Resource
 from zun_controller.store.codec import decode
@@ -50,14 +51,11 @@ class Watch:
         self.ctx, self.who, self.cls, self.project = ctx, who, cls, project
         self.match = parse_selector(params.get("labelSelector"))
         self.since = int(params.get("resourceVersion") or 0)
-        self.timeout = params.get("timeoutSeconds")
+        self.timeout = ctx.limits.stream_seconds(params.get("timeoutSeconds"))
         self.known: set[str] = set()
 
-    async def stream(self) -> AsyncIterator[bytes]:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.timeout):
-                async for line in self._events():
-                    yield line
+    def stream(self) -> AsyncIterator[bytes]:
+        return until(self._events(), self.timeout)
 
     async def _events(self) -> AsyncIterator[bytes]:
         start = self.since + 1

@@ -17,8 +17,10 @@ import uvicorn
 from zun_controller.admission import AdmissionPolicy
 from zun_controller.api.app import create_app
 from zun_controller.api.auth import Role, Tokens
+from zun_controller.api.limits import ApiLimits
 from zun_controller.api.zunv1 import ZunV1Settings
-from zun_controller.drivers.runtime.base import ContainerStats, Runtime, RuntimeFactory
+from zun_controller.api.zunv1.noauth import check_listen
+from zun_controller.drivers.runtime.base import ContainerStats, ExecResult, Runtime, RuntimeFactory
 from zun_controller.engine.events import EventRecorder
 from zun_controller.errors import PermanentError
 from zun_controller.metrics import Metrics
@@ -52,10 +54,11 @@ class PoolContainerIO:
         async for chunk in runtime.logs(cid, tail=tail, follow=follow):
             yield chunk
 
-    async def exec(self, container: Container, command: list[str]) -> tuple[int, bytes]:
+    async def exec(
+        self, container: Container, command: list[str], *, max_output: int, max_seconds: float
+    ) -> ExecResult:
         cid, runtime = await self._runtime_of(container)
-        result = await runtime.exec(cid, command)
-        return result.exit_code, result.output
+        return await runtime.exec(cid, command, max_output=max_output, max_seconds=max_seconds)
 
     async def stats(self, container: Container) -> ContainerStats:
         cid, runtime = await self._runtime_of(container)
@@ -80,11 +83,19 @@ def api_server(
     host: str = LOOPBACK,
     metrics: Metrics | None = None,
 ) -> tuple[uvicorn.Server, PoolContainerIO | None]:
+    """The server and its `ContainerIO`; `PermanentError` when no-auth mode (ZUN_V1_NOAUTH)
+    is asked for on an address other than a loopback one, or a ZUN_API_* limit is bad."""
+    v1 = ZunV1Settings.from_env(os.environ)
+    if v1.noauth:
+        check_listen(host)
+    try:
+        limits = ApiLimits.from_env(os.environ)
+    except ValueError as exc:
+        raise PermanentError("InvalidLimit", str(exc)) from None
     io = PoolContainerIO(store, factory) if factory else None
     events = EventRecorder(store, metrics or Metrics())
     policy = AdmissionPolicy.from_env(os.environ).reserving(port)
-    zun_v1 = ZunV1Settings.from_env(os.environ)
-    app = create_app(store, io, zun_v1=zun_v1, events=events, policy=policy)
+    app = create_app(store, io, zun_v1=v1, events=events, policy=policy, limits=limits)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
     return _Server(config), io
 

@@ -70,7 +70,13 @@ def build_manager(
     )
     policy = AdmissionPolicy.from_env(os.environ)
     register_gitops(
-        manager, store, metrics, settings.gitops_cache, policy=policy, recorder=runtime.recorder
+        manager,
+        store,
+        metrics,
+        settings.gitops_cache,
+        policy=policy,
+        git_policy=settings.git_policy,
+        recorder=runtime.recorder,
     )
     register_garbage_collector(manager, store, metrics, resync_period=settings.resync_period)
     return manager

@@ -21,6 +21,7 @@ from zun_controller.config import EtcdSettings, ManagerSettings, default_data_di
 from zun_controller.drivers.runtime.docker import docker_runtime_factory
 from zun_controller.engine.leader import LeadershipLost
 from zun_controller.errors import ZunError
+from zun_controller.gitops.policy import GitPolicy
 from zun_controller.metrics import Metrics
 from zun_controller.reconcilers.app_docker import DEFAULT_LB_IMAGE
 from zun_controller.store.etcd import EtcdKV
@@ -60,6 +61,31 @@ LbImage = Annotated[
         help="haproxy image of docker Clusters' balancers (the default is a test image)",
     ),
 ]
+GitSchemes = Annotated[
+    str,
+    typer.Option(
+        "--git-schemes",
+        envvar="ZUN_GIT_SCHEMES",
+        help="URL schemes GitRepositories may use (of https,ssh,http,git,file)",
+    ),
+]
+
+
+TenantNames = Annotated[
+    bool,
+    typer.Option(
+        "--metrics-tenant-names",
+        envvar="ZUN_METRICS_TENANT_NAMES",
+        help="label /metrics with project and record names (it needs no token: off by default)",
+    ),
+]
+
+
+def _git_policy(schemes: str) -> GitPolicy:
+    try:
+        return GitPolicy.allowing(schemes)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--git-schemes") from None
 
 
 async def _serve(
@@ -75,7 +101,7 @@ async def _serve(
     store = RecordStore(kv)
     if local_engine:
         await register_local_host(store, local_engine)
-    metrics = Metrics()
+    metrics = Metrics(tenant_names=settings.metrics_tenant_names)
     instance = await instance_id(kv)
     manager = build_manager(store, settings, metrics, docker_runtime_factory, instance)
     stop = asyncio.Event()
@@ -168,6 +194,8 @@ def up(
         ),
     ] = 2479,
     lb_image: LbImage = DEFAULT_LB_IMAGE,
+    git_schemes: GitSchemes = "https,ssh",
+    metrics_tenant_names: TenantNames = False,
     log_json: LogJson = False,
     log_level: LogLevel = "INFO",
 ) -> None:
@@ -179,7 +207,12 @@ def up(
             _start_embedded(server)
             etcd = server.url
         settings = ManagerSettings(
-            workers=workers, leader_election=False, health_port=health_port, lb_image=lb_image
+            workers=workers,
+            leader_election=False,
+            health_port=health_port,
+            lb_image=lb_image,
+            git_policy=_git_policy(git_schemes),
+            metrics_tenant_names=metrics_tenant_names,
         )
         _run(_serve(EtcdSettings(url=etcd), settings, True, local_engine=docker, api_port=api_port))
     finally:
@@ -200,6 +233,8 @@ def run(
         typer.Option("--action-log", envvar="ZUN_ACTION_LOG", help="JSON line per reconcile"),
     ] = None,
     lb_image: LbImage = DEFAULT_LB_IMAGE,
+    git_schemes: GitSchemes = "https,ssh",
+    metrics_tenant_names: TenantNames = False,
     log_json: LogJson = False,
     log_level: LogLevel = "INFO",
 ) -> None:
@@ -207,7 +242,12 @@ def run(
     logs.setup(log_level, log_json)
     settings = _settings(workers, lease_ttl, identity, health_port)
     settings = dataclasses.replace(
-        settings, health_host=health_host, action_log=action_log, lb_image=lb_image
+        settings,
+        health_host=health_host,
+        action_log=action_log,
+        lb_image=lb_image,
+        git_policy=_git_policy(git_schemes),
+        metrics_tenant_names=metrics_tenant_names,
     )
     _run(_serve(EtcdSettings(url=etcd), settings, banner=False))
 

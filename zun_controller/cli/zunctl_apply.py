@@ -31,6 +31,7 @@ from zun_controller.models.ownership import (
     owner_of,
 )
 from zun_controller.models.registry import by_kind, parse
+from zun_controller.models.safe_yaml import load_all
 
 _MARKER_LABELS = (GITOPS_REPOSITORY, APPLYSET)
 ADOPT_HOW = '--force-conflicts or annotation zun.openstack.org/adopt: "true"'
@@ -60,12 +61,10 @@ def read_manifests(target: str, default_project: str) -> list[Manifest]:
     out = []
     for source, text in _texts(target):
         try:
-            docs = list(yaml.safe_load_all(text))
-        except yaml.YAMLError as exc:
-            raise ZunctlError(f"{source}: not YAML: {str(exc).splitlines()[0]}") from None
-        for doc in docs:
-            if doc is not None:
-                out.append(_manifest(doc, source, default_project))
+            docs = load_all(text, source)
+        except InvalidError as exc:
+            raise ZunctlError(str(exc)) from None
+        out += [_manifest(doc, source, default_project) for doc in docs]
     return out
 
 

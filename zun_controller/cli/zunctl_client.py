@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 
+from zun_controller.errors import InvalidError
 from zun_controller.models.base import Resource, Scope
+from zun_controller.models.safe_yaml import load_one
 
 PREFIX = "/apis/zun.openstack.org/v1alpha1"
 CONFIG = Path("~/.config/zun/config.yaml")
@@ -28,6 +29,16 @@ class ZunctlError(Exception):
         self.status = status
 
 
+def _config_file(path: Path) -> dict[str, Any]:
+    try:
+        data = load_one(path.read_text(), str(path))
+    except InvalidError as exc:
+        raise ZunctlError(str(exc)) from None
+    if data is not None and not isinstance(data, dict):
+        raise ZunctlError(f"{path}: must be a mapping of url, token, project")
+    return data or {}
+
+
 @dataclass(frozen=True)
 class Config:
     url: str
@@ -39,7 +50,7 @@ class Config:
         path = Path(os.environ.get("ZUN_CONFIG", str(CONFIG))).expanduser()
         data: dict[str, Any] = {}
         if path.is_file():
-            data = yaml.safe_load(path.read_text()) or {}
+            data = _config_file(path)
         url = os.environ.get("ZUN_URL") or data.get("url") or "http://127.0.0.1:7070"
         token = os.environ.get("ZUN_TOKEN") or data.get("token") or ""
         if not token:

@@ -5,22 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
 from zun_controller.errors import FieldError, InvalidError
 from zun_controller.models.base import Resource, Scope
 from zun_controller.models.ownership import GITOPS_REPOSITORY, SOURCE
 from zun_controller.models.registry import parse
+from zun_controller.models.safe_yaml import brief, load_all
 
 FROM_GITOPS = "gitops"
 APPLY_SET = GITOPS_REPOSITORY
 
 
 def _documents(name: str, text: str) -> list[Any]:
-    try:
-        return [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as exc:
-        raise InvalidError([FieldError(name, f"not YAML: {exc}")]) from None
+    return load_all(text, name)
 
 
 def load_records(files: dict[str, str], project: str, owner: str) -> list[Resource]:
@@ -53,7 +49,9 @@ def _record(doc: Any, project: str, owner: str) -> Resource:
             "kind", f"{obj.KIND.kind} is cluster-scoped: not managed from a project's repository"
         )
     if obj.project != project:
-        raise InvalidError.at("metadata.project", f"must be {project!r}, the repository's project")
+        raise InvalidError.at(
+            "metadata.project", f"must be {brief(project)}, the repository's project"
+        )
     obj.metadata.labels[APPLY_SET] = owner
     obj.metadata.annotations[SOURCE] = FROM_GITOPS
     return obj

@@ -2,7 +2,10 @@
 
 Each interval it applies the manifests again, so a hand edit of a record it owns is put back
 (counted in status.driftCorrected). A commit with an invalid manifest applies nothing and says
-which file and field; the records of the last good commit stay as they are.
+which file and field; the records of the last good commit stay as they are. A URL the
+admin's `GitPolicy` does not allow is fetched never (condition reason `URLNotAllowed`), and
+manifests over its size limits apply nothing (`TooLarge`); a failed fetch says so without git's
+text (`FetchFailed`).
 
 Every write goes through admission as the repository's writer: a member of its project (no
 admin-only fields, the port policy, the project's quota), or an admin when an admin set the
@@ -39,6 +42,7 @@ from zun_controller.errors import (
 )
 from zun_controller.gitops.git import Mirror
 from zun_controller.gitops.manifests import APPLY_SET, load_records
+from zun_controller.gitops.policy import GitPolicy
 from zun_controller.models.base import Resource, Scope
 from zun_controller.models.event import EventType
 from zun_controller.models.gitrepository import GitRepository
@@ -48,6 +52,9 @@ from zun_controller.store.records import RecordStore
 
 log = logging.getLogger(__name__)
 FINALIZER = "zun.openstack.org/gitops"
+#: characters of a failure's message kept in the Ready condition
+MESSAGE_CHARS = 4000
+
 CONFLICT = "OwnershipConflict"
 
 
@@ -67,12 +74,15 @@ class GitRepositoryReconciler:
         repos: Records[GitRepository],
         store: RecordStore,
         cache: Path,
+        *,
         recorder: EventRecorder | None = None,
         admission: Admission | None = None,
+        policy: GitPolicy | None = None,
     ) -> None:
         self.repos, self.store, self.cache = repos, store, cache
         self.recorder = recorder
         self.admission = admission or Admission(store)
+        self.policy = policy or GitPolicy()
 
     async def reconcile(self, key: str) -> Result:
         repo = self.repos.get(key)
@@ -87,20 +97,25 @@ class GitRepositoryReconciler:
         try:
             await self._sync(repo)
         except InvalidError as exc:
-            repo.status.phase = "Failed"
-            repo.status.set_condition("Ready", False, "InvalidManifest", str(exc))
-        except (TransientError, PermanentError) as exc:
-            repo.status.phase = "Failed"
-            repo.status.set_condition("Ready", False, "FetchFailed", str(exc))
+            self._failed(repo, "InvalidManifest", str(exc))
+        except PermanentError as exc:
+            self._failed(repo, exc.reason, exc.message)
+        except TransientError as exc:
+            self._failed(repo, "FetchFailed", str(exc))
         except _Refused as exc:
-            repo.status.phase = "Failed"
-            repo.status.set_condition("Ready", False, "Refused", str(exc))
+            self._failed(repo, "Refused", str(exc))
         repo.status.observed_generation = repo.metadata.generation
         await self.repos.write_status(repo, before)
         return Result(requeue_after=repo.spec.interval_seconds)
 
+    @staticmethod
+    def _failed(repo: GitRepository, reason: str, message: str) -> None:
+        repo.status.phase = "Failed"
+        cut = message if len(message) <= MESSAGE_CHARS else message[: MESSAGE_CHARS - 3] + "..."
+        repo.status.set_condition("Ready", False, reason, cut)
+
     async def _sync(self, repo: GitRepository) -> None:
-        mirror = Mirror(self.cache, repo.spec.url)
+        mirror = Mirror(self.cache, repo.spec.url, self.policy)
         commit = await mirror.fetch(repo.spec.branch)
         repo.status.last_fetched_commit = commit
         files = await mirror.manifests(commit, repo.spec.path)

@@ -10,6 +10,7 @@ from zun_controller.engine.controller import Controller
 from zun_controller.engine.events import EventRecorder
 from zun_controller.engine.informer import Informer
 from zun_controller.engine.manager import Manager, Task
+from zun_controller.gitops.policy import GitPolicy
 from zun_controller.gitops.reconciler import GitRepositoryReconciler
 from zun_controller.metrics import Metrics
 from zun_controller.models.gitrepository import GitRepository
@@ -23,15 +24,24 @@ def register_gitops(
     cache: Path,
     *,
     policy: AdmissionPolicy | None = None,
+    git_policy: GitPolicy | None = None,
     recorder: EventRecorder | None = None,
 ) -> None:
     """`recorder`: the manager's shared one; without it the GitOps controller writes its
-    Events with one of its own."""
+    Events with one of its own. `git_policy`: what repositories may be read and how much
+    (https/ssh, default limits)."""
     repos = Records(store, Informer(store, GitRepository, metrics=metrics, resync_period=60.0))
     if recorder is None:
         recorder = EventRecorder(store, metrics)
         manager.add_task(Task("gitops-event-recorder", recorder.run))
-    reconciler = GitRepositoryReconciler(repos, store, cache, recorder, Admission(store, policy))
+    reconciler = GitRepositoryReconciler(
+        repos,
+        store,
+        cache,
+        recorder=recorder,
+        admission=Admission(store, policy),
+        policy=git_policy,
+    )
     manager.add_controller(
         Controller("gitrepository", reconciler, repos.informer, store=store, metrics=metrics)
     )

@@ -16,6 +16,7 @@ from zun_controller.models.host import Host
 from zun_controller.models.network import Network, Volume
 from zun_controller.models.project import Project, Quota
 from zun_controller.models.pullsecret import PullSecret
+from zun_controller.models.safe_yaml import brief
 
 _KINDS: dict[str, type[Resource]] = {}
 
@@ -50,7 +51,9 @@ def by_kind(kind: str) -> type[Resource]:
     try:
         return _KINDS[kind]
     except KeyError:
-        raise InvalidError.at("kind", f"unknown kind {kind!r}; known kinds: {_known()}") from None
+        raise InvalidError.at(
+            "kind", f"unknown kind {brief(kind)}; known kinds: {_known()}"
+        ) from None
 
 
 def lookup(name: str) -> type[Resource]:
@@ -93,9 +96,10 @@ def parse(data: Any) -> Resource:
         )
     if data.get("apiVersion") != API_VERSION:
         raise InvalidError.at(
-            "apiVersion", f"must be {API_VERSION!r}, got {data.get('apiVersion')!r}"
+            "apiVersion", f"must be {API_VERSION!r}, got {brief(data.get('apiVersion'))}"
         )
-    cls = by_kind(str(data.get("kind")))
+    kind = data.get("kind")
+    cls = by_kind(kind if isinstance(kind, str) else str(type(kind).__name__))
     return validate_as(cls, data)
 
 

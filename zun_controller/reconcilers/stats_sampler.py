@@ -1,7 +1,8 @@
 """`StatsSampler`: every few seconds, read each running Container record's cpu and memory
 from its engine (`Runtime.stats`) into `zun_container_cpu_ratio` and
-`zun_container_memory_bytes`, labelled by project and record name (bounded: never container
-ids). Series of records that are gone or no longer running are dropped. Leader-only."""
+`zun_container_memory_bytes`, labelled by project and record name, or by the record's uid
+alone unless the process's `Metrics` may name tenants (bounded: never container ids). Series
+of records that are gone or no longer running are dropped. Leader-only."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ class StatsSampler:
         seen: set[tuple[str, str]] = set()
         for obj in self.containers.all(lambda c: c.status.phase in _SAMPLED):
             if await self._sample_one(obj):
-                seen.add((obj.project or "", obj.name))
+                seen.add(self._labels(obj))
         self._drop(self._series - seen)
         self._series = seen
 
@@ -59,10 +60,13 @@ class StatsSampler:
         except ZunError as exc:
             log.debug("no stats", extra={"key": obj.key, "error": str(exc)})
             return False
-        labels = (obj.project or "", obj.name)
+        labels = self._labels(obj)
         self.metrics.container_cpu.labels(*labels).set(stats.cpu_percent / 100.0)
         self.metrics.container_memory.labels(*labels).set(stats.memory_bytes)
         return True
+
+    def _labels(self, obj: Container) -> tuple[str, str]:
+        return self.metrics.record_labels(obj.project or "", obj.name, obj.metadata.uid or "")
 
     def _drop(self, series: set[tuple[str, str]]) -> None:
         for labels in series:

@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from zun_controller.api.context import ApiContext
-from zun_controller.api.zunv1 import actions, containers, errors, hosts, versions
+from zun_controller.api.zunv1 import actions, containers, errors, hosts, noauth, versions
 from zun_controller.api.zunv1.auth import ZunV1Settings
 
 __all__ = ["ZunV1Settings", "mount"]
@@ -49,6 +49,8 @@ def v1_app(ctx: ApiContext, settings: ZunV1Settings) -> FastAPI:
     for exc_type in errors.HANDLED:
         app.add_exception_handler(exc_type, errors.handle)
     app.middleware("http")(_microversion)
+    if settings.noauth:
+        app.middleware("http")(noauth.guard)
     app.include_router(containers.router)
     app.include_router(actions.router)
     app.include_router(hosts.router)

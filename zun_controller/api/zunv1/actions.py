@@ -5,11 +5,15 @@ start -> `spec.state: Running`; stop, kill -> `Stopped`; pause -> `Paused`; unpa
 `Running`; reboot -> `spec.restartedAt` (the controller restarts the container once) and
 `Running`; rename -> the Zun name; rebuild -> `spec.rebuiltAt` and, with `image`,
 `spec.image` (the controller recreates the container). Each answers 202 at once, as Zun does;
-the status follows when the controller converges.
+the status follows when the controller converges. `logs` answers at most the newest
+`ApiLimits.log_bytes` of at most `log_lines` lines; `execute` and `top` keep at most
+`exec_output_bytes` and stop the command after `exec_timeout` (the output then ends with a
+`[zun: output cut ...]` line).
 """
 
 from __future__ import annotations
 
+import collections
 import shlex
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -18,7 +22,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from zun_controller.api.context import ApiContext
-from zun_controller.api.io import ContainerIO
+from zun_controller.api.io import ContainerIO, ExecOutcome
 from zun_controller.api.zunv1 import lookup, rules, view
 from zun_controller.api.zunv1.auth import Caller, caller
 from zun_controller.api.zunv1.containers import rename
@@ -26,6 +30,8 @@ from zun_controller.api.zunv1.errors import ZunV1Error
 from zun_controller.models.container import Container, DesiredState
 
 router = APIRouter(prefix="/containers/{ident}")
+#: appended to an execute's output that was cut or stopped
+CUT_MARK = "\n[zun: output cut at {0} bytes or command stopped after {1:g} s]\n"
 Who = Annotated[Caller, Depends(caller)]
 _STATE_ACTIONS = {
     "start": DesiredState.RUNNING,
@@ -169,8 +175,21 @@ async def logs(
     lines = None if tail in (None, "", "all") else _count(tail)
     if not obj.status.container_id:
         return JSONResponse("")
-    chunks = [chunk async for chunk in _io(ctx).logs(obj, tail=lines, follow=False)]
-    return JSONResponse(b"".join(chunks).decode(errors="replace"))
+    return JSONResponse(await _bounded_log(ctx, obj, lines))
+
+
+async def _bounded_log(ctx: ApiContext, obj: Container, lines: int | None) -> str:
+    """The newest `limits.log_bytes` of at most `limits.log_lines` lines: never the whole log."""
+    limits = ctx.limits
+    asked = limits.log_lines if lines is None else min(lines, limits.log_lines)
+    kept, size = collections.deque[bytes](), 0
+    async for chunk in _io(ctx).logs(obj, tail=asked, follow=False):
+        kept.append(chunk)
+        size += len(chunk)
+        while size > limits.log_bytes and len(kept) > 1:
+            size -= len(kept.popleft())
+    data = b"".join(kept)[-limits.log_bytes :]
+    return data.decode(errors="replace")
 
 
 def _count(value: str) -> int:
@@ -194,9 +213,19 @@ async def execute(
     ctx = _ctx(request)
     obj = await lookup.find(ctx, who, ident)
     rules.check("execute", obj)
-    code, output = await _io(ctx).exec(obj, shlex.split(command))
-    text = output.decode(errors="replace")
-    return {"output": text, "exit_code": code, "exec_id": None, "proxy_url": None}
+    done = await _exec(ctx, who, obj, shlex.split(command))
+    text = done.output.decode(errors="replace")
+    if done.truncated or done.timed_out:
+        text += CUT_MARK.format(ctx.limits.exec_output_bytes, ctx.limits.exec_timeout)
+    return {"output": text, "exit_code": done.exit_code, "exec_id": None, "proxy_url": None}
+
+
+async def _exec(ctx: ApiContext, who: Caller, obj: Container, command: list[str]) -> ExecOutcome:
+    limits = ctx.limits
+    with ctx.exec_slots.held(who.principal.name):
+        return await _io(ctx).exec(
+            obj, command, max_output=limits.exec_output_bytes, max_seconds=limits.exec_timeout
+        )
 
 
 @router.get("/top")
@@ -207,7 +236,8 @@ async def top(request: Request, who: Who, ident: str, ps_args: str | None = None
     ctx = _ctx(request)
     obj = await lookup.find(ctx, who, ident)
     rules.check("top", obj)
-    code, output = await _io(ctx).exec(obj, ["ps", *(shlex.split(ps_args or ""))])
+    done = await _exec(ctx, who, obj, ["ps", *(shlex.split(ps_args or ""))])
+    code, output = done.exit_code, done.output
     if code != 0:
         raise ZunV1Error(501, "top needs ps inside the container image")
     rows = [line.split(None, 3) for line in output.decode(errors="replace").splitlines() if line]

@@ -10,7 +10,8 @@ environment): a request without a token acts as a member of the configured proje
 (`ZUN_V1_PROJECT`, default `default`), as keystoneauth's `none` plugin expects of a local
 endpoint (which sends the placeholder token `notused`: in this mode a token that is not one of
 ours, by its `zun_` prefix, is ignored). A request that carries one of our tokens is still
-checked.
+checked. The mode serves loopback addresses only and refuses requests from web pages
+(`noauth.py`).
 """
 
 from __future__ import annotations

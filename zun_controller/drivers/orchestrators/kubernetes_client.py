@@ -22,7 +22,6 @@ from collections.abc import Callable
 from typing import Any
 
 import urllib3.exceptions
-import yaml
 from kubernetes import client as kube
 from kubernetes import config as kube_config
 from tenacity import (
@@ -35,11 +34,13 @@ from tenacity import (
 
 from zun_controller.errors import (
     ConflictError,
+    InvalidError,
     NotFoundError,
     PermanentError,
     TransientError,
     ZunError,
 )
+from zun_controller.models.safe_yaml import load_one
 
 Manifest = dict[str, Any]
 
@@ -99,6 +100,10 @@ def translate(exc: BaseException, what: str) -> ZunError:
         return _translate_api(exc, what)
     if isinstance(exc, urllib3.exceptions.HTTPError | OSError | TimeoutError):
         return TransientError(f"{what}: API server unreachable: {exc}")
+    if isinstance(exc, InvalidError):
+        return PermanentError("InvalidConfig", f"kubeconfig: {exc.errors[0].reason}")
+    if isinstance(exc, InvalidError):
+        return PermanentError("InvalidConfig", f"kubeconfig: {exc.errors[0].reason}")
     if isinstance(exc, kube_config.ConfigException):
         return PermanentError("InvalidConfig", f"{what}: {exc}")
     raise exc
@@ -107,20 +112,18 @@ def translate(exc: BaseException, what: str) -> ZunError:
 def _config_error(exc: Exception) -> PermanentError:
     """Why a kubeconfig does not load, without quoting it: YAML errors would show the line
     (perhaps a token or a key), other errors their text (e.g. bad base64 of embedded certs)."""
+    if isinstance(exc, InvalidError):
+        return PermanentError("InvalidConfig", f"kubeconfig: {exc.errors[0].reason}")
     if isinstance(exc, kube_config.ConfigException):
         return PermanentError("InvalidConfig", f"kubeconfig: {exc}")
-    where = ""
-    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
-        mark = exc.problem_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}: {exc.problem}"
     kind = f"{type(exc).__module__}.{type(exc).__qualname__}".removeprefix("builtins.")
-    return PermanentError("InvalidConfig", f"kubeconfig: {kind}{where}")
+    return PermanentError("InvalidConfig", f"kubeconfig: {kind}")
 
 
 def api_client(kubeconfig: str) -> Any:
     """An `ApiClient` of its own from kubeconfig text (its current context)."""
     try:
-        document = yaml.safe_load(kubeconfig)
+        document = load_one(kubeconfig, "kubeconfig")
         if not isinstance(document, dict):
             raise kube_config.ConfigException("kubeconfig is not a mapping")
         configuration = kube.Configuration()

@@ -160,10 +160,20 @@ class RuntimeEvent:
     labels: Mapping[str, str]
 
 
+#: bytes of an exec's output a runtime keeps unless told otherwise
+EXEC_OUTPUT_BYTES = 1024 * 1024
+
+
 @dataclass(frozen=True)
 class ExecResult:
+    """`exit_code` is -1 when the command did not finish (cut or timed out: it was stopped)."""
+
     exit_code: int
     output: bytes
+    #: the command printed more than the limit; `output` is its first bytes
+    truncated: bool = False
+    #: the command ran past its time and was stopped
+    timed_out: bool = False
 
 
 @dataclass(frozen=True)
@@ -282,7 +292,18 @@ class Runtime(Protocol):
         """stdout and stderr, interleaved as the engine gives them."""
         ...
 
-    async def exec(self, container_id: str, command: list[str]) -> ExecResult: ...
+    async def exec(
+        self,
+        container_id: str,
+        command: list[str],
+        *,
+        max_output: int = EXEC_OUTPUT_BYTES,
+        max_seconds: float | None = None,
+    ) -> ExecResult:
+        """Run `command` in the container, keeping at most `max_output` bytes of its output
+        and letting it run at most `max_seconds` (None: the runtime's request timeout);
+        past either, the command is stopped, not left running."""
+        ...
 
     async def stats(self, container_id: str) -> ContainerStats: ...
 

@@ -24,10 +24,14 @@ import asyncio
 import concurrent.futures
 import contextlib
 import math
+import os
+import signal
+import socket
 import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import docker
@@ -43,6 +47,7 @@ from tenacity import (
 )
 
 from zun_controller.drivers.runtime.base import (
+    EXEC_OUTPUT_BYTES,
     ContainerConfig,
     ContainerState,
     ContainerStats,
@@ -77,6 +82,11 @@ RETRY_ATTEMPTS = 4
 RETRY_WAIT_MAX_S = 2.0
 #: Slack on top of the SDK's socket timeout before `asyncio.timeout` gives up on a thread.
 BOUND_SLACK_S = 5.0
+#: Execs running at once on one engine, on threads of their own: a slow or chatty command never
+#: holds a thread that inspects, logs or stats need; one more is refused (TransientError).
+EXEC_SLOTS = 4
+EXEC_READ_BYTES = 64 * 1024
+EXEC_FRAME_HEADER = 8
 #: Items a stream's thread may read ahead of its consumer.
 STREAM_BUFFER = 256
 NANO = 1_000_000_000
@@ -361,11 +371,79 @@ def _update(api: Api, container_id: str, body: Mapping[str, int]) -> None:
     api._result(api._post_json(url, data=dict(body)), True)
 
 
-def _exec(api: Api, container_id: str, command: list[str]) -> ExecResult:
+def _exec(api: Api, container_id: str, command: list[str], cap: int, seconds: float) -> ExecResult:
+    """Run it, reading its multiplexed output off the hijacked socket ourselves: at most `cap`
+    bytes, for at most `seconds`. Cut short, the connection is closed (a command that writes
+    more then dies of SIGPIPE) and the command killed when the engine is on this machine."""
+    deadline = time.monotonic() + seconds
     exec_id = api.exec_create(container_id, command, stdout=True, stderr=True)["Id"]
-    output: bytes = api.exec_start(exec_id)
+    sock = api.exec_start(exec_id, socket=True)
+    raw = getattr(sock, "_sock", sock)
+    try:
+        output, truncated, timed_out = _read_frames(raw, cap, deadline)
+    finally:
+        _close_hijacked(sock, raw)
+    if truncated or timed_out:
+        _kill_exec(api.exec_inspect(exec_id))
+        return ExecResult(-1, output, truncated=truncated, timed_out=timed_out)
     code = api.exec_inspect(exec_id).get("ExitCode")
     return ExecResult(exit_code=-1 if code is None else int(code), output=output)
+
+
+def _kill_exec(info: Mapping[str, Any]) -> None:
+    """SIGKILL a running exec's process when it is visible here and in its container's cgroup.
+    The Docker API cannot signal an exec; on a remote engine a silent command is left to end
+    by itself (it holds no thread of ours)."""
+    pid, container = info.get("Pid") or 0, str(info.get("ContainerID") or "")
+    if not info.get("Running") or pid <= 0 or not container:
+        return
+    try:
+        if container not in Path(f"/proc/{pid}/cgroup").read_text():
+            return
+        os.kill(pid, signal.SIGKILL)
+    except (OSError, ValueError):
+        return
+
+
+def _close_hijacked(sock: Any, raw: Any) -> None:
+    """Shut the exec's connection down (the engine then kills the command) and free it."""
+    for close in (lambda: raw.shutdown(socket.SHUT_RDWR), raw.close, sock.close):
+        with contextlib.suppress(OSError):
+            close()
+    response = getattr(sock, "_response", None)
+    if response is not None:
+        with contextlib.suppress(Exception):
+            response.close()
+
+
+def _read_frames(raw: Any, cap: int, deadline: float) -> tuple[bytes, bool, bool]:
+    """(payload of stdout/stderr frames, cut at `cap`?, past `deadline`?)."""
+    pending, out = bytearray(), bytearray()
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return bytes(out), False, True
+        raw.settimeout(left)
+        try:
+            chunk = raw.recv(EXEC_READ_BYTES)
+        except TimeoutError:
+            return bytes(out), False, True
+        if not chunk:
+            return bytes(out), False, False
+        pending += chunk
+        _take_frames(pending, out)
+        if len(out) > cap:
+            return bytes(out[:cap]), True, False
+
+
+def _take_frames(pending: bytearray, out: bytearray) -> None:
+    """Move every whole frame's payload (8-byte header: stream, 0, 0, 0, size) to `out`."""
+    while len(pending) >= EXEC_FRAME_HEADER:
+        size = int.from_bytes(pending[4:EXEC_FRAME_HEADER], "big")
+        if len(pending) < EXEC_FRAME_HEADER + size:
+            return
+        out += pending[EXEC_FRAME_HEADER : EXEC_FRAME_HEADER + size]
+        del pending[: EXEC_FRAME_HEADER + size]
 
 
 def _open_logs(api: Api, container_id: str, tail: int | str, follow: bool) -> Any:
@@ -478,9 +556,11 @@ class DockerRuntime(DockerImages):
 
     The client connects lazily, on the first call, and negotiates the API version then.
     `timeout` bounds each request (stop adds its grace period; `exec` waits at most that long
-    for its command; streams are unbounded). `stats` takes ~1 s: the engine waits for a second
-    CPU sample. `update_resources` leaves a limit given as None as it is. `events` drops
-    `exec_*` actions (every health check makes three) and Docker's own event attributes
+    for its command unless told; streams are unbounded). `exec` runs on threads of its own,
+    `EXEC_SLOTS` at a time, keeps at most `max_output` bytes and stops the command past either
+    bound. `stats` takes ~1 s: the engine waits for a second CPU sample. `update_resources`
+    leaves a limit given as None as it is. `events` drops `exec_*` actions (every health
+    check makes three) and Docker's own event attributes
     (name, image, exitCode, signal) from the labels; the container's labels include its
     image's, as in `inspect`.
     """
@@ -500,6 +580,8 @@ class DockerRuntime(DockerImages):
         self._api: Api = None
         self._connect_lock = threading.Lock()
         self._pool = concurrent.futures.ThreadPoolExecutor(POOL_SIZE, f"zun-docker-{name}")
+        self._exec_pool = concurrent.futures.ThreadPoolExecutor(EXEC_SLOTS, f"zun-exec-{name}")
+        self._execs = 0
         self._streams: set[_StreamPump] = set()
 
     # -- plumbing
@@ -785,10 +867,29 @@ class DockerRuntime(DockerImages):
             async for chunk in stream:
                 yield chunk
 
-    async def exec(self, container_id: str, command: list[str]) -> ExecResult:
-        return await self._call(
-            lambda api: _exec(api, container_id, command), f"exec in {container_id}", retry=False
-        )
+    async def exec(
+        self,
+        container_id: str,
+        command: list[str],
+        *,
+        max_output: int = EXEC_OUTPUT_BYTES,
+        max_seconds: float | None = None,
+    ) -> ExecResult:
+        if self._execs >= EXEC_SLOTS:
+            raise TransientError(f"{self.name}: {EXEC_SLOTS} execs running already; retry later")
+        seconds = self._timeout if max_seconds is None else max_seconds
+        api = await self._call(lambda api: api, "exec")
+        loop = asyncio.get_running_loop()
+        self._execs += 1
+        try:
+            async with asyncio.timeout(seconds + self._timeout + BOUND_SLACK_S):
+                return await loop.run_in_executor(
+                    self._exec_pool, _exec, api, container_id, command, max_output, seconds
+                )
+        except Exception as exc:
+            raise translate(exc, f"exec in {container_id}") from exc
+        finally:
+            self._execs -= 1
 
     async def stats(self, container_id: str) -> ContainerStats:
         raw = await self._call(
@@ -800,6 +901,7 @@ class DockerRuntime(DockerImages):
         for pump in list(self._streams):
             pump.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._exec_pool.shutdown(wait=False, cancel_futures=True)
         if self._api is not None:
             self._api.close()
 

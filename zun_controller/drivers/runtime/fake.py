@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from zun_controller.drivers.runtime.base import (
+    EXEC_OUTPUT_BYTES,
     ContainerConfig,
     ContainerState,
     ContainerStats,
@@ -614,7 +615,20 @@ class FakeRuntime:
                 yield chunk
             sent = len(container.log)
 
-    async def exec(self, container_id: str, command: list[str]) -> ExecResult:
+    async def exec(
+        self,
+        container_id: str,
+        command: list[str],
+        *,
+        max_output: int = EXEC_OUTPUT_BYTES,
+        max_seconds: float | None = None,
+    ) -> ExecResult:
+        result = await self._exec(container_id, command)
+        if len(result.output) <= max_output:
+            return result
+        return ExecResult(-1, result.output[:max_output], truncated=True)
+
+    async def _exec(self, container_id: str, command: list[str]) -> ExecResult:
         self._enter("exec")
         container = self._get(container_id)
         if container.status is not ContainerStatus.RUNNING:
