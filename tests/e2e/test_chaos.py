@@ -38,6 +38,7 @@ def test_short_chaos_profile_audits_clean(tmp_path: Path) -> None:
         "untruthful": 0,
         "duplicates": 0,
         "orphans": 0,
+        "dangling_owners": 0,
         "overlapping_actions": 0,
     }, report["details"]
     # more than one replica process acted (the rival, restarts), never at once (checked above)

@@ -165,7 +165,7 @@ async def test_a_volume_a_running_container_mounts_is_held(
         found = engine.volumes.list(filters={"label": f"{LABEL_PROJECT}={p}"})
         return [v.name for v in found]
 
-    assert volumes() == [f"zun-{p}-data"]
+    assert volumes() == [f"zun_{p}_data"]
     assert running(engine, p) == {"db": HTTPD_V1}
     await zun.store.delete(Container, "db", p)
     await zun.until(lambda: fetch_gone(zun, Volume, "data", p), 120, "Volume deleted once unused")

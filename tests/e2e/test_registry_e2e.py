@@ -365,7 +365,7 @@ async def test_a_swarm_service_pulls_a_private_image_with_the_pull_secret(
         "template": {"containers": [container]},
         "service": {"type": "NodePort", "ports": [{"port": 80, "targetPort": 8080}]},
     }
-    service = f"zun-{project}-web"
+    service = f"zun_{project}_web"
     try:
         await zun.apply("Application", "web", spec, project=project)
 

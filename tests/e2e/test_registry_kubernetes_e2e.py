@@ -14,6 +14,7 @@ import pytest
 from testbed.kube import BUILD_TIMEOUT_S, KubeControlPlane, start_control_plane
 
 from zun_controller.drivers.orchestrators.kubernetes import KubernetesOrchestrator
+from zun_controller.drivers.orchestrators.kubernetes_objects import namespace_of
 from zun_controller.drivers.runtime.base import RegistryAuth
 from zun_controller.models.application import Application, AppTemplate
 from zun_controller.models.registry import parse
@@ -53,7 +54,13 @@ async def orch(kube: KubeControlPlane) -> AsyncIterator[KubernetesOrchestrator]:
 def project(kube: KubeControlPlane, request: pytest.FixtureRequest) -> Iterator[str]:
     name = request.node.name.removeprefix("test_").replace("_", "-")[:40]
     yield name
-    kube.kubectl_run("delete", "namespace", name, "--ignore-not-found", "--wait=false")
+    kube.kubectl_run(
+        "delete",
+        "namespace",
+        namespace_of(make_app(name, [])),
+        "--ignore-not-found",
+        "--wait=false",
+    )
 
 
 def make_app(project: str, secrets: list[dict[str, str]]) -> Application:
@@ -69,8 +76,8 @@ def make_app(project: str, secrets: list[dict[str, str]]) -> Application:
     return app
 
 
-def names(kube: KubeControlPlane, project: str, what: str) -> set[str]:
-    items = kube.kubectl_json("-n", project, "get", what)["items"]
+def names(kube: KubeControlPlane, namespace: str, what: str) -> set[str]:
+    items = kube.kubectl_json("-n", namespace, "get", what)["items"]
     return {i["metadata"]["name"] for i in items}
 
 
@@ -80,17 +87,17 @@ async def test_the_pull_secret_is_made_referenced_and_removed_with_the_app(
 ) -> None:
     app = make_app(project, [{"name": "regcred"}])
     await orch.apply(app, app.spec.template, "r1")
-    secret = kube.kubectl_json("-n", project, "get", "secret", "web-pull")
+    secret = kube.kubectl_json("-n", namespace_of(app), "get", "secret", "web-pull")
     assert secret["type"] == "kubernetes.io/dockerconfigjson"
     config = json.loads(base64.b64decode(secret["data"][".dockerconfigjson"]))
     assert config["auths"][REGISTRY]["username"] == "alice"
     assert config["auths"][REGISTRY]["password"] == PASSWORD
     assert secret["metadata"]["labels"]["zun.openstack.org/uid"] == f"uid-{project}"
-    deploy = kube.kubectl_json("-n", project, "get", "deployment", "web")
+    deploy = kube.kubectl_json("-n", namespace_of(app), "get", "deployment", "web")
     assert deploy["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "web-pull"}]
     while not await orch.delete(app):
         pass
-    assert "web-pull" not in names(kube, project, "secrets")
+    assert "web-pull" not in names(kube, namespace_of(app), "secrets")
 
 
 @pytest.mark.timeout(SETUP_TIMEOUT_S)
@@ -99,11 +106,11 @@ async def test_an_app_without_pull_secrets_gets_no_secret_and_loses_one_it_had(
 ) -> None:
     app = make_app(project, [])
     await orch.apply(app, app.spec.template, "r1")
-    deploy = kube.kubectl_json("-n", project, "get", "deployment", "web")
+    deploy = kube.kubectl_json("-n", namespace_of(app), "get", "deployment", "web")
     assert "imagePullSecrets" not in deploy["spec"]["template"]["spec"]
-    assert "web-pull" not in names(kube, project, "secrets")
+    assert "web-pull" not in names(kube, namespace_of(app), "secrets")
     with_secret = make_app(project, [{"name": "regcred"}])
     await orch.apply(with_secret, with_secret.spec.template, "r2")
-    assert "web-pull" in names(kube, project, "secrets")
+    assert "web-pull" in names(kube, namespace_of(app), "secrets")
     await orch.apply(app, app.spec.template, "r3")  # the template names none any more
-    assert "web-pull" not in names(kube, project, "secrets")
+    assert "web-pull" not in names(kube, namespace_of(app), "secrets")
