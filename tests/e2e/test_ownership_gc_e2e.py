@@ -1,9 +1,8 @@
 """Ownership end to end: `zun-controller up`, README's docker Application example applied and
 deleted with `zunctl`, checked from the outside (the API's lists and the Docker API by Zun's
 labels). Deleting the example in file order (the Cluster first) or in reverse leaves nothing;
-`--cascade=orphan` leaves the Containers running without owners; `--cascade=foreground
---wait` returns only once the Containers are gone, even when the Cluster went first (the
-Application's own finalizer then lets go at once); a record with a dangling ownerReference
+`--cascade=orphan` leaves the Containers running without owners; a Foreground delete keeps
+the Application, marked, until its Containers are gone; a record with a dangling ownerReference
 written straight into etcd while no controller ran is collected once one starts."""
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
+import httpx
 import pytest
 import yaml
 from testbed.docker import HTTPD_V1, MAIN_SOCKET_URL, client, ensure_dockerd, ensure_test_images
@@ -68,6 +68,10 @@ class User:
 
     def __init__(self, up: AllInOne, project: str, engine: docker.DockerClient) -> None:
         self.up, self.project, self.engine = up, project, engine
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.up.token}"}
 
     def ctl(self, *args: str, timeout: float = 60) -> Any:
         return zunctl(self.up.url, self.up.token, self.project, *args, timeout=timeout)
@@ -154,13 +158,23 @@ def test_cascade_orphan_leaves_the_containers_running_without_owners(user: User)
 
 @pytest.mark.timeout(300)
 def test_cascade_foreground_returns_only_once_the_containers_are_gone(user: User) -> None:
-    """The Cluster goes first, so the Application's own finalizer lets go at once: only the
-    `foregroundDeletion` finalizer holds it until its Containers are gone."""
+    """The DELETE answers with the Application marked and held by `foregroundDeletion`; the
+    record goes only once its Containers are gone, from the records and from the engine."""
     user.running_app()
-    assert user.ctl("delete", "cluster", "local-docker", "--wait").returncode == 0
     started = time.monotonic()
-    gone = user.ctl("delete", "application", "shop", "--cascade=foreground", "--wait", timeout=120)
-    assert gone.returncode == 0, gone.stderr
+    api = f"{user.up.url}/apis/zun.openstack.org/v1alpha1"
+    url = f"{api}/projects/{user.project}/applications/shop"
+    answer = httpx.delete(
+        url, params={"propagationPolicy": "Foreground"}, headers=user.headers, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    meta = answer.json()["metadata"]
+    assert meta.get("deletionTimestamp") and "foregroundDeletion" in meta["finalizers"], meta
+
+    def app_gone() -> bool:
+        return httpx.get(url, headers=user.headers, timeout=30).status_code == 404
+
+    until(app_gone, GONE_WITHIN_S + 30, lambda: json.dumps(user.records("applications")))
     assert user.records("containers") == []
     assert user.engine_containers() == []
     assert time.monotonic() - started < GONE_WITHIN_S + 30
