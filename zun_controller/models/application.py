@@ -9,7 +9,16 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from zun_controller.models.base import DNSLabel, KindInfo, Labels, Model, Resource, Scope, Status
+from zun_controller.models.base import (
+    DNSLabel,
+    KindInfo,
+    Labels,
+    Model,
+    Resource,
+    Scope,
+    Status,
+    at_default,
+)
 from zun_controller.models.container import ContainerTemplate, Healthcheck, Protocol
 from zun_controller.models.host import Usage
 
@@ -162,7 +171,7 @@ class ClusterSpec(Model):
     #: docker: which Hosts run the replicas (all schedulable Hosts when empty)
     host_selector: Labels = Field(default_factory=dict)
     #: the projects whose Applications may name this Cluster; empty: every project
-    allowed_projects: list[DNSLabel] = Field(default_factory=list)
+    allowed_projects: list[DNSLabel] = Field(default_factory=list, exclude_if=at_default)
 
     @model_validator(mode="after")
     def _reachable(self) -> ClusterSpec:

@@ -73,6 +73,14 @@ class Model(BaseModel):
     )
 
 
+def at_default(value: object) -> bool:
+    """`exclude_if` of a field added after the first release: a field at its default (None,
+    empty, zero) is left out of what is stored and served, so a record the controller writes
+    stays readable by the release before it (which rejects fields it does not know) and a
+    rollback of the controller reads every record it wrote."""
+    return value is None or value in ([], {}, 0)
+
+
 class OwnerReference(Model):
     api_version: str = API_VERSION
     kind: str

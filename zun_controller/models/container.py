@@ -8,7 +8,16 @@ from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from zun_controller.models.base import DNSLabel, KindInfo, Labels, Model, Resource, Scope, Status
+from zun_controller.models.base import (
+    DNSLabel,
+    KindInfo,
+    Labels,
+    Model,
+    Resource,
+    Scope,
+    Status,
+    at_default,
+)
 from zun_controller.models.image import ImagePullPolicy, ImageRef, PullSecretRef
 from zun_controller.models.quantity import Cores, MemoryBytes
 
@@ -76,10 +85,6 @@ class VolumeMount(Model):
     read_only: bool = False
 
 
-def _unset(value: object) -> bool:
-    return value is None or value == []
-
-
 class ContainerTemplate(Model):
     """What a container is. An Application's template takes this (its revision is a hash of
     it, so a field added here would roll every Application); the Container spec adds the
@@ -105,9 +110,9 @@ class ContainerTemplate(Model):
     #: when to pull before creating; unset is Kubernetes' default (models/image.py). Left out
     #: of every dump while unset, and empty pull secrets too, so the revision of a template
     #: written before these fields existed stays what it was.
-    image_pull_policy: ImagePullPolicy | None = Field(default=None, exclude_if=_unset)
+    image_pull_policy: ImagePullPolicy | None = Field(default=None, exclude_if=at_default)
     #: PullSecrets of the record's project holding the registry credentials
-    image_pull_secrets: list[PullSecretRef] = Field(default_factory=list, exclude_if=_unset)
+    image_pull_secrets: list[PullSecretRef] = Field(default_factory=list, exclude_if=at_default)
 
     @model_validator(mode="after")
     def _unique_ports(self) -> ContainerTemplate:

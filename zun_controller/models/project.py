@@ -11,7 +11,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from zun_controller.models.base import KindInfo, Model, Resource, Scope, Status
+from zun_controller.models.base import KindInfo, Model, Resource, Scope, Status, at_default
 from zun_controller.models.quantity import Cores, MemoryBytes
 
 
@@ -52,8 +52,8 @@ class QuotaUsage(Model):
     cpu: float = 0.0
     memory: int = 0
     volumes: int = 0
-    networks: int = 0
-    gitrepositories: int = 0
+    networks: int = Field(default=0, exclude_if=at_default)
+    gitrepositories: int = Field(default=0, exclude_if=at_default)
 
 
 class QuotaSpec(Model):
