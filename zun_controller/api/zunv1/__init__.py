@@ -16,7 +16,15 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from zun_controller.api.context import ApiContext
-from zun_controller.api.zunv1 import actions, containers, errors, hosts, noauth, versions
+from zun_controller.api.zunv1 import (
+    actions,
+    containers,
+    errors,
+    hosts,
+    noauth,
+    registries,
+    versions,
+)
 from zun_controller.api.zunv1.auth import ZunV1Settings
 
 __all__ = ["ZunV1Settings", "mount"]
@@ -54,6 +62,7 @@ def v1_app(ctx: ApiContext, settings: ZunV1Settings) -> FastAPI:
     app.include_router(containers.router)
     app.include_router(actions.router)
     app.include_router(hosts.router)
+    app.include_router(registries.router)
 
     app.add_api_route("/", _v1_document, methods=["GET"])
 
