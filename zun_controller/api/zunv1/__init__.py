@@ -21,7 +21,9 @@ from zun_controller.api.zunv1 import (
     containers,
     errors,
     hosts,
+    images,
     noauth,
+    pulls,
     registries,
     versions,
 )
@@ -54,6 +56,7 @@ def v1_app(ctx: ApiContext, settings: ZunV1Settings) -> FastAPI:
     """The /v1 application: its own error shape, microversions and routes."""
     app = FastAPI(title="OpenStack Zun v1 API", openapi_url=None, docs_url=None, redoc_url=None)
     app.state.zun, app.state.zunv1 = ctx, settings
+    app.state.zunv1_pulls = pulls.Pulls()
     for exc_type in errors.HANDLED:
         app.add_exception_handler(exc_type, errors.handle)
     app.middleware("http")(_microversion)
@@ -63,6 +66,7 @@ def v1_app(ctx: ApiContext, settings: ZunV1Settings) -> FastAPI:
     app.include_router(actions.router)
     app.include_router(hosts.router)
     app.include_router(registries.router)
+    app.include_router(images.router)
 
     app.add_api_route("/", _v1_document, methods=["GET"])
 
