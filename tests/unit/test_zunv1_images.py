@@ -90,7 +90,8 @@ async def test_the_list_has_a_row_per_host_and_tag(bed: Bed) -> None:
     async with bed.client() as c:
         assert (await c.get(f"/v1/images/{first['uuid']}")).json() == first
         assert _error(await c.get("/v1/images/nope"), 404)
-        assert (await c.get("/v1/images", params={"limit": 1})).json()["images"] == [first]
+        paged = (await c.get("/v1/images", params={"limit": 1})).json()
+        assert paged["images"] == [first] and paged["next"].endswith(f"marker={first['uuid']}")
 
 
 async def test_only_admins_list_and_pull(bed: Bed) -> None:

@@ -211,3 +211,12 @@ async def test_bad_registry_or_pull_policy_is_400_naming_the_field(c: httpx.Asyn
         r = await c.post("/v1/containers", json={"name": "web", "image": image, **extra})
         assert words in _error(r, 400), extra
     assert (await _bed(c).store.list(Container, "demo")).items == []
+
+
+async def test_the_list_pages_with_limit_and_marker(c: httpx.AsyncClient) -> None:
+    made = [(await _create(c, name=f"reg{i}"))["uuid"] for i in range(3)]
+    first = (await c.get("/v1/registries", params={"limit": 2})).json()
+    assert [r["uuid"] for r in first["registries"]] == made[:2]
+    rest = (await c.get(first["next"].removeprefix("http://localhost"))).json()
+    assert [r["uuid"] for r in rest["registries"]] == made[2:] and rest["next"] is None
+    assert _error(await c.get("/v1/registries", params={"marker": "nope"}), 400)

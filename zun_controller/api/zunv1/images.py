@@ -25,7 +25,7 @@ from zun_controller.api.zunv1 import versions
 from zun_controller.api.zunv1.auth import Caller, caller
 from zun_controller.api.zunv1.errors import ZunV1Error
 from zun_controller.api.zunv1.pulls import Pulls
-from zun_controller.api.zunv1.request import context, json_body
+from zun_controller.api.zunv1.request import context, json_body, page
 from zun_controller.errors import PermanentError, ZunError
 from zun_controller.models.host import Host
 from zun_controller.models.image import ImageReference, parse_reference
@@ -35,7 +35,6 @@ router = APIRouter(prefix="/images")
 Who = Annotated[Caller, Depends(caller)]
 #: uuids of image rows: uuid5 of "host/repository:tag" in this namespace
 NAMESPACE = uuid.UUID("5b0f6a43-8d51-4c8e-9a0c-3f1d2e7b9c41")
-MAX_LIMIT = 1000
 LIST_WITHIN_S = 10.0
 PULL_FAILED = "zun.common.exception.ImagePullFailed"
 
@@ -98,15 +97,6 @@ async def _all_rows(request: Request) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["host"], r["repo"], r["tag"]))
 
 
-def _page(rows: list[dict[str, Any]], marker: str | None, limit: int) -> list[dict[str, Any]]:
-    if marker:
-        uids = [r["uuid"] for r in rows]
-        if marker not in uids:
-            raise ZunV1Error(400, f"Marker {marker} could not be found.")
-        rows = rows[uids.index(marker) + 1 :]
-    return rows[:limit]
-
-
 @router.get("")
 @router.get("/", include_in_schema=False)
 async def list_(
@@ -116,8 +106,7 @@ async def list_(
     marker: str | None = None,
 ) -> dict[str, Any]:
     who.check_admin("image:get_all")
-    rows = _page(await _all_rows(request), marker, min(limit or MAX_LIMIT, MAX_LIMIT))
-    return {"images": rows, "next": None}
+    return page(request, "images", await _all_rows(request), marker, limit)
 
 
 @router.get("/{ident}")

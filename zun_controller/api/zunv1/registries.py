@@ -8,10 +8,11 @@ registry by its first `auths` entry. Only the project's writers see or change th
 gets 403, as for PullSecrets in the REST API); `password` is answered as `***`, always.
 
 Create (202, `Location`) and update take `{"registry": {...}}` and answer
-`{"registry": {...}}`; list answers `{"registries": [...], "next": null}` (filters `name`,
-`domain`, `username`; `all_projects` for admins). Delete is 204; a registry Containers name
-may be deleted (a PullSecret has no in-use guard): their next pull of a private image fails
-with `PullSecretNotFound`.
+`{"registry": {...}}`; list answers `{"registries": [...], "next": URL|null}`, oldest first
+(filters `name`, `domain`, `username`; `limit`, `marker`; `all_projects` for admins). Delete
+is 204; a registry Containers name may be deleted (a PullSecret has no in-use guard, and
+upstream has none either): their next pull of a private image fails with
+`PullSecretNotFound`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import json
 import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from zun_controller.api.context import ApiContext
@@ -29,7 +30,7 @@ from zun_controller.api.crud import writer_of
 from zun_controller.api.zunv1 import translate, versions
 from zun_controller.api.zunv1.auth import Caller, caller
 from zun_controller.api.zunv1.errors import ZunV1Error
-from zun_controller.api.zunv1.request import context, flag, json_body
+from zun_controller.api.zunv1.request import context, flag, json_body, page
 from zun_controller.api.zunv1.view import NAME_ANNOTATION
 from zun_controller.errors import ConflictError, InvalidError
 from zun_controller.models.base import ObjectMeta
@@ -182,12 +183,15 @@ async def list_(
     name: str | None = None,
     domain: str | None = None,
     username: str | None = None,
+    limit: Annotated[int | None, Query(ge=0)] = None,
+    marker: str | None = None,
 ) -> dict[str, Any]:
     found = await visible(request, who, flag(all_projects))
-    shown = [registry_view(s, request) for s in sorted(found, key=lambda s: (s.project, s.name))]
+    ordered = sorted(found, key=lambda s: (s.metadata.creation_timestamp or 0, s.name))
+    shown = [registry_view(s, request) for s in ordered]
     wanted = {"name": name, "domain": domain, "username": username}
     shown = [r for r in shown if all(v is None or r[k] == v for k, v in wanted.items())]
-    return {"registries": shown, "next": None}
+    return page(request, "registries", shown, marker, limit)
 
 
 @router.get("/{ident}")
