@@ -104,6 +104,7 @@ async def test_bad_bodies_are_400_naming_the_field(c: httpx.AsyncClient) -> None
         ({"registry": {"name": "x", "username": "u", "password": "p"}}, "domain: required"),
         ({"registry": {**REG, "domain": "not a host"}}, "field/attribute domain"),
         ({"registry": {**REG, "password": ""}}, "field/attribute password"),
+        ({"registry": {**REG, "username": "a:b"}}, "field/attribute username"),
         ({"registry": {**REG, "colour": "red"}}, "field/attribute colour"),
         ({"registry": {**REG, "name": "bad name!"}}, "Invalid name"),
         ({"domain": "x"}, '{"registry"'),

@@ -121,13 +121,20 @@ def docker_config(domain: str, username: str, password: str) -> str:
 def _spec(config: str) -> PullSecretSpec:
     try:
         return PullSecretSpec(data={DOCKER_CONFIG_KEY: config})
-    except ValueError as exc:
-        raise ZunV1Error(400, f"Invalid registry: {exc}") from None
+    except ValueError:  # its words may quote the config, password included
+        raise ZunV1Error(400, "Invalid registry: not a Docker config of credentials") from None
+
+
+def _username(fields: dict[str, Any], required: bool) -> str | None:
+    value = _text(fields, "username", required)
+    if value is not None and ":" in value:
+        raise ZunV1Error(400, "Invalid input for field/attribute username: no ':' in it")
+    return value
 
 
 def _new_secret(fields: dict[str, Any], project: str) -> PullSecret:
     domain = _domain(str(_text(fields, "domain", True)))
-    username, password = _text(fields, "username", True), _text(fields, "password", True)
+    username, password = _username(fields, True), _text(fields, "password", True)
     assert username is not None and password is not None
     name, annotations = translate.record_name(_text(fields, "name", False))
     meta = ObjectMeta(name=name, project=project, annotations=annotations)
@@ -206,7 +213,7 @@ def _patched(secret: PullSecret, fields: dict[str, Any]) -> PullSecret:
     new = secret.model_copy(deep=True)
     domain, username, password = _first(secret)
     domain = _domain(str(_text(fields, "domain", False) or domain))
-    username = _text(fields, "username", False) or username
+    username = _username(fields, False) or username
     password = _text(fields, "password", False) or password
     auths = _auths(secret)
     auths.pop(next(iter(auths), ""), None)
