@@ -16,10 +16,13 @@ from typing import Any
 import docker
 import pytest
 from testbed.docker import (
+    HTTP_PORT,
     HTTPD_V1,
     client,
     extra_engine_with_images,
+    wait_http,
 )
+from testbed.registry import start_registry, stop_registry
 from zun_bed import clean_engine
 from zunctl_bed import ZUN, AllInOne
 
@@ -114,18 +117,22 @@ def started_at(engine: docker.DockerClient, uid: str) -> str | None:
 
 
 class Openstack:
-    """`openstack appcontainer …` with keystoneauth's `none` auth and an endpoint override."""
+    """`openstack appcontainer …` with keystoneauth's `none` auth (or, given `token`, its
+    `admin_token` auth) and an endpoint override; every output is kept in `outputs`."""
 
-    def __init__(self, bin_dir: Path, url: str) -> None:
-        self.base = [str(bin_dir / "openstack"), "--os-auth-type", "none",
-                     "--os-endpoint", f"{url}/v1"]  # fmt: skip
+    def __init__(self, bin_dir: Path, url: str, token: str | None = None) -> None:
+        auth = ["--os-auth-type", "none"] if token is None else [
+            "--os-auth-type", "admin_token", "--os-token", token]  # fmt: skip
+        self.base = [str(bin_dir / "openstack"), *auth, "--os-endpoint", f"{url}/v1"]
+        self.outputs: list[str] = []
 
-    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def __call__(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
             [*self.base, "appcontainer", *args],
             check=False, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
-        assert done.returncode == 0 or args[0] == "exec", done.stderr
+        self.outputs += [done.stdout, done.stderr]
+        assert done.returncode == 0 or args[0] == "exec" or not ok, done.stderr
         return done
 
     def show(self, name: str) -> dict[str, Any]:
@@ -232,3 +239,58 @@ def test_python_zunclient_with_a_token(
     zun("delete", uid)
     until(lambda: engine_state(engine, uid) is None, 60, "engine container removed")
     assert zun("get", uid)["code"] == 404
+
+
+def _host_port(shown: dict[str, Any]) -> int:
+    (published,) = [p for p in shown["published_ports"] if p["containerPort"] == HTTP_PORT]
+    assert published["hostIp"] == "127.0.0.1", published
+    return int(published["hostPort"])
+
+
+@pytest.mark.timeout(480)
+def test_openstack_cli_runs_a_private_image_through_a_registry(
+    clients: Path, up: AllInOne, engine: docker.DockerClient, project: str
+) -> None:
+    run = secrets.token_hex(4)
+    user, password = "alice", f"Pw-{run}-zv1"
+    registry = start_registry(f"zv1r-{run}", tls=True, user=user, password=password)
+    osc, admin = Openstack(clients, up.url), Openstack(clients, up.url, up.token)
+    try:
+        repository = f"zun-test-{run}/httpd"
+        registry.push(engine.api, HTTPD_V1, repository, "v1")
+        image = registry.ref(repository, "v1")
+        made = json.loads(osc("registry", "create", "--name", "private", "--domain", registry.host,
+                              "--username", user, "--password", "wrong-" + password,
+                              "-f", "json").stdout)  # fmt: skip
+        assert (made["domain"], made["username"], made["password"]) == (registry.host, user, "***")
+        (listed,) = json.loads(osc("registry", "list", "-f", "json").stdout)
+        assert (listed["uuid"], listed["password"]) == (made["uuid"], "***")
+        osc("run", "--name", "web", "--registry", "private", "--image-pull-policy", "always",
+            "--expose-port", str(HTTP_PORT), image)  # fmt: skip
+        failed = osc.status_is("web", "Error", within=90)
+        assert "unauthorized" in failed["status_reason"], failed
+        updated = json.loads(osc("registry", "update", "private", "--password", password,
+                                 "-f", "json").stdout)  # fmt: skip
+        assert updated["password"] == "***"
+        shown = osc.status_is("web", "Running", within=120)  # new credentials: pulled at once
+        assert (shown["registry_id"], shown["image_pull_policy"]) == (made["uuid"], "always")
+        assert wait_http(f"http://127.0.0.1:{_host_port(shown)}/", timeout=30).status_code == 200
+        assert registry.pulls(repository, "v1") >= 1
+        rows = json.loads(admin("image", "list", "-f", "json").stdout)
+        assert any(r["repo"] == f"{registry.host}/{repository}" and r["tag"] == "v1" for r in rows)
+        assert "403" in osc("image", "list", ok=False).stderr  # admin only, as upstream
+        pulled = json.loads(admin("image", "pull", image, "local", "-f", "json").stdout)
+        assert (pulled["repo"], pulled["tag"], pulled["host"]) == (
+            f"{registry.host}/{repository}", "v1", "local")  # fmt: skip
+        refused = admin("image", "pull", f"{registry.host}/{repository}:nope", "local", ok=False)
+        assert refused.returncode != 0 and "manifest unknown" in refused.stderr, refused.stderr
+        deleted = osc("registry", "delete", "private").stdout  # no in-use guard on PullSecrets
+        assert "has been accepted" in deleted
+        assert json.loads(osc("registry", "list", "-f", "json").stdout) == []
+        assert osc.show("web")["status"] == "Running"  # what runs keeps running
+        osc("delete", "--stop", "web")
+        until(lambda: json.loads(osc("list", "-f", "json").stdout) == [], 60, "deleted")
+    finally:
+        stop_registry(registry, engine.api)
+    everything = "\n".join(osc.outputs + admin.outputs)
+    assert password not in everything

@@ -115,6 +115,17 @@ async def test_a_public_pull_gives_the_pushed_digest_and_runs(side: Side) -> Non
     assert state.image_id == info.id
 
 
+async def test_the_list_shows_a_pulled_image_by_its_tag(side: Side) -> None:
+    repository = repo()
+    side.publish(False, repository, "v1")
+    image = f"{side.plain}/{repository}:v1"
+    assert all(image not in i.repo_tags for i in await side.runtime.list_images())
+    info = await side.runtime.pull_image(image, None, within=WITHIN)
+    (listed,) = [i for i in await side.runtime.list_images() if image in i.repo_tags]
+    assert (listed.id, listed.size) == (info.id, info.size) and listed.size > 0
+    assert any(HTTPD_V1 in i.repo_tags for i in await side.runtime.list_images())
+
+
 async def test_a_private_pull_needs_the_right_password(side: Side) -> None:
     repository = repo()
     digest = side.publish(True, repository, "v1")

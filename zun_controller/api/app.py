@@ -16,7 +16,7 @@ from zun_controller.api import containers, routes, tokens, zunv1
 from zun_controller.api.auth import Tokens
 from zun_controller.api.context import ApiContext
 from zun_controller.api.errors import HANDLERS, ApiError, translate
-from zun_controller.api.io import ContainerIO
+from zun_controller.api.io import ContainerIO, ImageIO
 from zun_controller.api.limits import ApiLimits, BodyLimit
 from zun_controller.api.release import QuotaReleaser
 from zun_controller.engine.events import EventRecorder
@@ -32,14 +32,21 @@ def create_app(
     events: EventRecorder | None = None,
     policy: AdmissionPolicy | None = None,
     limits: ApiLimits | None = None,
+    images: ImageIO | None = None,
 ) -> FastAPI:
-    """`events` records quota refusals (`QuotaExceeded`); without it they are only answered.
+    """`images`: the engines' images for `/v1/images` (503 there without it). `events` records
+    quota refusals (`QuotaExceeded`); without it they are only answered.
     `policy`: the admission limits (their defaults without it). `limits` bound bodies, streams
     and exec (api/limits.py; its defaults without it)."""
     admission = Admission(store, policy, events)
     limits = limits or ApiLimits()
     ctx = ApiContext(
-        store=store, tokens=Tokens(store.kv), admission=admission, io=io, limits=limits
+        store=store,
+        tokens=Tokens(store.kv),
+        admission=admission,
+        io=io,
+        images=images,
+        limits=limits,
     )
 
     @contextlib.asynccontextmanager

@@ -10,7 +10,7 @@ from zun_controller.admission import Admission
 from zun_controller.admission.quota import QuotaAdmission
 from zun_controller.api.auth import Principal, Tokens
 from zun_controller.api.errors import ApiError
-from zun_controller.api.io import ContainerIO
+from zun_controller.api.io import ContainerIO, ImageIO
 from zun_controller.api.limits import ApiLimits, StreamSlots
 from zun_controller.models.base import Resource
 from zun_controller.models.registry import kinds
@@ -25,6 +25,7 @@ class ApiContext:
     tokens: Tokens
     admission: Admission
     io: ContainerIO | None = None
+    images: ImageIO | None = None
     limits: ApiLimits = field(default_factory=ApiLimits)
     #: open watches and log follows per token, at most `limits.streams_per_token` each
     slots: StreamSlots = field(init=False)

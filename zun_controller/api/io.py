@@ -1,5 +1,6 @@
 """`ContainerIO`: the port through which the API reads logs of, runs commands in and reads the
-resource usage of containers.
+resource usage of containers; `ImageIO`: the one through which it lists and pulls the images
+of a Host.
 
 The API may not talk to engines itself (import layers); the composition root passes in an
 implementation on top of the runtime drivers (cli/apiserver.py `PoolContainerIO`).
@@ -7,10 +8,12 @@ implementation on top of the runtime drivers (cli/apiserver.py `PoolContainerIO`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from zun_controller.models.container import Container
+from zun_controller.models.host import Host
 
 
 class ContainerUsage(Protocol):
@@ -73,4 +76,45 @@ class ContainerIO(Protocol):
 
     async def stats(self, container: Container) -> ContainerUsage:
         """Its resource usage, as the engine reports it now."""
+        ...
+
+
+class LocalImage(Protocol):
+    """An image on an engine."""
+
+    @property
+    def id(self) -> str:
+        """The engine's id (`sha256:` of its config)."""
+        ...
+
+    @property
+    def repo_tags(self) -> tuple[str, ...]:
+        """`repository:tag`, every tag naming it on the engine."""
+        ...
+
+    @property
+    def size(self) -> int:
+        """Bytes."""
+        ...
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a pull from one registry (host[:port]) logs in with."""
+
+    registry: str
+    username: str
+    password: str = field(repr=False)
+
+
+class ImageIO(Protocol):
+    async def images(self, host: Host) -> Sequence[LocalImage]:
+        """Every image on the host's engine."""
+        ...
+
+    async def pull(
+        self, host: Host, image: str, credentials: Credentials | None, *, within: float
+    ) -> LocalImage:
+        """Pull `image` onto the host, giving up after `within` seconds; a registry's refusal
+        is `PermanentError("ErrImagePull")` in the registry's words."""
         ...

@@ -1,8 +1,9 @@
 """The API server as a long-lived part of a process: uvicorn on one loopback port, the first
-admin token, the `ContainerIO` adapter that gives the API logs, exec and stats through the
-runtime drivers (one `RuntimePool` of its own, clients made from each Host's endpoint), and an
-`EventRecorder` of its own for quota refusals (its drops counted in the process's `Metrics`
-when it has some: `up` does, `api` alone exports none)."""
+admin token, the `ContainerIO` and `ImageIO` adapter that gives the API logs, exec, stats and
+the Hosts' images and pulls through the runtime drivers (one `RuntimePool` of its own, clients
+made from each Host's endpoint), and an `EventRecorder` of its own for quota refusals (its
+drops counted in the process's `Metrics` when it has some: `up` does, `api` alone exports
+none)."""
 
 from __future__ import annotations
 
@@ -10,17 +11,25 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Generator, Sequence
 
 import uvicorn
 
 from zun_controller.admission import AdmissionPolicy
 from zun_controller.api.app import create_app
 from zun_controller.api.auth import Role, Tokens
+from zun_controller.api.io import Credentials
 from zun_controller.api.limits import ApiLimits
 from zun_controller.api.zunv1 import ZunV1Settings
 from zun_controller.api.zunv1.noauth import check_listen
-from zun_controller.drivers.runtime.base import ContainerStats, ExecResult, Runtime, RuntimeFactory
+from zun_controller.drivers.runtime.base import (
+    ContainerStats,
+    ExecResult,
+    ImageInfo,
+    RegistryAuth,
+    Runtime,
+    RuntimeFactory,
+)
 from zun_controller.engine.events import EventRecorder
 from zun_controller.errors import PermanentError
 from zun_controller.metrics import Metrics
@@ -35,7 +44,7 @@ ANY = ("0.0.0.0", "::", "")
 
 
 class PoolContainerIO:
-    """`api.io.ContainerIO` on the runtime drivers."""
+    """`api.io.ContainerIO` and `api.io.ImageIO` on the runtime drivers."""
 
     def __init__(self, store: RecordStore, factory: RuntimeFactory) -> None:
         self.store = store
@@ -63,6 +72,17 @@ class PoolContainerIO:
     async def stats(self, container: Container) -> ContainerStats:
         cid, runtime = await self._runtime_of(container)
         return await runtime.stats(cid)
+
+    async def images(self, host: Host) -> Sequence[ImageInfo]:
+        return await self.pool.for_host(host).list_images()
+
+    async def pull(
+        self, host: Host, image: str, credentials: Credentials | None, *, within: float
+    ) -> ImageInfo:
+        auth = None
+        if credentials is not None:
+            auth = RegistryAuth(credentials.registry, credentials.username, credentials.password)
+        return await self.pool.for_host(host).pull_image(image, auth, within=within)
 
     async def close(self) -> None:
         await self.pool.close()
@@ -95,7 +115,7 @@ def api_server(
     io = PoolContainerIO(store, factory) if factory else None
     events = EventRecorder(store, metrics or Metrics())
     policy = AdmissionPolicy.from_env(os.environ).reserving(port)
-    app = create_app(store, io, zun_v1=v1, events=events, policy=policy, limits=limits)
+    app = create_app(store, io, zun_v1=v1, events=events, policy=policy, limits=limits, images=io)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
     return _Server(config), io
 

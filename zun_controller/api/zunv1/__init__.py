@@ -16,7 +16,17 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from zun_controller.api.context import ApiContext
-from zun_controller.api.zunv1 import actions, containers, errors, hosts, noauth, versions
+from zun_controller.api.zunv1 import (
+    actions,
+    containers,
+    errors,
+    hosts,
+    images,
+    noauth,
+    pulls,
+    registries,
+    versions,
+)
 from zun_controller.api.zunv1.auth import ZunV1Settings
 
 __all__ = ["ZunV1Settings", "mount"]
@@ -46,6 +56,7 @@ def v1_app(ctx: ApiContext, settings: ZunV1Settings) -> FastAPI:
     """The /v1 application: its own error shape, microversions and routes."""
     app = FastAPI(title="OpenStack Zun v1 API", openapi_url=None, docs_url=None, redoc_url=None)
     app.state.zun, app.state.zunv1 = ctx, settings
+    app.state.zunv1_pulls = pulls.Pulls()
     for exc_type in errors.HANDLED:
         app.add_exception_handler(exc_type, errors.handle)
     app.middleware("http")(_microversion)
@@ -54,6 +65,8 @@ def v1_app(ctx: ApiContext, settings: ZunV1Settings) -> FastAPI:
     app.include_router(containers.router)
     app.include_router(actions.router)
     app.include_router(hosts.router)
+    app.include_router(registries.router)
+    app.include_router(images.router)
 
     app.add_api_route("/", _v1_document, methods=["GET"])
 

@@ -27,6 +27,7 @@ from zun_controller.api.zunv1 import lookup, rules, view
 from zun_controller.api.zunv1.auth import Caller, caller
 from zun_controller.api.zunv1.containers import rename
 from zun_controller.api.zunv1.errors import ZunV1Error
+from zun_controller.api.zunv1.registries import registry_ids
 from zun_controller.models.container import Container, DesiredState
 
 router = APIRouter(prefix="/containers/{ident}")
@@ -104,7 +105,8 @@ async def rename_(request: Request, who: Who, ident: str, name: str) -> Any:
         rules.check("rename", obj)
         rename(obj, name)
 
-    return view.container(await lookup.change(_ctx(request), who, ident, edit), request)
+    obj = await lookup.change(_ctx(request), who, ident, edit)
+    return view.container(obj, request, await registry_ids(_ctx(request), obj.project))
 
 
 def _later(*times: datetime | None) -> datetime:

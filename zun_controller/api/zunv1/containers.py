@@ -3,17 +3,16 @@ cpu, memory, name) and delete (204; `force`, `stop`) — each a write of a Conta
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from zun_controller.api.context import ApiContext
 from zun_controller.api.crud import writer_of
-from zun_controller.api.zunv1 import lookup, rules, translate, versions, view
+from zun_controller.api.zunv1 import lookup, registries, rules, translate, versions, view
 from zun_controller.api.zunv1.auth import Caller, caller
 from zun_controller.api.zunv1.errors import ZunV1Error
+from zun_controller.api.zunv1.request import context, flag, json_body
 from zun_controller.models.container import Container
 from zun_controller.models.quantity import parse_cpu
 
@@ -22,33 +21,23 @@ Who = Annotated[Caller, Depends(caller)]
 MAX_LIMIT = 1000
 
 
-def _ctx(request: Request) -> ApiContext:
-    ctx: ApiContext = request.app.state.zun
-    return ctx
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    try:
-        data = json.loads(await request.body() or b"{}")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ZunV1Error(400, f"The request body is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ZunV1Error(400, "The request body must be a JSON object")
-    return data
-
-
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
-
-
 @router.post("", status_code=202)
 async def create(request: Request, who: Who, run: str | None = None) -> JSONResponse:
     who.check_write()
-    obj = translate.container_of(await _body(request), who.project, _flag(run))
-    created = await _ctx(request).admission.create(obj, writer_of(who.principal))
-    shown = view.container(created, request)
+    body = await json_body(request)
+    secret = None
+    if body.get("registry") not in (None, ""):
+        image = str(body.get("image") or "")
+        secret = await registries.pull_secret_for(request, who, body["registry"], image)
+    obj = translate.container_of(body, who.project, flag(run), secret)
+    created = await context(request).admission.create(obj, writer_of(who.principal))
+    shown = view.container(created, request, await _ids(request, who.project))
     location = shown["links"][0]["href"]
     return JSONResponse(shown, status_code=202, headers={"Location": location})
+
+
+async def _ids(request: Request, project: str | None) -> dict[tuple[str, str], str]:
+    return await registries.registry_ids(context(request), project)
 
 
 def _page(found: list[Container], marker: str | None, limit: int) -> tuple[list[Container], bool]:
@@ -71,7 +60,7 @@ async def list_(
     name: str | None = None,
     status: str | None = None,
 ) -> dict[str, Any]:
-    found = await lookup.visible(_ctx(request), who, _flag(all_projects))
+    found = await lookup.visible(context(request), who, flag(all_projects))
     found = [c for c in found if name in (None, view.zun_name(c))]
     found = [c for c in found if status in (None, view.status_of(c))]
     page, more = _page(found, marker, min(limit or MAX_LIMIT, MAX_LIMIT))
@@ -79,13 +68,14 @@ async def list_(
     if more and page:
         query = f"limit={limit or MAX_LIMIT}&marker={page[-1].metadata.uid}"
         nxt = f"{versions.v1_url(request)}/containers?{query}"
-    return {"containers": [view.container(c, request) for c in page], "next": nxt}
+    ids = await _ids(request, None if flag(all_projects) else who.project)
+    return {"containers": [view.container(c, request, ids) for c in page], "next": nxt}
 
 
 @router.get("/{ident}")
 async def show(request: Request, who: Who, ident: str, all_projects: str | None = None) -> Any:
-    obj = await lookup.find(_ctx(request), who, ident, _flag(all_projects))
-    return view.container(obj, request)
+    obj = await lookup.find(context(request), who, ident, flag(all_projects))
+    return view.container(obj, request, await _ids(request, obj.project))
 
 
 def _updater(patch: dict[str, Any]) -> Any:
@@ -122,9 +112,9 @@ def rename(obj: Container, name: str) -> None:
 
 @router.patch("/{ident}")
 async def update(request: Request, who: Who, ident: str) -> Any:
-    edit = _updater(await _body(request))
-    obj = await lookup.change(_ctx(request), who, ident, edit)
-    return view.container(obj, request)
+    edit = _updater(await json_body(request))
+    obj = await lookup.change(context(request), who, ident, edit)
+    return view.container(obj, request, await _ids(request, obj.project))
 
 
 @router.delete("/{ident}", status_code=204)
@@ -132,9 +122,9 @@ async def delete(
     request: Request, who: Who, ident: str, force: str | None = None, stop: str | None = None
 ) -> Response:
     who.check_write()
-    ctx = _ctx(request)
+    ctx = context(request)
     obj = await lookup.find(ctx, who, ident)
-    action = "delete_force" if _flag(force) else "delete_after_stop" if _flag(stop) else "delete"
+    action = "delete_force" if flag(force) else "delete_after_stop" if flag(stop) else "delete"
     rules.check(action, obj)
     await ctx.store.delete(Container, obj.name, obj.project)
     return Response(status_code=204)

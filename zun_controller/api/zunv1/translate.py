@@ -5,8 +5,11 @@
 does. `memory` is MiB (a number, or a string with b/k/m/g); `cpu` is cores; `command` a list
 (1.20+) or a shell-quoted string; `environment` and `labels` maps; `restart_policy`
 {"Name": no|always|on-failure|unless-stopped}; `exposed_ports` {"8080/tcp": {}} publish on
-127.0.0.1 at a port the engine picks. Fields with no meaning here (security_groups, nets,
-mounts, image_driver, ...) are accepted and ignored, as a Zun without Neutron or Cinder would.
+127.0.0.1 at a port the engine picks; `image_pull_policy` ifnotpresent|always|never is
+`spec.imagePullPolicy` (unset: Kubernetes' default for the tag); the record name of a resolved
+`registry` (a PullSecret, registries.py) is `spec.imagePullSecrets`. Fields with no meaning
+here (security_groups, nets, mounts, image_driver, ...) are accepted and ignored, as a Zun
+without Neutron or Cinder would.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from zun_controller.api.zunv1.errors import ZunV1Error
 from zun_controller.api.zunv1.view import NAME_ANNOTATION
 from zun_controller.errors import InvalidError
 from zun_controller.models.container import Container, DesiredState
+from zun_controller.models.image import ImagePullPolicy
 from zun_controller.models.registry import parse
 
 _DNS = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -28,6 +32,11 @@ _MEMORY = re.compile(r"^([0-9]+)\s*([bkmg]?)b?$", re.IGNORECASE)
 _UNITS = {"": 2**20, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30}
 _RESTART = {"no": "Never", "always": "Always", "on-failure": "OnFailure"}
 _RESTART["unless-stopped"] = "Always"
+PULL_POLICIES = {
+    "ifnotpresent": ImagePullPolicy.IF_NOT_PRESENT,
+    "always": ImagePullPolicy.ALWAYS,
+    "never": ImagePullPolicy.NEVER,
+}
 
 
 def memory_bytes(value: Any) -> int:
@@ -79,6 +88,19 @@ def _restart(policy: Any) -> str:
     return _RESTART[name]
 
 
+def pull_policy(value: Any) -> str | None:
+    """Zun's `image_pull_policy` as the record's; None when not given."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or value.lower() not in PULL_POLICIES:
+        raise ZunV1Error(
+            400,
+            f"Invalid input for field/attribute image_pull_policy: {value!r} is not one of "
+            f"{', '.join(PULL_POLICIES)}",
+        )
+    return PULL_POLICIES[value.lower()].value
+
+
 def _resources(body: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if body.get("cpu") is not None:
@@ -88,7 +110,7 @@ def _resources(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def spec_of(body: dict[str, Any], run: bool) -> dict[str, Any]:
+def spec_of(body: dict[str, Any], run: bool, pull_secret: str | None = None) -> dict[str, Any]:
     if not isinstance(body.get("image"), str) or not body["image"]:
         raise ZunV1Error(400, "Invalid input for field/attribute image: required")
     env = body.get("environment") or {}
@@ -100,6 +122,8 @@ def spec_of(body: dict[str, Any], run: bool) -> dict[str, Any]:
         "resources": _resources(body),
         "restartPolicy": _restart(body.get("restart_policy")),
         "state": (DesiredState.RUNNING if run else DesiredState.STOPPED).value,
+        "imagePullPolicy": pull_policy(body.get("image_pull_policy")),
+        "imagePullSecrets": [{"name": pull_secret}] if pull_secret else None,
     }
     entrypoint, command = command_list(body.get("entrypoint")), command_list(body.get("command"))
     spec["command"], spec["args"] = entrypoint, command  # Kubernetes' names: see the README
@@ -109,8 +133,11 @@ def spec_of(body: dict[str, Any], run: bool) -> dict[str, Any]:
     return {k: v for k, v in spec.items() if v is not None}
 
 
-def container_of(body: dict[str, Any], project: str, run: bool) -> Container:
-    """The record a Zun create body asks for (400 naming the field when it cannot be one)."""
+def container_of(
+    body: dict[str, Any], project: str, run: bool, pull_secret: str | None = None
+) -> Container:
+    """The record a Zun create body asks for (400 naming the field when it cannot be one);
+    `pull_secret` is the record name of the PullSecret its `registry` names."""
     if not isinstance(body, dict):
         raise ZunV1Error(400, "The request body must be a JSON object")
     name, annotations = record_name(body.get("name"))
@@ -118,7 +145,7 @@ def container_of(body: dict[str, Any], project: str, run: bool) -> Container:
         "kind": "Container",
         "apiVersion": "zun.openstack.org/v1alpha1",
         "metadata": {"name": name, "project": project, "annotations": annotations},
-        "spec": spec_of(body, run),
+        "spec": spec_of(body, run, pull_secret),
     }
     try:
         obj = parse(data)

@@ -101,8 +101,11 @@ def v1_document(request: Request) -> dict[str, Any]:
             {"href": f"{base}/containers/", "rel": "self"},
             {"href": f"{_base(request)}/containers/", "rel": "bookmark"},
         ],
-        "hosts": [
-            {"href": f"{base}/hosts/", "rel": "self"},
-            {"href": f"{_base(request)}/hosts/", "rel": "bookmark"},
-        ],
+        **{
+            collection: [
+                {"href": f"{base}/{collection}/", "rel": "self"},
+                {"href": f"{_base(request)}/{collection}/", "rel": "bookmark"},
+            ]
+            for collection in ("hosts", "images", "registries")
+        },
     }

@@ -11,6 +11,7 @@ container_rebooting while a restart asked for is not made yet.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import Request
@@ -19,6 +20,7 @@ from zun_controller.api.io import ContainerUsage
 from zun_controller.api.zunv1.versions import v1_url
 from zun_controller.models.base import DOMAIN, ConditionStatus
 from zun_controller.models.container import Container, ContainerPhase, DesiredState
+from zun_controller.models.image import effective_policy
 
 #: the Zun name of a container, when it is not the record's name (renamed, or not a DNS label)
 NAME_ANNOTATION = f"{DOMAIN}/zun-name"
@@ -101,7 +103,16 @@ def _time(value: Any) -> str | None:
     return value.isoformat().replace("+00:00", "") if value is not None else None
 
 
-def container(obj: Container, request: Request) -> dict[str, Any]:
+def _registry_id(obj: Container, registry_ids: Mapping[tuple[str, str], str]) -> str | None:
+    refs = obj.spec.image_pull_secrets
+    return registry_ids.get((obj.project or "", refs[0].name)) if refs else None
+
+
+def container(
+    obj: Container, request: Request, registry_ids: Mapping[tuple[str, str], str] | None = None
+) -> dict[str, Any]:
+    """`registry_ids`: (project, PullSecret name) -> uid, for `registry_id` (the first of
+    `spec.imagePullSecrets`; None when it is not there)."""
     uid = obj.metadata.uid or ""
     href = f"{v1_url(request)}/containers/{uid}"
     spec, status = obj.spec, obj.status
@@ -129,7 +140,7 @@ def container(obj: Container, request: Request) -> dict[str, Any]:
         "hostname": spec.hostname,
         "host": status.host,
         "restart_policy": {"Name": RESTART[spec.restart_policy], "MaximumRetryCount": "0"},
-        "image_pull_policy": "ifnotpresent",
+        "image_pull_policy": effective_policy(spec.image, spec.image_pull_policy).value.lower(),
         "image_driver": "docker",
         "security_groups": [],
         "auto_remove": False,
@@ -139,7 +150,7 @@ def container(obj: Container, request: Request) -> dict[str, Any]:
         "tty": False,
         "runtime": spec.runtime or "runc",
         "healthcheck": {},
-        "registry_id": None,
+        "registry_id": _registry_id(obj, registry_ids or {}),
         "project_id": obj.project,
         "user_id": None,
         "created_at": _time(obj.metadata.creation_timestamp),

@@ -134,6 +134,7 @@ class ImageInfo:
     id: str  # the engine's image id
     repo_digests: tuple[str, ...]  # `repository@sha256:...`, one per repository pulled from
     size: int  # bytes
+    repo_tags: tuple[str, ...] = ()  # `repository:tag`, every tag naming it on the engine
 
 
 @dataclass(frozen=True)
@@ -221,6 +222,10 @@ class Runtime(Protocol):
 
     async def inspect_image(self, image: str) -> ImageInfo | None:
         """The image by reference or id; None when absent."""
+        ...
+
+    async def list_images(self) -> list[ImageInfo]:
+        """Every image on the engine, with its tags (an untagged one has none)."""
         ...
 
     async def pull_image(self, image: str, auth: RegistryAuth | None, within: float) -> ImageInfo:

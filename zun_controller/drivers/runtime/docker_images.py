@@ -25,11 +25,13 @@ PULL = "ErrImagePull"
 
 
 def image_info(attrs: Mapping[str, Any]) -> ImageInfo:
-    """`ImageInfo` from `GET /images/{name}/json`."""
+    """`ImageInfo` from `GET /images/{name}/json` or an item of `GET /images/json`."""
+    tags = [t for t in attrs.get("RepoTags") or () if t != "<none>:<none>"]
     return ImageInfo(
         id=str(attrs["Id"]),
-        repo_digests=tuple(attrs.get("RepoDigests") or ()),
+        repo_digests=tuple(d for d in attrs.get("RepoDigests") or () if d != "<none>@<none>"),
         size=int(attrs.get("Size") or 0),
+        repo_tags=tuple(tags),
     )
 
 
@@ -87,6 +89,10 @@ class DockerImages:
         except (NotFoundError, PermanentError):
             return None
         return image_info(attrs)
+
+    async def list_images(self) -> list[ImageInfo]:
+        found = await self._call(lambda api: api.images(), "images")
+        return [image_info(attrs) for attrs in found]
 
     async def pull_image(self, image: str, auth: RegistryAuth | None, within: float) -> ImageInfo:
         await self._call(

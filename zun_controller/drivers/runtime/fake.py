@@ -22,6 +22,7 @@ registry host; a host with none is unknown, as Docker Hub is to an engine off th
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import itertools
 import re
@@ -332,6 +333,21 @@ class FakeRuntime:
             return None
         found = self._images[name]
         return local_info(name, found.remote, found.id)
+
+    async def list_images(self) -> list[ImageInfo]:
+        self._enter("list_images")
+        by_id: dict[str, list[str]] = {}
+        for name, found in self._images.items():
+            by_id.setdefault(found.id, []).append(name)
+        return [self._listed(names) for names in by_id.values()]
+
+    def _listed(self, names: list[str]) -> ImageInfo:
+        found = self._images[names[0]]
+        info = local_info(names[0], found.remote, found.id)
+        tags = tuple(
+            n if ":" in n.rsplit("/", 1)[-1] else f"{n}:latest" for n in names if "@" not in n
+        )
+        return dataclasses.replace(info, repo_tags=tags)
 
     async def pull_image(self, image: str, auth: RegistryAuth | None, within: float) -> ImageInfo:
         self._enter("pull_image")
