@@ -162,3 +162,8 @@ def test_zunctl_lists_revokes_and_no_answer_shows_a_secret(
     assert other.returncode == 1 and "may revoke only itself" in other.stderr
     missing = zunctl(a.url, a.token, "demo", "token", "revoke", "nobody")
     assert missing.returncode == 1 and "no token named 'nobody'" in missing.stderr
+    made = zunctl(a.url, a.token, "demo", "token", "create", "made", "--role", "reader",
+                  "-p", "demo", "--lifetime", "1h")  # fmt: skip
+    assert made.returncode == 0 and made.stdout.startswith("zun_"), made.stderr
+    assert made.stderr.startswith("expires: 20")
+    assert containers(b, made.stdout.strip()).status_code == 200
