@@ -16,7 +16,8 @@ from zun_controller.api.app import create_app
 from zun_controller.api.auth import TOKENS, Role, Tokens, digest
 from zun_controller.api.errors import ApiError
 from zun_controller.api.token_record import DEFAULT_LIFETIME, default_lifetime, lifetime
-from zun_controller.store.kv import Txn
+from zun_controller.store.etcd import EtcdKV
+from zun_controller.store.kv import KV, Txn
 from zun_controller.store.memory import MemoryKV
 from zun_controller.store.records import RecordStore
 
@@ -245,3 +246,25 @@ async def test_others_revoke_only_the_token_they_call_with(
     assert (await member.get(f"{P}/projects/d/containers")).status_code == 401
     assert (await client(asgi, second).get(f"{P}/projects/d/containers")).status_code == 200
     assert (await client(asgi, root).get(f"{P}/tokens")).status_code == 200
+
+
+async def revoke_many(kv: KV) -> None:
+    tokens = Tokens(kv)
+    made = [await tokens.create("root", Role.ADMIN, []) for _ in range(230)]
+    keep = await tokens.create("other", Role.ADMIN, [])
+    assert await tokens.revoke("root") == 230
+    assert [json.loads(i.value)["name"] for i in (await kv.range(TOKENS)).kvs] == ["other"]
+    with pytest.raises(ApiError):
+        await tokens.authenticate(f"Bearer {made[117]}")
+    assert (await tokens.authenticate(f"Bearer {keep}")).name == "other"
+
+
+async def test_revoking_a_name_many_tokens_share_takes_them_all(kv: MemoryKV) -> None:
+    await revoke_many(kv)
+
+
+@pytest.mark.e2e
+async def test_revoking_many_stays_within_etcds_operations_per_transaction(
+    etcd_kv: EtcdKV,
+) -> None:
+    await revoke_many(etcd_kv)

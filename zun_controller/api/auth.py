@@ -35,6 +35,8 @@ from zun_controller.api.token_view import TOKENS, Entry, TokenView
 from zun_controller.store.kv import KV, Txn
 
 __all__ = ["TOKENS", "Principal", "Role", "Tokens", "digest"]
+#: deletes per etcd transaction (etcd's default --max-txn-ops is 128)
+REVOKE_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,8 @@ def _principal(record: TokenRecord) -> Principal:
 
 
 class Tokens:
-    """Tokens in etcd, by digest. `view` and `usage` run as tasks of the app's lifetime
-    (`tasks()`); without them every request reads etcd and no usage is written."""
+    """Tokens in etcd, by digest. `view.run()` and `usage.run()` run as tasks for the app's
+    lifetime (api/app.py); without them every request reads etcd and no usage is written."""
 
     def __init__(
         self,
@@ -159,8 +161,8 @@ class Tokens:
             for e in await self.entries()
             if e.record.name == name and (only is None or e.digest == only)
         ]
-        if gone:
-            await self.kv.commit(Txn(deletes=gone))
+        for start in range(0, len(gone), REVOKE_BATCH):
+            await self.kv.commit(Txn(deletes=gone[start : start + REVOKE_BATCH]))
         return len(gone)
 
     async def any_admin(self) -> bool:
