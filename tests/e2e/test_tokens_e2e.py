@@ -4,6 +4,7 @@ one etcd, tokens made by `zun-controller token` and through the REST API, `zunct
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import time
@@ -16,6 +17,8 @@ import pytest
 import yaml
 from zunctl_bed import ZUN, ApiOnly, zunctl
 
+from zun_controller.api.auth import Role, Tokens, digest
+from zun_controller.api.errors import ApiError
 from zun_controller.store.etcd import EtcdKV
 from zun_controller.store.server import EtcdServer
 
@@ -167,3 +170,35 @@ def test_zunctl_lists_revokes_and_no_answer_shows_a_secret(
     assert made.returncode == 0 and made.stdout.startswith("zun_"), made.stderr
     assert made.stderr.startswith("expires: 20")
     assert containers(b, made.stdout.strip()).status_code == 200
+
+
+async def test_the_view_lists_again_after_etcd_comes_back(own_etcd: EtcdServer) -> None:
+    """A lost watch (etcd restarted): the view stops answering, lists again once etcd is
+    back, and a token revoked meanwhile is refused throughout."""
+    kv, other = EtcdKV.from_url(own_etcd.url), EtcdKV.from_url(own_etcd.url)
+    tokens = Tokens(kv)
+    task = asyncio.create_task(tokens.view.run())
+    try:
+        await asyncio.wait_for(tokens.view.ready.wait(), 10)
+        token = await Tokens(other).create("ci", Role.ADMIN, [])
+        await tokens.authenticate(f"Bearer {token}")
+        await asyncio.to_thread(own_etcd.stop)
+        for _ in range(200):
+            if not tokens.view.synced:
+                break
+            await asyncio.sleep(0.05)
+        assert not tokens.view.synced, "the view kept answering with etcd gone"
+        await asyncio.to_thread(own_etcd.start)
+        assert await Tokens(other).revoke("ci") == 1
+        with pytest.raises(ApiError, match="revoked"):
+            await tokens.authenticate(f"Bearer {token}")
+        await asyncio.wait_for(tokens.view.ready.wait(), 20)
+        assert tokens.view.get(digest(token)) is None
+        with pytest.raises(ApiError, match="revoked"):
+            await tokens.authenticate(f"Bearer {token}")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await kv.close()
+        await other.close()

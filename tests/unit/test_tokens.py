@@ -268,3 +268,28 @@ async def test_revoking_many_stays_within_etcds_operations_per_transaction(
     etcd_kv: EtcdKV,
 ) -> None:
     await revoke_many(etcd_kv)
+
+
+async def test_only_an_admin_token_that_has_not_expired_counts_as_one(
+    kv: MemoryKV, clock: Clock
+) -> None:
+    tokens = Tokens(kv, now=clock)
+    assert not await tokens.any_admin()
+    await tokens.create("admin", Role.ADMIN, [], lifetime=timedelta(hours=1))
+    await tokens.create("ci", Role.MEMBER, ["demo"], lifetime=None)
+    assert await tokens.any_admin()
+    clock.at = T0 + timedelta(hours=1)
+    assert not await tokens.any_admin()  # `up` makes a new one on its next start
+
+
+async def test_a_field_of_a_newer_release_does_not_lock_anyone_out(
+    kv: MemoryKV, clock: Clock
+) -> None:
+    tokens = Tokens(kv, now=clock)
+    token = "zun_" + "n" * 43
+    newer = {"name": "n", "role": "admin", "projects": [], "boundTo": "10.0.0.0/8"}
+    await kv.commit(Txn(puts=[(TOKENS + digest(token), json.dumps(newer).encode())]))
+    assert (await tokens.authenticate(f"Bearer {token}")).name == "n"
+    await tokens.usage.flush()
+    (record,) = await stored(kv)
+    assert record["boundTo"] == "10.0.0.0/8" and record["lastUsedAt"] == "2026-12-01T12:00:00Z"
