@@ -82,8 +82,10 @@ Output = Annotated[str | None, typer.Option("--output", "-o", help="json|yaml")]
 
 @app.command("list")
 def list_(output: Output = None) -> None:
-    """Every token: name, role, projects (`*`: all, an admin's), when it expires, when it was
-    last used (to the minute) and its age. Admins only."""
+    """List tokens, without their secrets (admins only).
+
+    Name, role, projects (`*`: every project, an admin's), when it expires, when it was last
+    used (to the minute) and its age."""
     data = _client().request("GET", PATH)
     if output in ("json", "yaml"):
         dump(data, output)
@@ -105,7 +107,7 @@ def create(
         typer.Option("--lifetime", help="e.g. 90d, 12h, 1h30m, or never [the server's default]"),
     ] = None,
 ) -> None:
-    """Make a token (admins only) and print it, once: it is not shown again."""
+    """Make a token (admins only) and print it, once."""
     body: dict[str, Any] = {"name": name, "role": role, "projects": project or []}
     if lifetime is not None:
         body["lifetime"] = lifetime
@@ -116,8 +118,9 @@ def create(
 
 @app.command()
 def revoke(name: str) -> None:
-    """Revoke every token named NAME (admins), or the one you call with (its own name): it is
-    refused from then on by every API replica."""
+    """Revoke tokens: every one named NAME (admins), or the one you call with.
+
+    From then on every API replica refuses it."""
     done = _client().request("DELETE", f"{PATH}/{name}")
     count = done.get("revoked", 0)
     print(f"token/{name} revoked" + (f" ({count} tokens)" if count != 1 else ""))
