@@ -35,6 +35,7 @@ from prom_bed import free_port
 from testbed.docker import MAIN_SOCKET_URL, client, ensure_dockerd, extra_engine_with_images
 from testbed.kube import KubeControlPlane, start_control_plane
 from zun_bed import ZunBed, clean_engine
+from zunctl_bed import ZUN, ApiOnly
 
 from zun_controller.models.application import Application
 from zun_controller.models.base import LABEL_MANAGED_BY, LABEL_PROJECT, MANAGED_BY
@@ -402,3 +403,54 @@ async def test_an_upgrade_on_kubernetes_rolls_nothing(
     finally:
         await bed.close()
         kube.kubectl_run("delete", "namespace", project, "--ignore-not-found", "--wait=false")
+
+
+def _make_token(zun: Path | str, etcd: EtcdServer, name: str) -> str:
+    made = subprocess.run(
+        [str(zun), "token", "--name", name, "--role", "member", "--project", "demo",
+         "--etcd", etcd.url],
+        check=True, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    return made.stdout.strip()
+
+
+def _answer(api: ApiOnly, token: str) -> int:
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"{api.url}/apis/zun.openstack.org/v1alpha1/projects/demo/containers"
+    return httpx.get(url, headers=headers, timeout=10).status_code
+
+
+def test_tokens_work_across_an_upgrade_and_a_rollback(
+    own_etcd: EtcdServer, tmp_path: Path, previous_controller: Path
+) -> None:
+    """PREVIOUS's tokens keep working under the current API (they never expire), and what the
+    current code writes of a token (createdAt, expiresAt, lastUsedAt) PREVIOUS still reads."""
+    old = _make_token(previous_controller, own_etcd, "old")
+    new = _make_token(ZUN, own_etcd, "new")
+    (tmp_path / "current").mkdir()
+    (tmp_path / "previous").mkdir()
+    current = ApiOnly(tmp_path / "current", own_etcd.url)
+    try:
+        assert _answer(current, old) == 200 and _answer(current, new) == 200
+        admin = {"Authorization": f"Bearer {current.token}"}
+        listed = httpx.get(
+            f"{current.url}/apis/zun.openstack.org/v1alpha1/tokens", headers=admin, timeout=10
+        ).json()["items"]
+        by_name = {t["name"]: t for t in listed}
+        assert "expiresAt" not in by_name["old"] and by_name["new"]["expiresAt"]
+        deadline = time.monotonic() + 10
+        while not all(t.get("lastUsedAt") for t in listed if t["name"] in ("old", "new")):
+            assert time.monotonic() < deadline, f"lastUsedAt not written: {listed}"
+            time.sleep(0.2)
+            listed = httpx.get(
+                f"{current.url}/apis/zun.openstack.org/v1alpha1/tokens", headers=admin, timeout=10
+            ).json()["items"]
+        previous = ApiOnly(tmp_path / "previous", own_etcd.url, zun=str(previous_controller))
+        try:
+            assert _answer(previous, old) == 200 and _answer(previous, new) == 200
+            assert _answer(previous, current.token) == 200
+            assert _answer(current, previous.token) == 200
+        finally:
+            previous.stop()
+    finally:
+        current.stop()

@@ -84,17 +84,18 @@ def zunctl(
 class ApiOnly:
     """`zun-controller api` in a subprocess, and an admin token made by `zun-controller token`."""
 
-    def __init__(self, workdir: Path, etcd_url: str, *args: str) -> None:
-        """`args` go to `zun-controller api` after --etcd and --api-port."""
+    def __init__(self, workdir: Path, etcd_url: str, *args: str, zun: str = ZUN) -> None:
+        """`args` go to `zun-controller api` after --etcd and --api-port; `zun` is the
+        `zun-controller` to run (another release's, in upgrade tests)."""
         self.log = workdir / "api.log"
         self.port = port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         made = subprocess.run(
-            [ZUN, "token", "--name", "root", "--role", "admin", "--etcd", etcd_url],
+            [zun, "token", "--name", "root", "--role", "admin", "--etcd", etcd_url],
             check=True, capture_output=True, text=True, timeout=30,
         )  # fmt: skip
         self.token = made.stdout.strip()
-        cmd = [ZUN, "api", "--etcd", etcd_url, "--api-port", str(port), *args]
+        cmd = [zun, "api", "--etcd", etcd_url, "--api-port", str(port), *args]
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30

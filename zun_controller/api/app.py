@@ -1,5 +1,6 @@
-"""`create_app`: the FastAPI application over a `RecordStore`, with the quota releaser (and,
-given an `EventRecorder`, the writer of its Events) running for the app's lifetime. `/healthz`,
+"""`create_app`: the FastAPI application over a `RecordStore`, with the token view and the
+token usage writer, the quota releaser (and, given an `EventRecorder`, the writer of its
+Events) running for the app's lifetime. `/healthz`,
 `/readyz` and `/openapi.json` need no token."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
@@ -19,6 +21,7 @@ from zun_controller.api.errors import HANDLERS, ApiError, translate
 from zun_controller.api.io import ContainerIO, ImageIO
 from zun_controller.api.limits import ApiLimits, BodyLimit
 from zun_controller.api.release import QuotaReleaser
+from zun_controller.api.token_record import DEFAULT_LIFETIME
 from zun_controller.engine.events import EventRecorder
 from zun_controller.store.records import RecordStore
 
@@ -33,16 +36,18 @@ def create_app(
     policy: AdmissionPolicy | None = None,
     limits: ApiLimits | None = None,
     images: ImageIO | None = None,
+    token_lifetime: timedelta = DEFAULT_LIFETIME,
 ) -> FastAPI:
     """`images`: the engines' images for `/v1/images` (503 there without it). `events` records
     quota refusals (`QuotaExceeded`); without it they are only answered.
     `policy`: the admission limits (their defaults without it). `limits` bound bodies, streams
-    and exec (api/limits.py; its defaults without it)."""
+    and exec (api/limits.py; its defaults without it). `token_lifetime`: of a token made
+    through the API without one."""
     admission = Admission(store, policy, events)
     limits = limits or ApiLimits()
     ctx = ApiContext(
         store=store,
-        tokens=Tokens(store.kv),
+        tokens=Tokens(store.kv, lifetime=token_lifetime),
         admission=admission,
         io=io,
         images=images,
@@ -51,7 +56,10 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(QuotaReleaser(ctx.quota).run())] if release else []
+        tasks = [asyncio.create_task(ctx.tokens.view.run())]
+        tasks.append(asyncio.create_task(ctx.tokens.usage.run()))
+        if release:
+            tasks.append(asyncio.create_task(QuotaReleaser(ctx.quota).run()))
         if events is not None:
             tasks.append(asyncio.create_task(events.run()))
         yield

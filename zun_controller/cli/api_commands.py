@@ -4,13 +4,16 @@ token straight in etcd: how an operator gets a new admin token without one)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
+from datetime import timedelta
 from typing import Annotated
 
 import typer
 
 from zun_controller.api.auth import Role, Tokens
+from zun_controller.api.token_record import Default, default_lifetime, lifetime
 from zun_controller.cli import logs
 from zun_controller.cli.apiserver import banner, start_api
 from zun_controller.drivers.runtime.docker import docker_runtime_factory
@@ -64,22 +67,44 @@ def api(
         raise typer.Exit(1) from None
 
 
-async def _token(etcd: str, name: str, role: Role, projects: list[str]) -> str:
+async def _token(
+    etcd: str, name: str, role: Role, projects: list[str], ttl: timedelta | Default | None
+) -> str:
     kv = EtcdKV.from_url(etcd)
     try:
-        return await Tokens(kv).create(name, role, projects)
+        tokens = Tokens(kv, lifetime=default_lifetime(os.environ))
+        return await tokens.create(name, role, projects, lifetime=ttl)
     finally:
         await kv.close()
+
+
+def _lifetime(text: str | None) -> timedelta | Default | None:
+    """The --lifetime asked for, or the default (ZUN_TOKEN_LIFETIME, checked here too)."""
+    try:
+        default_lifetime(os.environ)
+        return Default.LIFETIME if text is None else lifetime(text)
+    except ValueError as exc:
+        print(f"zun-controller: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from None
 
 
 def token(
     name: Annotated[str, typer.Option("--name", help="who or what the token is for")],
     role: Annotated[Role, typer.Option("--role")] = Role.MEMBER,
     project: Annotated[list[str] | None, typer.Option("--project", help="repeatable")] = None,
+    lifetime_: Annotated[
+        str | None,
+        typer.Option(
+            "--lifetime",
+            help="e.g. 90d, 12h, 1h30m, or never [ZUN_TOKEN_LIFETIME, which may not be "
+            "never; else 90d]",
+        ),
+    ] = None,
     etcd: EtcdOpt = "http://127.0.0.1:2479",
 ) -> None:
     """Make an API token in etcd (stored hashed) and print it, once."""
     if role is not Role.ADMIN and not project:
         print("zun-controller: a member or reader token needs --project", file=sys.stderr)
         raise typer.Exit(2)
-    print(asyncio.run(_token(etcd, name, role, project or [])))
+    ttl = _lifetime(lifetime_)
+    print(asyncio.run(_token(etcd, name, role, project or [], ttl)))

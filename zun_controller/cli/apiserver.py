@@ -20,6 +20,7 @@ from zun_controller.api.app import create_app
 from zun_controller.api.auth import Role, Tokens
 from zun_controller.api.io import Credentials
 from zun_controller.api.limits import ApiLimits
+from zun_controller.api.token_record import default_lifetime
 from zun_controller.api.zunv1 import ZunV1Settings
 from zun_controller.api.zunv1.noauth import check_listen
 from zun_controller.drivers.runtime.base import (
@@ -104,18 +105,29 @@ def api_server(
     metrics: Metrics | None = None,
 ) -> tuple[uvicorn.Server, PoolContainerIO | None]:
     """The server and its `ContainerIO`; `PermanentError` when no-auth mode (ZUN_V1_NOAUTH)
-    is asked for on an address other than a loopback one, or a ZUN_API_* limit is bad."""
+    is asked for on an address other than a loopback one, or a ZUN_API_* limit or
+    ZUN_TOKEN_LIFETIME (the lifetime of tokens made without one) is bad."""
     v1 = ZunV1Settings.from_env(os.environ)
     if v1.noauth:
         check_listen(host)
     try:
         limits = ApiLimits.from_env(os.environ)
+        lifetime = default_lifetime(os.environ)
     except ValueError as exc:
         raise PermanentError("InvalidLimit", str(exc)) from None
     io = PoolContainerIO(store, factory) if factory else None
     events = EventRecorder(store, metrics or Metrics())
     policy = AdmissionPolicy.from_env(os.environ).reserving(port)
-    app = create_app(store, io, zun_v1=v1, events=events, policy=policy, limits=limits, images=io)
+    app = create_app(
+        store,
+        io,
+        zun_v1=v1,
+        events=events,
+        policy=policy,
+        limits=limits,
+        images=io,
+        token_lifetime=lifetime,
+    )
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
     return _Server(config), io
 
@@ -126,8 +138,9 @@ def bound_port(server: uvicorn.Server) -> int:
 
 
 async def first_admin_token(store: RecordStore) -> str | None:
-    """A new admin token when none exists yet (shown once), else None."""
-    tokens = Tokens(store.kv)
+    """A new admin token (shown once; of the ZUN_TOKEN_LIFETIME default lifetime) when no
+    admin token that has not expired exists, else None."""
+    tokens = Tokens(store.kv, lifetime=default_lifetime(os.environ))
     if await tokens.any_admin():
         return None
     return await tokens.create("admin", Role.ADMIN, [])

@@ -17,15 +17,18 @@ from zun_controller.cli.zunctl_describe import describe as describe_record
 from zun_controller.cli.zunctl_output import console, headers, row, show
 from zun_controller.cli.zunctl_prune import applyset_name, label
 from zun_controller.cli.zunctl_prune import prune as prune_set
+from zun_controller.cli.zunctl_tokens import app as token_app
 from zun_controller.errors import InvalidError
 from zun_controller.models.base import GROUP, Resource
 from zun_controller.models.container import Container
 from zun_controller.models.registry import lookup
 
 app = typer.Typer(
-    help="Zun: containers as records; apply, get, describe, delete, logs, exec.",
+    help="Zun: containers as records; apply, get, describe, delete, logs, exec; tokens.",
     add_completion=False,
 )
+
+app.add_typer(token_app, name="token")
 
 Project = Annotated[
     str | None, typer.Option("--project", "-p", help="project [ZUN_PROJECT or config]")

@@ -26,7 +26,11 @@ def age(created: str | None, now: datetime | None = None) -> str:
     if not created:
         return "<unknown>"
     when = datetime.fromisoformat(created.replace("Z", "+00:00"))
-    secs = int(((now or datetime.now(UTC)) - when).total_seconds())
+    return span(int(((now or datetime.now(UTC)) - when).total_seconds()))
+
+
+def span(secs: int) -> str:
+    """Seconds as kubectl shows an age: `3d`, `5h`, `2m`, `40s`."""
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if secs >= size:
             return f"{secs // size}{unit}"
