@@ -1,4 +1,11 @@
-"""`Host`: one container engine endpoint (Docker API), where Containers are placed."""
+"""`Host`: one container engine endpoint (Docker API), where Containers are placed.
+
+`spec.runtime` (admin-set, as the whole Host is) makes every container created on the engine
+run under that OCI runtime, whatever its record or project names: an engine kept for untrusted
+workloads. It takes effect when a container is created there; containers already running stay
+as they are until they are recreated. The scheduler places a container only on Hosts that
+report its runtime (`status.runtimes`).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from zun_controller.models.base import KindInfo, Model, Resource, Scope, Status
+from zun_controller.models.base import KindInfo, Model, Resource, Scope, Status, at_default
 from zun_controller.models.quantity import Cores, MemoryBytes
 
 
@@ -29,6 +36,9 @@ class HostSpec(Model):
     #: overrides what the engine reports, e.g. to keep room for the host itself
     capacity: Capacity = Field(default_factory=Capacity)
     schedulable: bool = True
+    #: the OCI runtime every container created on this engine runs under (overrides the
+    #: container's and its project's); unset: the container's own
+    runtime: str | None = Field(default=None, min_length=1, exclude_if=at_default)
 
     @field_validator("endpoint")
     @classmethod
