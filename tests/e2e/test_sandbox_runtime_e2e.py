@@ -2,11 +2,12 @@
 etcd, a Host on an extra dockerd that registers Debian's `runsc` (hack/dockerd.sh). A project
 whose runtime an admin set to runsc gets its members' Containers and Application replicas run
 under runsc (checked on the engine: HostConfig.Runtime, gVisor's kernel, HTTP through the
-published port); a member's `runtime: runc` is refused on REST and the Zun v1 API with nothing
-written; an admin may still name runc."""
+published port); a member's `runtime: runc` is refused on REST, the Zun v1 API and GitOps with
+nothing written; an admin may still name runc."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,13 @@ from typing import Any
 import docker
 import httpx
 import pytest
+import yaml
 from testbed.docker import HTTPD_V1, extra_engine_with_images, wait_http
 from zun_bed import ZunBed, clean_engine
 from zunctl_bed import ApiOnly
 
 from zun_controller.models.container import Container
+from zun_controller.models.gitrepository import GitRepository
 from zun_controller.store.server import EtcdServer
 
 pytestmark = pytest.mark.e2e
@@ -158,3 +161,60 @@ async def test_a_members_runc_is_refused_everywhere_and_an_admins_is_not(bed: Be
     assert engine_ctr.attrs["HostConfig"]["Runtime"] == "runc"
     _, boxed = await bed.running("boxed")
     assert boxed.attrs["HostConfig"]["Runtime"] == "runsc"
+
+
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@x", "PATH": "/usr/bin:/bin"}  # fmt: skip
+
+
+def git_commit(path: Path, docs: list[dict[str, Any]]) -> None:
+    if not path.exists():
+        path.mkdir()
+        subprocess.run(["git", "init", "-q", "-b", "main"], cwd=path, env=GIT_ENV, check=True)
+    (path / "all.yaml").write_text(yaml.safe_dump_all(docs))
+    for args in (["add", "-A"], ["commit", "-q", "-m", "c"]):
+        subprocess.run(["git", *args], cwd=path, env=GIT_ENV, check=True, capture_output=True)
+
+
+def manifests(**gitweb: Any) -> list[dict[str, Any]]:
+    return [
+        {"apiVersion": "zun.openstack.org/v1alpha1", **container(name, **extra)}
+        for name, extra in (("gitweb", gitweb), ("git-escape", {"runtime": "runc"}))
+    ]
+
+
+@pytest.mark.timeout(300)
+async def test_gitops_gets_the_sandbox_and_cannot_leave_it(bed: Bed, tmp_path: Path) -> None:
+    git_commit(tmp_path / "repo", manifests())
+    spec = {"url": f"file://{tmp_path / 'repo'}", "intervalSeconds": 2}
+    await bed.zun.apply("GitRepository", "site", spec, project=PROJECT)
+
+    async def refused() -> str | None:
+        repo = await bed.zun.store.get(GitRepository, "site", PROJECT)
+        cond = repo.status.condition("Ready")
+        return cond.message if cond and cond.reason == "Refused" else None
+
+    message = await bed.zun.until(refused, 90, "GitRepository condition Refused")
+    assert "spec.runtime" in message and "runsc" in message, message
+    assert await bed.stored("containers") == ["gitweb"]
+    _, engine_ctr = await bed.running("gitweb")
+    assert engine_ctr.attrs["HostConfig"]["Runtime"] == "runsc"
+
+    # the next commit changes gitweb, still without a runtime: it keeps runsc
+    git_commit(tmp_path / "repo", manifests(env=[{"name": "V", "value": "2"}]))
+
+    async def updated() -> Container | None:
+        obj = await bed.zun.container("gitweb", PROJECT)
+        return obj if obj.spec.env else None
+
+    assert (await bed.zun.until(updated, 60, "gitweb updated")).spec.runtime == "runsc"
+
+    async def recreated() -> Any:
+        obj = await bed.zun.container("gitweb", PROJECT)
+        return obj.status.phase == "Running" and obj.status.container_id != engine_ctr.id and obj
+
+    again = await bed.zun.until(recreated, 90, "gitweb recreated")
+    live = bed.engine.containers.get(again.status.container_id)
+    assert live.attrs["HostConfig"]["Runtime"] == "runsc"
+    assert "V=2" in live.attrs["Config"]["Env"]
+    assert await bed.stored("containers") == ["gitweb"]
