@@ -91,7 +91,7 @@ ensure_packages() {
     # Idempotent install for a fresh machine; only calls apt-get when something is missing
     # (apt-get takes the dpkg lock, which other jobs on the machine may hold).
     local missing=() pkg
-    for pkg in docker.io busybox-static haproxy iproute2 iptables util-linux runsc; do
+    for pkg in docker.io busybox-static haproxy iproute2 iptables util-linux; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
             || missing+=("$pkg")
     done
@@ -100,6 +100,12 @@ ensure_packages() {
         DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
             "${missing[@]}" >&2
+    fi
+    # gVisor is optional: an engine starts without the runsc runtime where it cannot be had.
+    if [[ ! -x $RUNSC ]] && apt-cache show runsc >/dev/null 2>&1; then
+        log "installing runsc"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends runsc >&2 \
+            || log "warning: runsc not installed; engines start without the runsc runtime"
     fi
 }
 
