@@ -1,7 +1,7 @@
 """The sandboxed runtime: a project's runtime is what its new containers get from every
-writer and what a member cannot leave; an admin may name another; a Host's runtime wins where
-the container is created; the scheduler sends a container only where its runtime is; none of
-it changes an existing container's config hash."""
+writer and what a member cannot leave; an admin may name another; a Host's runtime is for the
+containers naming none, and a Host never takes one out of its runtime; the scheduler sends a
+container only where its runtime is; none of it changes an existing container's config hash."""
 
 from __future__ import annotations
 
@@ -159,14 +159,15 @@ async def test_children_run_their_owners_runtime(store: RecordStore) -> None:
         await adm.create_child(other, owner)
 
 
-def test_a_hosts_runtime_wins_and_leaves_the_hash_alone() -> None:
-    obj = ctr(runtime="runc")
-    obj.metadata.uid = "u1"
-    plain = desired_config(obj)
-    on_sandbox_host = desired_config(obj, host_runtime="runsc")
-    assert (plain.runtime, on_sandbox_host.runtime) == ("runc", "runsc")
-    assert plain.labels == on_sandbox_host.labels  # config hash included: nothing recreated
-    assert desired_config(ctr()).runtime is None
+def test_a_hosts_runtime_is_for_containers_naming_none_and_leaves_the_hash_alone() -> None:
+    plain = ctr()
+    plain.metadata.uid = "u1"
+    assert desired_config(plain).runtime is None
+    on_sandbox_host = desired_config(plain, host_runtime="runsc")
+    assert on_sandbox_host.runtime == "runsc"
+    assert desired_config(plain).labels == on_sandbox_host.labels  # hash too: none recreated
+    boxed = ctr(runtime="runsc")  # what a record names is never replaced by a Host's
+    assert desired_config(boxed, host_runtime="runc").runtime == "runsc"
 
 
 def test_the_new_fields_leave_stored_records_as_they_were() -> None:
@@ -191,6 +192,11 @@ def test_containers_go_only_where_their_runtime_is() -> None:
     assert schedule([plain, sandbox], Request(runtime="runsc")).host == "sbx"
     refused = schedule([plain], Request(runtime="runsc"))
     assert refused.host is None and "'runsc' is not registered" in refused.reason
-    enforcing = candidate("enf", ("runc",), runtime="runsc")  # its own runtime is missing
-    assert schedule([enforcing], Request()).host is None
+    broken = candidate("enf", ("runc",), runtime="runsc")  # its own runtime is missing
+    assert schedule([broken], Request()).host is None
+    runc_only = candidate("runc-only", ("runc", "runsc"), runtime="runc")
+    out = schedule([runc_only], Request(runtime="runsc"))  # no way out of the sandbox
+    assert out.host is None and "runs only runtime 'runc'" in out.reason
+    assert schedule([runc_only, sandbox], Request(runtime="runsc")).host == "sbx"
+    assert schedule([runc_only], Request(runtime="runc")).host == "runc-only"
     assert schedule([candidate("new", ())], Request(runtime="runsc")).host == "new"

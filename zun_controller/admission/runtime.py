@@ -16,8 +16,8 @@ The runtime a write ends up with, per template container (`with_runtime`, every 
 
 What a writer without admin rights may name (`refused`): the runtime the replaced record had
 there, or the project's runtime; anything else is refused naming the field. A Host's runtime
-(`Host.spec.runtime`) is not admission's: it applies where the container is created on that
-Host (reconcilers/container_config.py), over all of these.
+(`Host.spec.runtime`) is not admission's: it applies to containers naming none where they are
+created (reconcilers/container_config.py), and never replaces the runtime a record names.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Placement of Containers on Hosts: filter by readiness, selector, OCI runtime and free
 capacity, then spread (fewest containers first, then most free memory), as Zun's filter
 scheduler did. A container goes only to a Host whose engine reports the runtime it would run
-under there: the Host's own when it has one (`Host.spec.runtime`), else the container's."""
+under there (its own, else the Host's `spec.runtime`), and a container naming a runtime never
+to a Host whose `spec.runtime` is another (that Host runs only its own)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ class Candidate:
     containers: int
     #: runtimes the engine reports (empty: not known yet, nothing filtered)
     runtimes: frozenset[str] = frozenset()
-    #: the runtime every container created on this Host runs under (Host.spec.runtime)
+    #: the only runtime this Host runs: containers naming none get it (Host.spec.runtime)
     runtime: str | None = None
 
 
@@ -67,7 +68,9 @@ def _capacity(c: Candidate, req: Request) -> str | None:
 
 
 def _runtime(c: Candidate, req: Request) -> str | None:
-    runtime = c.runtime or req.runtime
+    if c.runtime and req.runtime and req.runtime != c.runtime:
+        return f"runs only runtime {c.runtime!r}"
+    runtime = req.runtime or c.runtime
     if runtime is None or not c.runtimes or runtime in c.runtimes:
         return None
     return f"runtime {runtime!r} is not registered on its engine"
