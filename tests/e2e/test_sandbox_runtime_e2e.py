@@ -3,10 +3,12 @@ etcd, a Host on an extra dockerd that registers Debian's `runsc` (hack/dockerd.s
 whose runtime an admin set to runsc gets its members' Containers and Application replicas run
 under runsc (checked on the engine: HostConfig.Runtime, gVisor's kernel, HTTP through the
 published port); a member's `runtime: runc` is refused on REST, the Zun v1 API and GitOps with
-nothing written; an admin may still name runc."""
+nothing written; an admin may still name runc. A Host whose runtime is runsc runs a container
+naming none under it and does not take one naming runc."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,13 +22,17 @@ from testbed.docker import HTTPD_V1, extra_engine_with_images, wait_http
 from zun_bed import ZunBed, clean_engine
 from zunctl_bed import ApiOnly
 
+from zun_controller.errors import ConflictError
 from zun_controller.models.container import Container
 from zun_controller.models.gitrepository import GitRepository
+from zun_controller.models.host import Host
 from zun_controller.store.server import EtcdServer
 
 pytestmark = pytest.mark.e2e
 P = "/apis/zun.openstack.org/v1alpha1"
 PROJECT = "sbx"
+#: a project without a runtime of its own
+OPEN = "open"
 #: the extra engine's name (hack/dockerd.sh: at most 11 characters)
 ENGINE = "s25bsbx"
 
@@ -54,8 +60,8 @@ class Bed:
     async def post(self, who: httpx.AsyncClient, path: str, body: dict[str, Any]) -> httpx.Response:
         return await who.post(f"{P}/{path}", json=body)
 
-    async def running(self, name: str) -> tuple[Container, Any]:
-        obj = await self.zun.phase(name, PROJECT, "Running", within=90)
+    async def running(self, name: str, project: str = PROJECT) -> tuple[Container, Any]:
+        obj = await self.zun.phase(name, project, "Running", within=90)
         return obj, self.engine.containers.get(obj.status.container_id or "")
 
     async def stored(self, plural: str) -> list[str]:
@@ -80,7 +86,7 @@ async def bed(
 ) -> AsyncIterator[Bed]:
     url, engine = sandbox_engine
     api = ApiOnly(tmp_path, own_etcd.url)
-    zun = ZunBed(own_etcd, tmp_path, (PROJECT,))
+    zun = ZunBed(own_etcd, tmp_path, (PROJECT, OPEN))
     b = Bed(api, zun, engine)
     try:
         await zun.host("sandbox", url)
@@ -100,7 +106,7 @@ async def bed(
             await c.aclose()
         await zun.close()
         api.stop()
-        clean_engine(engine, (PROJECT,))
+        clean_engine(engine, (PROJECT, OPEN))
 
 
 @pytest.mark.timeout(300)
@@ -161,6 +167,34 @@ async def test_a_members_runc_is_refused_everywhere_and_an_admins_is_not(bed: Be
     assert engine_ctr.attrs["HostConfig"]["Runtime"] == "runc"
     _, boxed = await bed.running("boxed")
     assert boxed.attrs["HostConfig"]["Runtime"] == "runsc"
+
+
+@pytest.mark.timeout(300)
+async def test_a_hosts_runtime_runs_what_names_none_and_takes_nothing_else(bed: Bed) -> None:
+    for _ in range(10):  # the Host reconciler writes its status meanwhile
+        host = await bed.zun.store.get(Host, "sandbox")
+        host.spec.runtime = "runsc"
+        with contextlib.suppress(ConflictError):
+            await bed.zun.store.update(host)
+            break
+    else:
+        raise AssertionError("the Host could not be updated")
+    made = await bed.post(bed.admin, f"projects/{OPEN}/containers", container("plain"))
+    assert made.status_code == 201 and "runtime" not in made.json()["spec"], made.text
+    _, engine_ctr = await bed.running("plain", OPEN)
+    assert engine_ctr.attrs["HostConfig"]["Runtime"] == "runsc"
+
+    where = f"projects/{PROJECT}/containers"
+    made = await bed.post(bed.admin, where, container("trusted", runtime="runc"))
+    assert made.status_code == 201, made.text
+
+    async def passed_by() -> str | None:
+        ready = (await bed.zun.container("trusted", PROJECT)).status.condition("Ready")
+        return ready.message if ready and ready.reason == "Unschedulable" else None
+
+    message = await bed.zun.until(passed_by, 60, "trusted is Unschedulable")
+    assert "runs only runtime 'runsc'" in message, message
+    assert (await bed.zun.container("trusted", PROJECT)).status.container_id is None
 
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
