@@ -44,6 +44,14 @@
 #   --iptables=false: its DNAT rules live inside each container's network namespace.
 # - A second dockerd starts its own managed containerd under its exec-root; we also give it its
 #   own containerd namespaces in case a system containerd (/run/containerd) is shared.
+# - gVisor (Debian's runsc 0.0~20221219) works as a dockerd runtime only with runtimeArgs
+#   ["--network=host"]: the sandbox then uses the network namespace docker made for the
+#   container (bridge networks and published ports work); without it every start fails with
+#   "cannot run with network enabled in root network namespace". Each engine this script starts
+#   gets a daemon config of its own (--config-file) registering it as runtime `runsc` when
+#   /usr/bin/runsc exists. The main engine reads it only when this script starts it (an engine
+#   already answering is left as it is), and not at all when /etc/docker/daemon.json exists
+#   (that file is the machine's own; register runsc there by hand).
 set -euo pipefail
 
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -54,6 +62,8 @@ MAIN_SOCK=/var/run/docker.sock
 MAIN_PIDFILE=/var/run/docker.pid
 MAIN_DATA_ROOT=/var/lib/docker
 MAIN_LOG=${ZUN_DOCKERD_LOG:-/var/log/zun-dockerd.log}
+MAIN_CONFIG=/run/zun-dockerd.json
+RUNSC=/usr/bin/runsc
 LOCK_DIR=/run/lock
 
 log() { printf 'dockerd.sh: %s\n' "$*" >&2; }
@@ -91,6 +101,31 @@ ensure_packages() {
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
             "${missing[@]}" >&2
     fi
+    # gVisor is optional: an engine starts without the runsc runtime where it cannot be had.
+    if [[ ! -x $RUNSC ]] && apt-cache show runsc >/dev/null 2>&1; then
+        log "installing runsc"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends runsc >&2 \
+            || log "warning: runsc not installed; engines start without the runsc runtime"
+    fi
+}
+
+write_config() {  # write_config PATH -> the daemon config of an engine this script starts
+    # Only runtimes live here: every other setting is a flag, and dockerd refuses a setting
+    # given both ways.
+    local runtimes='{}'
+    [[ -x $RUNSC ]] \
+        && runtimes="{\"runsc\": {\"path\": \"$RUNSC\", \"runtimeArgs\": [\"--network=host\"]}}"
+    printf '{"runtimes": %s}\n' "$runtimes" >"$1.tmp"
+    mv "$1.tmp" "$1"
+}
+
+main_config_args() {  # the --config-file flag of the main engine ("" if the machine has its own)
+    if [[ -e /etc/docker/daemon.json ]]; then
+        log "/etc/docker/daemon.json exists: the main engine uses it (runsc not registered by us)"
+        return
+    fi
+    write_config "$MAIN_CONFIG"
+    echo "--config-file=$MAIN_CONFIG"
 }
 
 iptables_path_prefix() {
@@ -214,6 +249,9 @@ start_main() {
     fi
     driver=$(probe_storage_driver "$MAIN_DATA_ROOT")
     mkdir -p "$(dirname "$MAIN_LOG")"
+    local config
+    config=$(main_config_args)
+    [[ -n $config ]] && extra+=("$config")
     pid=$(launch "$MAIN_LOG" "$prefix" --host "unix://$MAIN_SOCK" --pidfile "$MAIN_PIDFILE" \
         --data-root "$MAIN_DATA_ROOT" --storage-driver "$driver" "${extra[@]}")
     if ! wait_for "$MAIN_SOCK" "$pid" "$MAIN_LOG"; then
@@ -269,6 +307,7 @@ extra_paths() {
     EXEC_ROOT=/run/zun-dockerd-$NAME
     DATA_ROOT=/var/lib/zun-dockerd-$NAME
     LOGF=/var/log/zun-dockerd-$NAME.log
+    CONFIG=/run/zun-dockerd-$NAME.json
     BRIDGE=zbr-$NAME
     RULE_COMMENT=zun-dockerd-$NAME
 }
@@ -370,7 +409,8 @@ start_extra() {
     driver=$(probe_storage_driver "$DATA_ROOT")
     mkdir -p "$EXEC_ROOT" "$DATA_ROOT" "$(dirname "$LOGF")"
     : >"$LOGF"
-    pid=$(launch "$LOGF" "" --host "unix://$SOCK" --pidfile "$PIDFILE" \
+    write_config "$CONFIG"
+    pid=$(launch "$LOGF" "" --host "unix://$SOCK" --pidfile "$PIDFILE" --config-file "$CONFIG" \
         --data-root "$DATA_ROOT" --exec-root "$EXEC_ROOT" --storage-driver "$driver" \
         --bridge "$BRIDGE" --iptables=false --ip-forward=false --ip-masq=false \
         --default-address-pool "base=10.$n.128.0/17,size=21" \
@@ -419,7 +459,7 @@ stop_extra() {
     local m n dev
     { findmnt -rn -o TARGET | grep -E "^($EXEC_ROOT|$DATA_ROOT)(/|$)" || true; } | sort -r \
         | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-    rm -rf "$EXEC_ROOT" "$DATA_ROOT" "$PIDFILE" "$SOCK"
+    rm -rf "$EXEC_ROOT" "$DATA_ROOT" "$PIDFILE" "$SOCK" "$CONFIG"
     # Its bridge, the bridges of its user-defined networks (addresses in 10.N.128.0/17), and
     # its FORWARD rule.
     n=$({ ip -4 -o addr show dev "$BRIDGE" 2>/dev/null || true; } | awk '{print $4}' \

@@ -2,14 +2,14 @@
 # Installs what a fresh Debian machine lacks for running and testing Zun, idempotently:
 # Debian packages (etcd, Docker, busybox for test images, haproxy for the load balancer image,
 # prometheus for the observability e2e, git, docker-registry and apache2-utils for the
-# registry test bed) and a virtualenv at .venv with the project and its
-# test extras. With ZUN_VENV=DIR (hack/up.sh) that virtualenv is used as it is: nothing is
+# registry test bed, runsc (gVisor) for the sandboxed runtime) and a virtualenv at .venv with
+# the project and its test extras. With ZUN_VENV=DIR (hack/up.sh) that virtualenv is used as it is: nothing is
 # created or installed into it, it only has to hold zun-controller.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pkg in etcd-server etcd-client docker.io busybox-static haproxy iproute2 git openssl iptables prometheus docker-registry apache2-utils curl; do
+for pkg in etcd-server etcd-client docker.io busybox-static haproxy iproute2 git openssl iptables prometheus docker-registry apache2-utils curl runsc; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if ((${#need_apt[@]})); then

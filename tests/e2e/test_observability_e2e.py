@@ -100,8 +100,9 @@ async def test_prometheus_scrapes_and_every_dashboard_query_returns_data(
     await zun.until(prometheus.targets_up, 60, "prometheus scrapes the controller")
     for name in ("web", "api"):
         await zun.apply("Container", name, {"image": HTTPD_V1}, project=project)
-    # an OCI runtime the engine lacks: a create that fails (a missing image would be pulled)
-    ghost = {"image": HTTPD_V1, "runtime": "no-such-runtime"}
+    # a memory limit under the engine's minimum: a create that fails (a missing image would be
+    # pulled, and an OCI runtime no Host has leaves the container Pending)
+    ghost = {"image": HTTPD_V1, "resources": {"memory": "4Mi"}}
     await zun.apply("Container", "ghost", ghost, project=project)
     web = await zun.phase("web", project, "Running")
     await zun.phase("api", project, "Running")
@@ -132,14 +133,15 @@ async def test_events_and_json_logs_say_what_the_controller_did(
     zun: Controller, project: str
 ) -> None:
     await zun.apply("Container", "web", {"image": HTTPD_V1}, project=project)
-    # an OCI runtime the engine lacks: a failing reconcile (a missing image would be pulled)
-    ghost = {"image": HTTPD_V1, "runtime": "no-such-runtime"}
+    # a memory limit under the engine's minimum: a failing reconcile (a missing image would
+    # be pulled, and an OCI runtime no Host has leaves the container Pending)
+    ghost = {"image": HTTPD_V1, "resources": {"memory": "4Mi"}}
     await zun.apply("Container", "ghost", ghost, project=project)
     await zun.phase("web", project, "Running")
     await zun.phase("ghost", project, "Error")
 
     wanted = {("web", "Scheduled"), ("web", "Created"), ("web", "Started")}
-    wanted |= {("ghost", "RuntimeNotFound")}
+    wanted |= {("ghost", "InvalidConfig")}
 
     async def recorded() -> bool:
         events = (await zun.store.list(Event, project=project)).items
@@ -148,6 +150,8 @@ async def test_events_and_json_logs_say_what_the_controller_did(
     await zun.until(recorded, 30, "events in etcd")
     lines = [json.loads(line) for line in zun.log_tail().splitlines() if line.startswith("{")]
     failed = [x for x in lines if x.get("msg") == "reconcile failed; retrying"]
+    # ghost's lines: another Container's reconcile may fail once and be logged before them
+    failed = [x for x in failed if x.get("name") == "ghost"]
     assert failed, zun.log_tail()
     assert failed[0]["kind"] == "Container" and failed[0]["name"] == "ghost"
     assert failed[0]["project"] == project and len(failed[0]["reconcile_id"]) == 12

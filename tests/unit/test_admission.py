@@ -87,10 +87,14 @@ async def test_runtime_is_admin_only_in_containers_and_templates(store: RecordSt
     changed = made.model_copy(deep=True)
     changed.spec.replicas = 3  # a member may scale what an admin gave a runtime
     assert (await adm.update(changed, made, MEMBER)).spec.replicas == 3
-    cleared = changed.model_copy(deep=True)
-    cleared.spec.template.containers[0].runtime = None
+    other = (await store.get(Application, "web", "demo")).model_copy(deep=True)
+    other.spec.template.containers[0].runtime = "runc"
     with pytest.raises(ForbiddenError, match="runtime"):
-        await adm.update(cleared, made, MEMBER)
+        await adm.update(other, await store.get(Application, "web", "demo"), MEMBER)
+    cleared = other.model_copy(deep=True)
+    cleared.spec.template.containers[0].runtime = None  # a re-sent spec without it keeps it
+    kept = await adm.update(cleared, await store.get(Application, "web", "demo"), MEMBER)
+    assert kept.spec.template.containers[0].runtime == "runsc"
 
 
 async def test_acts_as_annotation_is_admin_only(store: RecordStore) -> None:

@@ -13,7 +13,7 @@ import pytest
 from zun_controller.bridge.operator import Downward
 from zun_controller.models.base import ObjectMeta
 from zun_controller.models.container import Container
-from zun_controller.models.project import Quota, QuotaLimits, QuotaSpec
+from zun_controller.models.project import Project, ProjectSpec, Quota, QuotaLimits, QuotaSpec
 from zun_controller.store.memory import MemoryKV
 from zun_controller.store.records import RecordStore
 
@@ -46,4 +46,21 @@ async def test_a_custom_resource_cannot_set_the_runtime_or_pass_the_quota() -> N
     with pytest.raises(kopf.TemporaryError):
         await down.sync("Container", resource("b"), patch)
     assert "exceeded quota" in patch.status["conditions"][0]["message"]
+    assert await names(store) == ["a"]
+
+
+async def test_a_sandboxed_projects_custom_resources_run_its_runtime_and_keep_it() -> None:
+    store = RecordStore(MemoryKV())
+    await store.create(Project(metadata=ObjectMeta(name="demo"), spec=ProjectSpec(runtime="runsc")))
+    down = Downward(store)
+    patch = SimpleNamespace(status={})
+    with pytest.raises(kopf.TemporaryError):
+        await down.sync("Container", resource("escape", runtime="runc"), patch)
+    assert "'runsc'" in patch.status["conditions"][0]["message"]
+    await down.sync("Container", resource("a"), SimpleNamespace(status={}))
+    assert (await store.get(Container, "a", "demo")).spec.runtime == "runsc"
+    # the resource is synced again as it is in Kubernetes, without a runtime: it keeps runsc
+    await down.sync("Container", resource("a", env=[{"name": "V"}]), SimpleNamespace(status={}))
+    again = await store.get(Container, "a", "demo")
+    assert again.spec.runtime == "runsc" and again.spec.env[0].name == "V"
     assert await names(store) == ["a"]

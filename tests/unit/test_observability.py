@@ -250,8 +250,10 @@ async def test_json_log_lines_of_a_reconcile_carry_its_context(bed: Bed) -> None
     level = logger.level
     logger.setLevel(logging.INFO)
     try:
-        # an OCI runtime the engine lacks fails the reconcile (a missing image is pulled)
-        await bed.apply("Container", "ghost", {"image": IMAGE, "runtime": "nope"}, "demo")
+        # a memory limit under the engine's minimum fails the reconcile (an OCI runtime the
+        # engine lacks no longer does: the scheduler leaves such a container Pending)
+        spec = {"image": IMAGE, "resources": {"memory": "4Mi"}}
+        await bed.apply("Container", "ghost", spec, "demo")
         await bed.until(lambda: "reconcile failed" in stream.getvalue())
     finally:
         logger.removeHandler(handler)

@@ -4,20 +4,25 @@
 prepare, then write with the quota charged in the record's own transaction. In order:
 
 1. sizes and quantities (every writer): `InvalidError` (422) naming the field;
+   then the OCI runtime of each template container is chosen (every writer; the project's
+   runtime as the default, admission/runtime.py);
 2. admin-only fields, the port policy (writers without admin rights): `ForbiddenError` (403)
-   for admin-only fields, `InvalidError` for ports; on an update, sizes, quantities and ports
+   for admin-only fields (a runtime other than the replaced record's or the project's, the
+   acts-as annotation), `InvalidError` for ports; on an update, sizes, quantities and ports
    the replaced record already broke at the same field are let be (a record made before a
    rule existed can still be stopped or scaled down), except replicas growing past the bound;
 3. owner references (writers without admin rights): each reference this write adds names a
    record of a project-scoped kind, in the record's own project, whose uid matches; else an
    `InvalidError` naming `metadata.ownerReferences[i]`;
 4. Cluster use: an Application created or moved to a Cluster whose `allowedProjects` does not
-   list its project is an `InvalidError` naming `spec.cluster`;
+   list its project, or (writers without admin rights) whose template names a runtime on a
+   Cluster that cannot run one (swarm, kubernetes), is an `InvalidError` naming `spec.cluster`;
 5. resource defaults (admission/defaults.py), then the quota (admission/quota.py);
    an Event is rate-limited per project and written under a lease (admission/events.py).
 
 Children the controller makes (`create_child`) are checked against their owner instead: they
-must reference it, in its project, and carry no admin-only value its spec does not carry.
+must reference it, in its project, and carry no admin-only value its spec does not carry
+(a runtime the owner's templates do not name).
 """
 
 from __future__ import annotations
@@ -25,17 +30,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from zun_controller.admission import checks
+from zun_controller.admission import checks, runtime
 from zun_controller.admission.defaults import with_defaults
 from zun_controller.admission.events import EventAdmission
 from zun_controller.admission.policy import AdmissionPolicy, Writer
 from zun_controller.admission.quota import QuotaAdmission
 from zun_controller.engine.events import EventRecorder
 from zun_controller.errors import FieldError, ForbiddenError, InvalidError, NotFoundError
-from zun_controller.models.application import Application, Cluster
+from zun_controller.models.application import Application, Cluster, ClusterType
 from zun_controller.models.base import OwnerReference, Resource, Scope
+from zun_controller.models.container import Container
 from zun_controller.models.event import Event
-from zun_controller.models.project import Quota
+from zun_controller.models.project import Project, Quota
 from zun_controller.models.registry import kinds
 from zun_controller.store.records import RecordStore
 
@@ -58,8 +64,11 @@ class Admission:
     async def prepare(self, obj: R, old: R | None, writer: Writer) -> R:
         """`obj` as it would be written for `writer` (defaults filled); raises what it breaks."""
         _raise(self._new(checks.sizes, obj, old) + self._new(checks.quantities, obj, old))
+        project_runtime = await self._project_runtime(obj)
+        obj = runtime.with_runtime(obj, old, project_runtime)
         if not writer.admin:
-            admin_only = checks.admin_fields(obj, old)
+            admin_only = runtime.refused(obj, old, project_runtime)
+            admin_only += checks.admin_fields(obj, old)
             if admin_only:
                 raise ForbiddenError(f"{'; '.join(map(str, admin_only))} ({writer.name})")
             _raise(self._new(checks.ports, obj, old) + await self._owners(obj, old))
@@ -96,6 +105,16 @@ class Admission:
         before = {e.path for e in rule(old, self.policy)}
         return [e for e in errors if e.path not in before or _grows(e, obj, old)]
 
+    async def _project_runtime(self, obj: Resource) -> str | None:
+        """The runtime `obj`'s project runs containers under (None: no Project record, or
+        none set, or a kind without containers)."""
+        if not obj.project or not isinstance(obj, Container | Application):
+            return None
+        try:
+            return (await self.store.get(Project, obj.project)).spec.runtime
+        except NotFoundError:
+            return None
+
     async def _owners(self, obj: Resource, old: Resource | None) -> list[FieldError]:
         known = {r.uid for r in old.metadata.owner_references} if old is not None else set()
         out = []
@@ -123,13 +142,17 @@ class Admission:
     ) -> list[FieldError]:
         if writer.admin or not isinstance(obj, Application):
             return []
-        if isinstance(old, Application) and old.spec.cluster == obj.spec.cluster:
+        moved = not isinstance(old, Application) or old.spec.cluster != obj.spec.cluster
+        had = checks.runtimes_of(old) if isinstance(old, Application) else set()
+        if not moved and checks.runtimes_of(obj) <= had | {None}:
             return []
         try:
             cluster = await self.store.get(Cluster, obj.spec.cluster)
         except NotFoundError:
             return []  # the reconciler waits for it (condition ClusterNotFound)
-        reason = cluster_refusal(cluster, obj.project or "")
+        reason = (cluster_refusal(cluster, obj.project or "") if moved else None) or (
+            runtime_refusal(cluster, obj)
+        )
         return [FieldError("spec.cluster", reason)] if reason else []
 
     async def _limits_resources(self, project: str | None) -> bool:
@@ -147,6 +170,19 @@ def cluster_refusal(cluster: Cluster, project: str) -> str | None:
     allowed = cluster.spec.allowed_projects
     if allowed and project not in allowed:
         return f"Cluster {cluster.name!r} does not allow project {project!r}"
+    return None
+
+
+def runtime_refusal(cluster: Cluster, app: Application) -> str | None:
+    """Why `app`'s template runtime cannot run on `cluster` (None: it can). Only Zun's own
+    Hosts (`docker` Clusters) choose a runtime per container; Swarm services and Kubernetes
+    Deployments would run the template under the engine's default, out of the sandbox."""
+    named = sorted(r for r in checks.runtimes_of(app) if r is not None)
+    if named and cluster.spec.type is not ClusterType.DOCKER:
+        return (
+            f"Cluster {cluster.name!r} ({cluster.spec.type.value}) cannot run containers under "
+            f"runtime {named[0]!r}"
+        )
     return None
 
 

@@ -7,8 +7,8 @@
   policy's bound.
 - `ports`: a published port's `hostIp` is an allowed address; a fixed `hostPort` / `nodePort`
   is in the allowed range (never under 1024) and not reserved (the API's own port).
-- `admin_fields`: `runtime` (the OCI runtime) of a Container or of a template container, and
-  the `acts-as` annotation, keep the values the replaced record had.
+- `admin_fields`: the `acts-as` annotation keeps the value the replaced record had (the OCI
+  runtime, admin-only too, has rules of its own: admission/runtime.py).
 """
 
 from __future__ import annotations
@@ -97,24 +97,11 @@ def _fixed_port(path: str, port: int | None, policy: AdmissionPolicy) -> list[Fi
 
 def admin_fields(obj: Resource, old: Resource | None) -> list[FieldError]:
     """Admin-only fields this write sets or changes (`old`: the record it replaces)."""
-    before = dict(templates(old)) if old is not None else {}
-    before_names = _by_name(old)
-    out = []
-    for path, c in templates(obj):
-        was = before_names.get(getattr(c, "name", None), before.get(path))
-        if c.runtime != (was.runtime if was is not None else None):
-            out.append(FieldError(f"{path}.runtime", "only an admin may set or change it"))
     was_acts = old.metadata.annotations.get(ACTS_AS) if old is not None else None
     if obj.metadata.annotations.get(ACTS_AS) != was_acts:
         where = f"metadata.annotations[{ACTS_AS}]"
-        out.append(FieldError(where, "only an admin may set or change it"))
-    return out
-
-
-def _by_name(obj: Resource | None) -> dict[str | None, ContainerTemplate]:
-    if not isinstance(obj, Application):
-        return {}
-    return {c.name: c for c in obj.spec.template.containers}
+        return [FieldError(where, "only an admin may set or change it")]
+    return []
 
 
 def runtimes_of(obj: Resource) -> set[str | None]:

@@ -1,4 +1,13 @@
-"""`Host`: one container engine endpoint (Docker API), where Containers are placed."""
+"""`Host`: one container engine endpoint (Docker API), where Containers are placed.
+
+`spec.runtime` (admin-set, as the whole Host is) makes the engine run only that OCI runtime:
+containers naming none are created under it, and the scheduler places no container naming
+another there (an engine kept for untrusted workloads). A runtime a record names is never
+replaced, so a Host cannot take a container out of its project's sandbox either. It takes
+effect when a container is created there; containers already running stay as they are. The
+scheduler places a container only on Hosts that report the runtime it would run under
+(`status.runtimes`).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +15,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from zun_controller.models.base import KindInfo, Model, Resource, Scope, Status
+from zun_controller.models.base import KindInfo, Model, Resource, Scope, Status, at_default
 from zun_controller.models.quantity import Cores, MemoryBytes
 
 
@@ -29,6 +38,9 @@ class HostSpec(Model):
     #: overrides what the engine reports, e.g. to keep room for the host itself
     capacity: Capacity = Field(default_factory=Capacity)
     schedulable: bool = True
+    #: the only OCI runtime this engine runs: containers naming none get it, containers naming
+    #: another are not placed here; unset: each container's own (or the engine's default)
+    runtime: str | None = Field(default=None, min_length=1, exclude_if=at_default)
 
     @field_validator("endpoint")
     @classmethod

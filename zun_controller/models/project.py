@@ -3,6 +3,12 @@
 Both are cluster-scoped: only admins create or change them, so a member cannot raise its own
 project's quota. A Quota is named after its project (`metadata.name` = the project's name);
 `status.used` is filled in by the API from the usage the store charges atomically on create.
+
+`Project.spec.runtime` is the OCI runtime the project's containers run under (a sandbox such as
+gVisor's `runsc` for untrusted tenants, as a Kubernetes RuntimeClass): admission writes it into
+every Container and Application template container created (or, for a template, changed) in
+the project without a runtime, and refuses any other runtime from a writer without admin
+rights (zun_controller/admission/runtime.py, docs/security.md "Sandboxed runtime").
 """
 
 from __future__ import annotations
@@ -17,6 +23,9 @@ from zun_controller.models.quantity import Cores, MemoryBytes
 
 class ProjectSpec(Model):
     description: str = ""
+    #: the OCI runtime the project's new containers get and members cannot leave (the engine's
+    #: default, runc, when unset); a runtime registered on the project's Hosts
+    runtime: str | None = Field(default=None, min_length=1, exclude_if=at_default)
 
 
 class Project(Resource):

@@ -217,7 +217,9 @@ class ContainerReconciler:
         return current
 
     def _config(self, obj: Container, objects: EngineObjects, name: str | None) -> ContainerConfig:
-        config = desired_config(obj, objects, name=name)
+        host = self.hosts.get_by_name(obj.status.host or "")
+        runtime = host.spec.runtime if host is not None else None
+        config = desired_config(obj, objects, name=name, host_runtime=runtime)
         if self.instance:
             config = replace(config, labels={**config.labels, LABEL_INSTANCE: self.instance})
         return config

@@ -13,6 +13,13 @@ existed. spec.rebuiltAt is in the hash: a rebuild request recreates.
 
 Containers made before the rule carry the frozen hash of `legacy_hash`; `is_current`
 accepts either, so an upgrade recreates nothing.
+
+The OCI runtime a container is created with: its own `spec.runtime` (admin-set, or the
+project's that admission filled in, docs/security.md "Sandboxed runtime"), else its Host's
+`spec.runtime`, else the engine's default. A runtime a record names is never replaced, so no
+Host takes a container out of its project's sandbox (the scheduler places it only on Hosts
+that run it). Only the spec's runtime is in the hash: a Host's runtime applies to containers
+created on it from then on and recreates none.
 """
 
 from __future__ import annotations
@@ -89,10 +96,15 @@ def network_names(obj: Container) -> tuple[str, ...]:
 
 
 def desired_config(
-    obj: Container, objects: EngineObjects | None = None, *, name: str | None = None
+    obj: Container,
+    objects: EngineObjects | None = None,
+    *,
+    name: str | None = None,
+    host_runtime: str | None = None,
 ) -> ContainerConfig:
     """The container to make for `obj`, on `objects` (default: the names new objects get),
-    named `name` (default: the name a new container gets; an existing one keeps its own)."""
+    named `name` (default: the name a new container gets; an existing one keeps its own), under
+    its spec's runtime, else under `host_runtime` (its Host's `spec.runtime`)."""
     spec, project = obj.spec, obj.project or ""
     objects = objects or engine_objects(obj)
     config = ContainerConfig(
@@ -117,7 +129,7 @@ def desired_config(
             Mount(objects.volumes[v.volume], v.mount_path, v.read_only) for v in spec.volumes
         ),
         healthcheck=_healthcheck(spec.healthcheck),
-        runtime=spec.runtime,
+        runtime=spec.runtime or host_runtime,
     )
     return replace(config, labels={**config.labels, LABEL_CONFIG_HASH: config_hash(obj)})
 

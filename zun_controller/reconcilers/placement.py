@@ -53,6 +53,8 @@ class Placement:
                     allocated_cpu=usage.cpu + sum(r[1] for r in extra),
                     allocated_memory=usage.memory + sum(r[2] for r in extra),
                     containers=count + len(extra),
+                    runtimes=frozenset(host.status.runtimes),
+                    runtime=host.spec.runtime,
                 )
             )
         return out
@@ -77,6 +79,7 @@ class Placement:
             memory=obj.spec.resources.memory or 0,
             selector=obj.spec.host_selector or None,
             required_host=required,
+            runtime=obj.spec.runtime,
         )
         async with self._lock:
             decision = schedule(self._candidates(), request)

@@ -1,5 +1,8 @@
-"""Placement of Containers on Hosts: filter by readiness, selector and free capacity, then
-spread (fewest containers first, then most free memory), as Zun's filter scheduler did."""
+"""Placement of Containers on Hosts: filter by readiness, selector, OCI runtime and free
+capacity, then spread (fewest containers first, then most free memory), as Zun's filter
+scheduler did. A container goes only to a Host whose engine reports the runtime it would run
+under there (its own, else the Host's `spec.runtime`), and a container naming a runtime never
+to a Host whose `spec.runtime` is another (that Host runs only its own)."""
 
 from __future__ import annotations
 
@@ -18,6 +21,10 @@ class Candidate:
     allocated_cpu: float
     allocated_memory: int
     containers: int
+    #: runtimes the engine reports (empty: not known yet, nothing filtered)
+    runtimes: frozenset[str] = frozenset()
+    #: the only runtime this Host runs: containers naming none get it (Host.spec.runtime)
+    runtime: str | None = None
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,8 @@ class Request:
     selector: Mapping[str, str] | None = None
     #: a host the container must go to (e.g. where its volumes live)
     required_host: str | None = None
+    #: the container's OCI runtime (None: the engine's default)
+    runtime: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,7 +67,16 @@ def _capacity(c: Candidate, req: Request) -> str | None:
     return None
 
 
-FILTERS = (_state, _affinity, _capacity)
+def _runtime(c: Candidate, req: Request) -> str | None:
+    if c.runtime and req.runtime and req.runtime != c.runtime:
+        return f"runs only runtime {c.runtime!r}"
+    runtime = req.runtime or c.runtime
+    if runtime is None or not c.runtimes or runtime in c.runtimes:
+        return None
+    return f"runtime {runtime!r} is not registered on its engine"
+
+
+FILTERS = (_state, _affinity, _runtime, _capacity)
 
 
 def _rejection(c: Candidate, req: Request) -> str | None:
