@@ -267,6 +267,17 @@ def _image_delete_refused_while_used(
     return row
 
 
+def _registry_delete_refused_while_used(osc: Openstack, project: str, uuid: str) -> None:
+    """`registry delete` of the registry container web names: refused naming web (the CLI
+    prints the 409 and exits 0), the registry still listed, web still running."""
+    refused = osc("registry", "delete", "private").stdout
+    assert "failed" in refused and f"used by Container {project}/web" in refused, refused
+    assert "409" in refused
+    listed = json.loads(osc("registry", "list", "-f", "json").stdout)
+    assert [r["uuid"] for r in listed] == [uuid]
+    assert osc.show("web")["status"] == "Running"  # what runs keeps running
+
+
 def _image_deleted_once_unused(
     admin: Openstack, engine: docker.DockerClient, project: str, image: str, row: dict[str, Any]
 ) -> None:
@@ -327,13 +338,13 @@ def test_openstack_cli_runs_a_private_image_through_a_registry(
         refused = admin("image", "pull", f"{registry.host}/{repository}:nope", "local", ok=False)
         assert refused.returncode != 0 and "manifest unknown" in refused.stderr, refused.stderr
         row = _image_delete_refused_while_used(osc, admin, engine, project, image)
-        deleted = osc("registry", "delete", "private").stdout  # no in-use guard on PullSecrets
-        assert "has been accepted" in deleted
-        assert json.loads(osc("registry", "list", "-f", "json").stdout) == []
-        assert osc.show("web")["status"] == "Running"  # what runs keeps running
+        _registry_delete_refused_while_used(osc, project, made["uuid"])
         osc("delete", "--stop", "web")
         until(lambda: json.loads(osc("list", "-f", "json").stdout) == [], 60, "deleted")
         _image_deleted_once_unused(admin, engine, project, image, row)
+        deleted = osc("registry", "delete", "private").stdout  # no user left
+        assert "has been accepted" in deleted, deleted
+        assert json.loads(osc("registry", "list", "-f", "json").stdout) == []
     finally:
         stop_registry(registry, engine.api)
     everything = "\n".join(osc.outputs + admin.outputs)
