@@ -1,7 +1,8 @@
 """The error hierarchy every layer speaks, translated once at each edge (store, drivers, API).
 
 - `TransientError`: try again later (connection lost, timeout); reconcilers retry with backoff.
-- `ConflictError`: a compare-and-swap lost (stale resourceVersion) or the name exists.
+- `ConflictError`: a compare-and-swap lost (stale resourceVersion) or the name exists;
+  `InUseError`, a removal refused while others use the thing, names them.
 - `NotFoundError`: the record or the outside object does not exist.
 - `InvalidError`: input failed validation; carries the field paths and reasons.
 - `ForbiddenError`: the writer may not make this write (an admin-only field, a quota).
@@ -30,6 +31,15 @@ class StaleRuntimeStateError(ZunError):
 
 class ConflictError(ZunError):
     """A write lost a compare-and-swap, or a create found the name taken."""
+
+
+class InUseError(ConflictError):
+    """A removal refused, and nothing removed, because others use the thing: `users` names
+    them as the layer that raises it knows them (engine container ids, record references)."""
+
+    def __init__(self, message: str, users: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.users = users
 
 
 class AlreadyExistsError(ConflictError):

@@ -1,7 +1,8 @@
-"""In-use protection and record ownership end to end: a controller process on a real etcd and
-the real Docker engine. Records in use are held on delete with condition `InUse` naming their
-users; a GitOps repository never takes over a hand-made record; an Application whose replica
-name is taken says so. Every check looks at the store and at the engine through the Docker API.
+"""In-use protection and record ownership end to end: a controller process on a real etcd and the
+real Docker engine. Records in use (a Cluster, Secret, Volume, PullSecret) are held on delete
+with condition `InUse` naming their users; a GitOps repository never takes over a hand-made
+record; an Application whose replica name is taken says so. Every check looks at the store and
+at the engine through the Docker API.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from zun_controller.models.container import Container
 from zun_controller.models.event import Event
 from zun_controller.models.gitrepository import GitRepository
 from zun_controller.models.network import Volume
+from zun_controller.models.pullsecret import PullSecret
 from zun_controller.store.server import EtcdServer
 
 pytestmark = pytest.mark.e2e
@@ -170,6 +172,48 @@ async def test_a_volume_a_running_container_mounts_is_held(
     await zun.store.delete(Container, "db", p)
     await zun.until(lambda: fetch_gone(zun, Volume, "data", p), 120, "Volume deleted once unused")
     await zun.until(lambda: volumes() == [], 30, "engine volume removed")
+
+
+@pytest.mark.timeout(300)
+async def test_a_pull_secret_a_running_container_names_is_held_until_the_container_is_gone(
+    zun: ZunBed, engine: docker.DockerClient
+) -> None:
+    p = zun.projects[0]
+    config = '{"auths": {"127.0.0.1:5999": {"username": "alice", "password": "pw-inuse"}}}'
+    await zun.apply("PullSecret", "reg", {"data": {".dockerconfigjson": config}}, project=p)
+    spec = {"image": HTTPD_V1, "imagePullSecrets": [{"name": "reg"}]}
+    await zun.apply("Container", "web", spec, project=p)
+    await zun.apply("Container", "plain", {"image": HTTPD_V1}, project=p)
+    before = await zun.phase("web", p, "Running", 120)
+    await zun.phase("plain", p, "Running", 120)
+    await zun.until(lambda: _protected(zun, PullSecret, "reg", p), 60, "PullSecret finalizer")
+    started = {c.name: c.attrs["State"]["StartedAt"] for c in _ours(engine, p)}
+
+    await zun.store.delete(PullSecret, "reg", p)
+
+    async def held() -> str | None:
+        return in_use(await fetch(zun, PullSecret, "reg", p))
+
+    assert await zun.until(held, 60, "PullSecret InUse") == f"used by Container {p}/web"
+    secret = await zun.store.get(PullSecret, "reg", p)
+    assert secret.metadata.deletion_timestamp and secret.spec.data[".dockerconfigjson"] == config
+    after = await zun.store.get(Container, "web", p)
+    assert (after.metadata.generation, after.spec) == (before.metadata.generation, before.spec)
+    assert after.status.container_id == before.status.container_id
+    assert {c.name: c.attrs["State"]["StartedAt"] for c in _ours(engine, p)} == started
+    assert running(engine, p) == {"web": HTTPD_V1, "plain": HTTPD_V1}  # nothing else changed
+
+    await zun.store.delete(Container, "web", p)
+    await zun.until(lambda: fetch_gone(zun, PullSecret, "reg", p), 60, "released once unused")
+    await zun.until(lambda: running(engine, p) == {"plain": HTTPD_V1}, 60, "web left the engine")
+    assert (await zun.store.get(Container, "plain", p)).status.phase == "Running"
+
+
+def _ours(engine: docker.DockerClient, project: str) -> list[Any]:
+    found: list[Any] = engine.containers.list(
+        all=True, ignore_removed=True, filters={"label": f"{LABEL_PROJECT}={project}"}
+    )
+    return found
 
 
 @pytest.mark.timeout(400)

@@ -26,7 +26,7 @@ from testbed.registry import start_registry, stop_registry
 from zun_bed import clean_engine
 from zunctl_bed import ZUN, AllInOne
 
-from zun_controller.models.base import LABEL_UID
+from zun_controller.models.base import LABEL_PROJECT, LABEL_UID
 from zun_controller.store.server import EtcdServer
 
 pytestmark = pytest.mark.e2e
@@ -241,6 +241,59 @@ def test_python_zunclient_with_a_token(
     assert zun("get", uid)["code"] == 404
 
 
+def _image_row(admin: Openstack, repo: str, tag: str) -> dict[str, Any] | None:
+    """The `image list` row of repo:tag (one Host here), None when there is none."""
+    rows = json.loads(admin("image", "list", "-f", "json").stdout)
+    found = [r for r in rows if (r["repo"], r["tag"]) == (repo, tag)]
+    assert len(found) <= 1, found
+    return found[0] if found else None
+
+
+def _image_delete_refused_while_used(
+    osc: Openstack, admin: Openstack, engine: docker.DockerClient, project: str, image: str
+) -> dict[str, Any]:
+    """`image show` and `image delete` of `image`'s row while container web runs it: 403
+    for a member, refused for an admin naming web, and the engine keeps the image."""
+    repo, _, tag = image.rpartition(":")
+    row = _image_row(admin, repo, tag)
+    assert row is not None
+    shown = json.loads(admin("image", "show", row["uuid"], "-f", "json").stdout)
+    assert (shown["host"], shown["image_id"]) == ("local", row["image_id"])
+    assert "403" in osc("image", "delete", row["uuid"]).stdout  # admin only, as upstream
+    held = admin("image", "delete", row["uuid"]).stdout  # the CLI prints failures, exits 0
+    assert "failed" in held and f"in use by container web (project {project}" in held, held
+    assert _image_row(admin, repo, tag) == row
+    assert engine.images.get(image).id == row["image_id"]  # never forced
+    return row
+
+
+def _registry_delete_refused_while_used(osc: Openstack, project: str, uuid: str) -> None:
+    """`registry delete` of the registry container web names: refused naming web (the CLI
+    prints the 409 and exits 0), the registry still listed, web still running."""
+    refused = osc("registry", "delete", "private").stdout
+    assert "failed" in refused and f"used by Container {project}/web" in refused, refused
+    assert "409" in refused
+    listed = json.loads(osc("registry", "list", "-f", "json").stdout)
+    assert [r["uuid"] for r in listed] == [uuid]
+    assert osc.show("web")["status"] == "Running"  # what runs keeps running
+
+
+def _image_deleted_once_unused(
+    admin: Openstack, engine: docker.DockerClient, project: str, image: str, row: dict[str, Any]
+) -> None:
+    """Once the project's containers left the engine, `image delete` removes the tag: gone
+    from `image list` and from the engine, the image's other tags kept."""
+    labels = {"label": f"{LABEL_PROJECT}={project}"}
+    until(lambda: not engine.containers.list(all=True, filters=labels), 60, "containers gone")
+    gone = admin("image", "delete", row["uuid"]).stdout
+    assert "has been accepted" in gone, gone
+    repo, _, tag = image.rpartition(":")
+    assert _image_row(admin, repo, tag) is None
+    with pytest.raises(docker.errors.ImageNotFound):
+        engine.images.get(image)
+    assert engine.images.get(HTTPD_V1).id == row["image_id"]  # the same image: only untagged
+
+
 def _host_port(shown: dict[str, Any]) -> int:
     (published,) = [p for p in shown["published_ports"] if p["containerPort"] == HTTP_PORT]
     assert published["hostIp"] == "127.0.0.1", published
@@ -284,12 +337,14 @@ def test_openstack_cli_runs_a_private_image_through_a_registry(
             f"{registry.host}/{repository}", "v1", "local")  # fmt: skip
         refused = admin("image", "pull", f"{registry.host}/{repository}:nope", "local", ok=False)
         assert refused.returncode != 0 and "manifest unknown" in refused.stderr, refused.stderr
-        deleted = osc("registry", "delete", "private").stdout  # no in-use guard on PullSecrets
-        assert "has been accepted" in deleted
-        assert json.loads(osc("registry", "list", "-f", "json").stdout) == []
-        assert osc.show("web")["status"] == "Running"  # what runs keeps running
+        row = _image_delete_refused_while_used(osc, admin, engine, project, image)
+        _registry_delete_refused_while_used(osc, project, made["uuid"])
         osc("delete", "--stop", "web")
         until(lambda: json.loads(osc("list", "-f", "json").stdout) == [], 60, "deleted")
+        _image_deleted_once_unused(admin, engine, project, image, row)
+        deleted = osc("registry", "delete", "private").stdout  # no user left
+        assert "has been accepted" in deleted, deleted
+        assert json.loads(osc("registry", "list", "-f", "json").stdout) == []
     finally:
         stop_registry(registry, engine.api)
     everything = "\n".join(osc.outputs + admin.outputs)

@@ -1,7 +1,7 @@
 """The Runtime contract for images: every test runs on `FakeRuntime` with `FakeRegistry`s and
 on the machine's Docker engine with real registries on loopback (tests/e2e/testbed/registry.py:
-one plain, one TLS with basic auth), so the fake pulls, fails and reports digests as Docker
-and distribution do."""
+one plain, one TLS with basic auth), so the fake pulls, fails, reports digests and removes tags
+as Docker and distribution do."""
 
 from __future__ import annotations
 
@@ -15,11 +15,17 @@ from typing import Any
 import docker
 import pytest
 
-from zun_controller.drivers.runtime.base import ContainerConfig, RegistryAuth, Runtime
+from zun_controller.drivers.runtime.base import (
+    ContainerConfig,
+    ImageUser,
+    RegistryAuth,
+    Runtime,
+    image_users,
+)
 from zun_controller.drivers.runtime.docker import DockerRuntime
 from zun_controller.drivers.runtime.fake import FakeRuntime
 from zun_controller.drivers.runtime.fake_images import FakeRegistry
-from zun_controller.errors import PermanentError
+from zun_controller.errors import InUseError, NotFoundError, PermanentError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 from testbed.docker import HTTPD_V1, HTTPD_V2, TESTBED_LABELS, ensure_dockerd, ensure_test_images
@@ -52,6 +58,15 @@ class Side:
         return self.fakes[1 if private else 0].publish(
             f"{host}/{repository}:{tag}", output=source.encode()
         )
+
+    def tag(self, image: str, target: str) -> None:
+        """`docker tag image target` on the engine."""
+        if self.real is not None:
+            repository, _, tag = target.rpartition(":")
+            self.api.tag(image, repository, tag)
+            return
+        assert isinstance(self.runtime, FakeRuntime)
+        self.runtime.tag_image(image, target)
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +184,79 @@ async def test_a_moved_tag_pulls_a_new_digest_and_a_digest_pulls_the_old(side: S
     pinned = f"{side.plain}/{repository}@{first}"
     old = await side.runtime.pull_image(pinned, None, within=WITHIN)
     assert pinned in old.repo_digests and old.id != tagged.id
+
+
+async def _pulled(side: Side) -> tuple[str, str]:
+    """A new image pulled from the plain registry: (repository, its reference by tag v1)."""
+    repository = f"{side.plain}/{repo()}"
+    side.publish(False, repository.split("/", 1)[1], "v1")
+    await side.runtime.pull_image(f"{repository}:v1", None, within=WITHIN)
+    return repository, f"{repository}:v1"
+
+
+async def _tags(side: Side) -> set[str]:
+    return {t for i in await side.runtime.list_images() for t in i.repo_tags}
+
+
+async def test_removing_a_tag_untags_only_it_and_the_last_removes_the_image(side: Side) -> None:
+    repository, image = await _pulled(side)
+    before = await side.runtime.inspect_image(image)
+    assert before is not None
+    side.tag(image, f"{repository}:extra")
+    await side.runtime.remove_image(f"{repository}:extra")
+    assert await side.runtime.inspect_image(f"{repository}:extra") is None
+    kept = await side.runtime.inspect_image(image)
+    assert kept is not None and kept.id == before.id
+    assert image in await _tags(side) and f"{repository}:extra" not in await _tags(side)
+    await side.runtime.remove_image(image)
+    assert await side.runtime.inspect_image(image) is None
+    assert image not in await _tags(side)
+    with pytest.raises(NotFoundError):
+        await side.runtime.remove_image(image)
+    assert await side.runtime.inspect_image(HTTPD_V1) is not None  # nothing else went
+
+
+async def test_a_tag_removed_takes_the_digest_references_of_its_repository(side: Side) -> None:
+    repository = repo()
+    digest = side.publish(False, repository, "v1")
+    image, pinned = f"{side.plain}/{repository}:v1", f"{side.plain}/{repository}@{digest}"
+    await side.runtime.pull_image(image, None, within=WITHIN)
+    await side.runtime.pull_image(pinned, None, within=WITHIN)
+    await side.runtime.remove_image(image)
+    assert await side.runtime.inspect_image(image) is None
+    assert await side.runtime.inspect_image(pinned) is None
+    with pytest.raises(PermanentError):
+        await side.runtime.remove_image(pinned)  # a tag is named, never a digest
+
+
+async def test_an_image_a_container_was_made_by_is_not_removed_running_or_not(side: Side) -> None:
+    repository, image = await _pulled(side)
+    name = f"ir-{RUN}-{uuid.uuid4().hex[:6]}"
+    state = await side.runtime.create(ContainerConfig(name=name, image=image, labels=LABELS))
+    for started in (False, True):
+        if started:
+            await side.runtime.start(state.id)
+        with pytest.raises(InUseError) as refused:
+            await side.runtime.remove_image(image)
+        assert refused.value.users == (state.id,), started
+        assert name in str(refused.value) and "in use" in str(refused.value)
+        assert image in await _tags(side)  # never forced
+    side.tag(image, f"{repository}:extra")
+    await side.runtime.remove_image(f"{repository}:extra")  # not the one it was made by
+    await side.runtime.remove(state.id)
+    await side.runtime.remove_image(image)
+    assert await side.runtime.inspect_image(image) is None
+
+
+def test_the_last_tag_is_used_by_every_container_made_from_the_image() -> None:
+    made = [
+        ImageUser("c1", "web", "running", "sha256:a", "r/x:v1"),
+        ImageUser("c2", "db", "exited", "sha256:a", "r/y"),
+        ImageUser("c3", "other", "running", "sha256:b", "r/x:v1"),
+    ]
+    assert image_users("r/z:v1", "sha256:a", False, made) is None
+    by_tag = image_users("r/y:latest", "sha256:a", False, made)
+    assert by_tag is not None and by_tag.users == ("c2",)
+    last = image_users("r/z:v1", "sha256:a", True, made)
+    assert last is not None and last.users == ("c2", "c1")  # by container name
+    assert "db (c2, exited), web (c1, running)" in str(last)

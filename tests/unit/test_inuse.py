@@ -1,5 +1,5 @@
-"""The in-use rule per kind (Cluster, Secret, Host, Volume, Network) and the Application's
-delete with its engine out of reach, on the in-memory store with fake engines."""
+"""The in-use rule per kind (Cluster, Secret, Host, Volume, Network, PullSecret) and the
+Application's delete with its engine out of reach, on the in-memory store with fake engines."""
 
 from __future__ import annotations
 
@@ -16,12 +16,15 @@ from test_runtime_reconcilers import Bed as RuntimeBed
 from zun_controller.engine.manager import Manager
 from zun_controller.errors import NotFoundError, TransientError
 from zun_controller.models.application import Application, Cluster, Secret
-from zun_controller.models.base import Resource
+from zun_controller.models.base import ObjectMeta, OwnerReference, Resource
 from zun_controller.models.container import Container
 from zun_controller.models.host import Host
 from zun_controller.models.network import Network, Volume
+from zun_controller.models.pullsecret import PullSecret
 from zun_controller.reconcilers import orchestrators
+from zun_controller.reconcilers.app_setup import ApplicationControllers
 from zun_controller.reconcilers.inuse import IN_USE_FINALIZER, User, used_by
+from zun_controller.reconcilers.pull_secret import pull_secret_users
 
 
 def in_use(obj: Resource | None) -> str | None:
@@ -230,3 +233,101 @@ async def test_a_network_is_held_while_a_container_names_it(runtime: RuntimeBed)
     await bed.until(lambda: in_use(network()) == "used by Container demo/api")
     await bed.store.delete(Container, "api", "demo")
     await bed.until(lambda: network() is None, within=15)
+
+
+REG = '{"auths": {"127.0.0.1:5000": {"username": "alice", "password": "pw"}}}'
+PULLING = {"imagePullSecrets": [{"name": "reg"}]}
+
+
+@pytest.fixture
+async def with_apps() -> AsyncIterator[tuple[RuntimeBed, ApplicationControllers]]:
+    """The reference implementation's kinds and Applications on docker Clusters over them."""
+    b = RuntimeBed()
+    apps = ApplicationControllers(b.manager, b.store, b.manager.metrics, runtime=b.ctl)
+    async with running(b.manager):
+        await b.host("a")
+        yield b, apps
+
+
+def pull_secret(bed: RuntimeBed, project: str = "demo") -> PullSecret | None:
+    return bed.ctl.pull_secrets.get_by_name("reg", project)
+
+
+async def test_a_pull_secret_is_held_while_containers_and_applications_name_it(
+    with_apps: tuple[RuntimeBed, ApplicationControllers],
+) -> None:
+    bed, apps = with_apps
+    await bed.apply("PullSecret", "reg", {"data": {".dockerconfigjson": REG}})
+    await bed.apply("PullSecret", "reg", {"data": {".dockerconfigjson": REG}}, project="other")
+    await bed.apply("Cluster", "c1", {"type": "docker"}, project=None)
+    await bed.apply("Container", "web", {"image": IMAGES[0], **PULLING})
+    await bed.apply("Container", "plain", {"image": IMAGES[0]})
+    template = {"containers": [{"name": "w", "image": IMAGES[0], **PULLING}]}
+    await bed.apply("Application", "shop", {"cluster": "c1", "template": template})
+    await bed.phase("web", "Running")
+
+    def replicas() -> list[Container]:
+        return [c for c in bed.ctl.containers.all() if c.name.startswith("shop-")]
+
+    await bed.until(lambda: len(replicas()) == 1, within=10)
+    assert replicas()[0].spec.image_pull_secrets[0].name == "reg"  # a user too, by its app
+    await bed.until(lambda: protected(pull_secret(bed)))
+    await bed.store.delete(PullSecret, "reg", "demo")
+    # the replica is the Application's: named through it, not beside it
+    await bed.until(
+        lambda: in_use(pull_secret(bed)) == "used by Application demo/shop; Container demo/web"
+    )
+    held = pull_secret(bed)
+    assert held is not None and held.spec.data[".dockerconfigjson"] == REG
+    assert in_use(pull_secret(bed, "other")) is None  # another project's is no one's business
+    await bed.store.delete(Application, "shop", "demo")
+    await bed.until(lambda: in_use(pull_secret(bed)) == "used by Container demo/web", within=10)
+    assert bed.container("web").status.phase == "Running"  # nothing else changed
+    await bed.store.delete(Container, "web", "demo")
+    await bed.until(lambda: pull_secret(bed) is None, within=10)
+    assert await gone(bed.store, PullSecret, "reg", "demo")
+    assert bed.container("plain").status.phase == "Running"
+    assert pull_secret(bed, "other") is not None
+    assert apps.apps.get_by_name("shop", "demo") is None
+
+
+async def test_a_forced_delete_lets_a_pull_secret_in_use_go(runtime: RuntimeBed) -> None:
+    bed = runtime
+    await bed.host("a")
+    await bed.apply("PullSecret", "reg", {"data": {".dockerconfigjson": REG}})
+    await bed.apply("Container", "web", {"image": IMAGES[0], **PULLING})
+    await bed.phase("web", "Running")
+    await bed.until(lambda: protected(pull_secret(bed)))
+    await bed.store.delete(PullSecret, "reg", "demo")
+    await bed.until(lambda: in_use(pull_secret(bed)) == "used by Container demo/web")
+    obj = await bed.store.get(PullSecret, "reg", "demo")
+    obj.metadata.finalizers = []  # what `zunctl delete --force` does after the delete
+    await bed.store.update(obj)
+    await bed.until(lambda: pull_secret(bed) is None)
+    assert await gone(bed.store, PullSecret, "reg", "demo")
+    assert bed.container("web").status.phase == "Running"
+
+
+def _container(name: str, project: str, refs: list[str], owner: str = "") -> Container:
+    owners = [OwnerReference(kind="Application", name="shop", uid=owner)] if owner else []
+    meta = ObjectMeta(name=name, project=project, owner_references=owners)
+    spec = {"image": IMAGES[0], "imagePullSecrets": [{"name": r} for r in refs]}
+    return Container.model_validate({"metadata": meta.model_dump(), "spec": spec})
+
+
+def test_pull_secret_users_are_of_its_project_and_an_apps_replicas_are_the_app() -> None:
+    template = {"containers": [{"name": "w", "image": IMAGES[0], **PULLING}]}
+    shop = Application.model_validate(
+        {"metadata": {"name": "shop", "project": "demo", "uid": "u-shop"},
+         "spec": {"cluster": "c1", "template": template}}
+    )  # fmt: skip
+    containers = [
+        _container("web", "demo", ["other", "reg"]),
+        _container("shop-1", "demo", ["reg"], owner="u-shop"),
+        _container("old-1", "demo", ["reg"], owner="u-gone"),  # its Application names it no more
+        _container("db", "demo", ["other"]),
+        _container("web", "elsewhere", ["reg"]),
+    ]
+    users = pull_secret_users("reg", "demo", containers, [shop])
+    assert used_by(users) == "used by Application demo/shop; Container demo/old-1, demo/web"
+    assert pull_secret_users("reg", "nobody", containers, [shop]) == []

@@ -1,7 +1,8 @@
 """Zun v1 images on the in-memory store and fake engines (the API server's own `ImageIO`
 adapter over `FakeRuntime`s and a `FakeRegistry` with basic auth): the list per Host and tag,
 pulls with the project's registry credentials, one pull for concurrent requests, the
-registry's words on failure, admin only."""
+registry's words on failure, deletes that untag and are refused while containers use the
+image, admin only."""
 
 from __future__ import annotations
 
@@ -19,9 +20,11 @@ from zun_controller.api.zunv1 import ZunV1Settings
 from zun_controller.api.zunv1.errors import ZunV1Error
 from zun_controller.api.zunv1.pulls import Pulls
 from zun_controller.cli.apiserver import PoolContainerIO
-from zun_controller.drivers.runtime.fake import FakeRuntimeFactory
+from zun_controller.drivers.runtime.base import ContainerConfig
+from zun_controller.drivers.runtime.fake import FakeRuntime, FakeRuntimeFactory
 from zun_controller.drivers.runtime.fake_images import FakeRegistry
 from zun_controller.models.base import ObjectMeta
+from zun_controller.models.container import Container, ContainerSpec
 from zun_controller.models.host import Host, HostSpec
 from zun_controller.store.memory import MemoryKV
 from zun_controller.store.records import RecordStore
@@ -131,6 +134,9 @@ class Counted:
     async def images(self, host: Host) -> Sequence[LocalImage]:
         return await self.inner.images(host)
 
+    async def remove(self, host: Host, image: str) -> None:
+        await self.inner.remove(host, image)
+
     async def pull(
         self, host: Host, image: str, credentials: Credentials | None, *, within: float
     ) -> LocalImage:
@@ -169,3 +175,66 @@ async def test_bad_pull_bodies_name_the_field(bed: Bed) -> None:
     async with bed.client() as c:
         for body, status, words in cases:
             assert words in _error(await c.post("/v1/images", json=body), status), body
+
+
+def _engine(bed: Bed, host: str) -> FakeRuntime:
+    return bed.factory.runtimes[f"unix:///run/{host}.sock"]
+
+
+async def _row(c: httpx.AsyncClient, host: str, repo: str, tag: str) -> dict[str, Any] | None:
+    rows = (await c.get("/v1/images")).json()["images"]
+    found = [r for r in rows if (r["host"], r["repo"], r["tag"]) == (host, repo, tag)]
+    return found[0] if found else None
+
+
+async def test_only_admins_delete(bed: Bed) -> None:
+    async with bed.client() as admin:
+        row = await _row(admin, "hosta", "zun-test/httpd", "v1")
+    assert row is not None
+    async with bed.client(admin=False) as c:
+        assert "image:delete" in _error(await c.delete(f"/v1/images/{row['uuid']}"), 403)
+    assert await _engine(bed, "hosta").inspect_image(LOCAL) is not None
+
+
+async def test_a_delete_untags_the_rows_tag_on_its_host_only(bed: Bed) -> None:
+    async with bed.client() as c:
+        await c.get("/v1/images")  # the engines are made on first use
+        _engine(bed, "hosta").tag_image(LOCAL, "zun-test/httpd:extra")
+        extra = await _row(c, "hosta", "zun-test/httpd", "extra")
+        assert extra is not None
+        r = await c.delete(f"/v1/images/{extra['uuid']}")
+        assert r.status_code == 204 and r.content == b""
+        assert await _row(c, "hosta", "zun-test/httpd", "extra") is None
+        kept = await _row(c, "hosta", "zun-test/httpd", "v1")
+        assert kept is not None and kept["image_id"] == extra["image_id"]  # only untagged
+        r = await c.delete(f"/v1/images/{kept['uuid']}")
+        assert r.status_code == 204
+        assert "could not be found" in _error(await c.delete(f"/v1/images/{kept['uuid']}"), 404)
+        assert "could not be found" in _error(await c.get(f"/v1/images/{kept['uuid']}"), 404)
+        assert await _row(c, "hostb", "zun-test/httpd", "v1") is not None  # the other Host's
+    assert await _engine(bed, "hosta").inspect_image(LOCAL) is None
+
+
+async def test_a_delete_is_refused_while_containers_use_the_image(bed: Bed) -> None:
+    async with bed.client() as c:
+        row = await _row(c, "hosta", "zun-test/httpd", "v1")
+        assert row is not None
+        engine = _engine(bed, "hosta")
+        ours = await engine.create(ContainerConfig(name="zun_demo_web", image=LOCAL, labels={}))
+        await engine.start(ours.id)
+        other = await engine.create(ContainerConfig(name="by-hand", image=LOCAL, labels={}))
+        record = await bed.store.create(
+            Container(
+                metadata=ObjectMeta(name="web", project="demo"), spec=ContainerSpec(image=LOCAL)
+            )
+        )
+        record.status.host, record.status.container_id = "hosta", ours.id
+        await bed.store.update_status(record)
+        refused = _error(await c.delete(f"/v1/images/{row['uuid']}"), 409)
+        assert f"web (project demo, uuid {record.metadata.uid})" in refused
+        assert f"{other.id[:12]} (an engine container of no Zun record)" in refused
+        assert "zun-test/httpd:v1 on host hosta is in use" in refused
+        assert await _row(c, "hosta", "zun-test/httpd", "v1") == row  # nothing removed
+        await engine.remove(ours.id)
+        await engine.remove(other.id)
+        assert (await c.delete(f"/v1/images/{row['uuid']}")).status_code == 204

@@ -14,6 +14,7 @@ import pytest
 from zun_controller.api.app import create_app
 from zun_controller.api.auth import Role, Tokens
 from zun_controller.api.zunv1 import ZunV1Settings
+from zun_controller.models.application import Application
 from zun_controller.models.container import Container
 from zun_controller.models.pullsecret import DOCKER_CONFIG_KEY, PullSecret
 from zun_controller.models.registry import parse
@@ -221,3 +222,47 @@ async def test_the_list_pages_with_limit_and_marker(c: httpx.AsyncClient) -> Non
     rest = (await c.get(first["next"].removeprefix("http://localhost"))).json()
     assert [r["uuid"] for r in rest["registries"]] == made[2:] and rest["next"] is None
     assert _error(await c.get("/v1/registries", params={"marker": "nope"}), 400)
+
+
+async def test_a_registry_in_use_is_not_deleted_and_the_409_names_its_users(
+    c: httpx.AsyncClient,
+) -> None:
+    bed = _bed(c)
+    shown = await _create(c, name="My_Registry")
+    record = (await bed.store.list(PullSecret, "demo")).items[0].name
+    image = "127.0.0.1:5443/team/app:v1"
+    body = {"name": "Web_1", "image": image, "registry": "My_Registry"}
+    assert (await c.post("/v1/containers", json=body)).status_code == 202
+    template = {"containers": [{"name": "w", "image": image,
+                                "imagePullSecrets": [{"name": record}]}]}  # fmt: skip
+    app = {"apiVersion": "zun.openstack.org/v1alpha1", "kind": "Application",
+           "metadata": {"name": "shop", "project": "demo"},
+           "spec": {"cluster": "c1", "template": template}}  # fmt: skip
+    await bed.store.create(parse(app))
+    refused = _error(await c.delete(f"/v1/registries/{shown['uuid']}"), 409)
+    assert refused == (
+        "Registry My_Registry is in use (used by Application demo/shop; Container demo/Web_1): "
+        "delete them first."
+    )
+    assert (await bed.store.get(PullSecret, record, "demo")).metadata.deletion_timestamp is None
+    await bed.store.delete(Application, "shop", "demo")
+    assert "Container demo/Web_1" in _error(await c.delete("/v1/registries/My_Registry"), 409)
+    (web,) = (await bed.store.list(Container, "demo")).items
+    await bed.store.delete(Container, web.name, "demo")
+    assert (await c.delete("/v1/registries/My_Registry")).status_code == 204
+    assert (await c.get("/v1/registries")).json()["registries"] == []
+
+
+async def test_a_registry_whose_record_is_deleting_is_neither_shown_nor_found(
+    c: httpx.AsyncClient,
+) -> None:
+    bed = _bed(c)
+    await _create(c)
+    secret = await bed.store.get(PullSecret, "private", "demo")
+    secret.metadata.finalizers = ["zun.openstack.org/in-use"]  # as the controller holds it
+    await bed.store.update(secret)
+    await bed.store.delete(PullSecret, "private", "demo")
+    assert (await c.get("/v1/registries")).json()["registries"] == []
+    assert "could not be found" in _error(await c.get("/v1/registries/private"), 404)
+    body = {"name": "web", "image": "127.0.0.1:5443/team/app:v1", "registry": "private"}
+    assert "could not be found" in _error(await c.post("/v1/containers", json=body), 400)

@@ -1,6 +1,6 @@
 """`ContainerIO`: the port through which the API reads logs of, runs commands in and reads the
-resource usage of containers; `ImageIO`: the one through which it lists and pulls the images
-of a Host.
+resource usage of containers; `ImageIO`: the one through which it lists, pulls and removes the
+images of a Host.
 
 The API may not talk to engines itself (import layers); the composition root passes in an
 implementation on top of the runtime drivers (cli/apiserver.py `PoolContainerIO`).
@@ -117,4 +117,11 @@ class ImageIO(Protocol):
     ) -> LocalImage:
         """Pull `image` onto the host, giving up after `within` seconds; a registry's refusal
         is `PermanentError("ErrImagePull")` in the registry's words."""
+        ...
+
+    async def remove(self, host: Host, image: str) -> None:
+        """Remove the tag `image` (`repository:tag`) from the host's engine as `docker rmi`
+        without force: the image goes with its last tag. `InUseError` whose `users` are the
+        engine ids of the containers using it (made by that tag, or by any for the last
+        tag), and nothing removed; `NotFoundError` when the engine has no such tag."""
         ...

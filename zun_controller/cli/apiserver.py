@@ -1,8 +1,8 @@
-"""The API server as a long-lived part of a process: uvicorn on one loopback port, the first
-admin token, the `ContainerIO` and `ImageIO` adapter that gives the API logs, exec, stats and
-the Hosts' images and pulls through the runtime drivers (one `RuntimePool` of its own, clients
-made from each Host's endpoint), and an `EventRecorder` of its own for quota refusals (its
-drops counted in the process's `Metrics` when it has some: `up` does, `api` alone exports
+"""The API server as a long-lived part of a process: uvicorn on one loopback port, the first admin
+token, the `ContainerIO` and `ImageIO` adapter that gives the API logs, exec, stats and the
+Hosts' images, pulls and removals through the runtime drivers (one `RuntimePool` of its own,
+clients made from each Host's endpoint), and an `EventRecorder` of its own for quota refusals
+(its drops counted in the process's `Metrics` when it has some: `up` does, `api` alone exports
 none)."""
 
 from __future__ import annotations
@@ -84,6 +84,9 @@ class PoolContainerIO:
         if credentials is not None:
             auth = RegistryAuth(credentials.registry, credentials.username, credentials.password)
         return await self.pool.for_host(host).pull_image(image, auth, within=within)
+
+    async def remove(self, host: Host, image: str) -> None:
+        await self.pool.for_host(host).remove_image(image)
 
     async def close(self) -> None:
         await self.pool.close()

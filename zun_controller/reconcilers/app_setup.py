@@ -1,7 +1,8 @@
 """Wires Applications, Clusters and Secrets into a manager: informers, the three controllers,
-the mappings between kinds (a Cluster or Secret change wakes what depends on it; an Application
-or Cluster change wakes the deleting Cluster or Secret it held), and the shared orchestrator
-pool."""
+the mappings between kinds (a Cluster, Secret or PullSecret change wakes what depends on it; an
+Application or Cluster change wakes the deleting Cluster, Secret or PullSecret it held), and
+the shared orchestrator pool. With the runtime's controllers, Applications are users of the
+PullSecrets their templates name."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from zun_controller.reconcilers.setup import (
     ControllerSet,
     RuntimeControllers,
     cached_field,
+    pull_secret_names,
     recorder_task_needed,
 )
 from zun_controller.store.records import RecordStore
@@ -93,8 +95,12 @@ class ApplicationControllers(ControllerSet):
             )
             self.cluster.watches(runtime.hosts.informer, self._all_clusters, _any_change)
         self.application.watches(self.clusters.informer, self._apps_of_cluster, _any_change)
-        if self.pull_secrets is not None:
-            self.application.watches(self.pull_secrets.informer, self._apps_of_pull_secret)
+        if runtime is not None:
+            self.application.watches(runtime.pull_secrets.informer, self._apps_of_pull_secret)
+            runtime.pull_secret_reconciler.count_applications(self.apps)
+            runtime.pull_secret.watches(
+                self.apps.informer, self._deleting_pull_secrets_of_app, _any_change
+            )
         self.cluster.watches(self.secrets.informer, self._clusters_of_secret, _any_change)
         self.cluster.watches(self.apps.informer, self._deleting_cluster_of_app, _any_change)
         self.secret.watches(self.clusters.informer, self._deleting_secrets_of, _any_change)
@@ -170,6 +176,16 @@ class ApplicationControllers(ControllerSet):
                 if isinstance(refs, list) and {"name": name} in refs:
                     yield k
                     break
+
+    def _deleting_pull_secrets_of_app(
+        self, key: str, old: Cached | None, new: Cached | None
+    ) -> Iterable[str]:
+        """The deleting PullSecrets an Application's template named or names."""
+        assert self.pull_secrets is not None  # watched only with the runtime's controllers
+        project = key.split("/")[1]
+        path = ("spec", "template", "containers")
+        keys = {f"pullsecrets/{project}/{n}" for n in pull_secret_names(old, new, path=path)}
+        return [k for k in keys if deleting(self.pull_secrets.informer.raw(k))]
 
     def _clusters_of_secret(
         self, key: str, old: Cached | None, new: Cached | None

@@ -35,7 +35,7 @@ OPERATIONS = (
     "info", "list_containers", "inspect", "image_exists", "create", "start", "stop", "pause",
     "unpause", "remove", "update_resources", "ensure_network", "remove_network",
     "list_networks", "ensure_volume", "remove_volume", "list_volumes", "exec", "stats",
-    "inspect_image", "pull_image", "list_images",
+    "inspect_image", "pull_image", "list_images", "remove_image",
 )  # fmt: skip
 
 
@@ -43,7 +43,7 @@ OPERATIONS = (
 CHANGES = frozenset(
     {"create", "start", "stop", "pause", "unpause", "remove", "update_resources",
      "ensure_network", "remove_network", "ensure_volume", "remove_volume", "exec",
-     "pull_image"}
+     "pull_image", "remove_image"}
 )  # fmt: skip
 
 

@@ -28,6 +28,7 @@ from zun_controller.reconcilers.host import HostReconciler
 from zun_controller.reconcilers.instrumented import instrumented
 from zun_controller.reconcilers.inuse import deleting
 from zun_controller.reconcilers.network import NetworkReconciler, VolumeReconciler
+from zun_controller.reconcilers.pull_secret import PullSecretReconciler
 from zun_controller.reconcilers.runtime_watch import OrphanSweeper, RuntimeEvents
 from zun_controller.reconcilers.runtimes import RuntimePool
 from zun_controller.reconcilers.stats_sampler import StatsSampler
@@ -53,6 +54,20 @@ def cached_field(cached: Cached | None, *path: str) -> object:
     for part in path:
         value = value.get(part) if isinstance(value, dict) else None
     return value
+
+
+def pull_secret_names(*cached: Cached | None, path: tuple[str, ...] = ("spec",)) -> set[str]:
+    """The PullSecret names `imagePullSecrets` holds at `path` of cached raw records (a
+    Container's spec, or each container of an Application's template)."""
+    names: set[str] = set()
+    for one in cached:
+        specs = cached_field(one, *path)
+        for spec in specs if isinstance(specs, list) else [specs]:
+            refs = spec.get("imagePullSecrets") if isinstance(spec, dict) else None
+            for ref in refs if isinstance(refs, list) else []:
+                if isinstance(ref, dict) and isinstance(ref.get("name"), str):
+                    names.add(ref["name"])
+    return names
 
 
 class Closable(Protocol):
@@ -156,10 +171,13 @@ class RuntimeControllers(ControllerSet):
             VolumeReconciler(self.volumes, self.containers, self.hosts, self.pool),
             self.volumes.informer,
         )
+        self.pull_secret_reconciler = PullSecretReconciler(self.pull_secrets, self.containers)
+        self.pull_secret = self._controller(
+            "pullsecret", self.pull_secret_reconciler, self.pull_secrets.informer
+        )
         self._map()
-        for controller in (self.host, self.network, self.volume, self.container):
+        for controller in (self.host, self.network, self.volume, self.container, self.pull_secret):
             manager.add_controller(controller)
-        manager.add_informer(self.pull_secrets.informer)
         self.events = events = RuntimeEvents(
             self.hosts, self.pool, self.container.queue.add, self._placed_on
         )
@@ -191,6 +209,9 @@ class RuntimeControllers(ControllerSet):
         self.host.watches(self.containers.informer, self._deleting_host_of, _any_change)
         self.network.watches(self.containers.informer, self._deleting_networks_of, _any_change)
         self.container.watches(self.pull_secrets.informer, self._containers_of_pull_secret)
+        self.pull_secret.watches(
+            self.containers.informer, self._deleting_pull_secrets_of, _any_change
+        )
 
     def _containers_of_host(
         self, key: str, old: Cached | None, new: Cached | None
@@ -247,6 +268,14 @@ class RuntimeControllers(ControllerSet):
                 isinstance(r, dict) and r.get("name") == name for r in refs
             ):
                 yield k
+
+    def _deleting_pull_secrets_of(
+        self, key: str, old: Cached | None, new: Cached | None
+    ) -> Iterable[str]:
+        """The deleting PullSecrets a Container named or names (it may use them no more)."""
+        project = key.split("/")[1]
+        keys = {f"pullsecrets/{project}/{n}" for n in pull_secret_names(old, new)}
+        return [k for k in keys if deleting(self.pull_secrets.informer.raw(k))]
 
     def _all_networks(self, key: str, old: Cached | None, new: Cached | None) -> Iterable[str]:
         return self.networks.informer.list_keys()

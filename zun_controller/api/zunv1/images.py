@@ -1,13 +1,19 @@
-"""`/v1/images`: the images on the Hosts' engines, and pulling one onto a Host.
+"""`/v1/images`: the images on the Hosts' engines, pulling one onto a Host, and removing one.
 
-Admin only, as upstream's policy defaults (`image:get_all`, `image:get_one`, `image:pull`
-are `rule:admin_api`). Nothing is stored: the list is what the engines hold now, one row per
-tag (`uuid` is derived from host, repository and tag, so it is stable while the tag is
-there; an engine that does not answer is left out of the list). A pull is an action through
-the `ImageIO` port (`pulls.py`: single flight, bounded); the answer comes when it ends: 202
-with the image, or 400 with the registry's words (`unauthorized: ...`, `manifest unknown`).
-It logs in with the first PullSecret (by name) of the caller's project that has an entry for
-the image's registry host, as a Container's pull would with that secret named.
+Admin only, as upstream's policy defaults (`image:get_all`, `image:get_one`, `image:pull`,
+`image:delete` are `rule:admin_api`). Nothing is stored: the list is what the engines hold now,
+one row per tag (`uuid` is derived from host, repository and tag, so it is stable while the tag
+is there; an engine that does not answer is left out of the list). A pull is an action through
+the `ImageIO` port (`pulls.py`: single flight, bounded); the answer comes when it ends: 202 with
+the image, or 400 with the registry's words (`unauthorized: ...`, `manifest unknown`). It logs
+in with the first PullSecret (by name) of the caller's project that has an entry for the image's
+registry host, as a Container's pull would with that secret named.
+
+A delete (204) removes the row's tag from its Host's engine, as `docker rmi repository:tag`:
+the image goes with its last tag. It is never forced: while containers use it (made by that
+tag, or by any when it is the image's last tag), running or not, it is a 409 naming them (a
+Container record by its Zun name and project, any other engine container by its id), and
+nothing is removed.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from zun_controller.api.context import ApiContext
 from zun_controller.api.io import Credentials, ImageIO, LocalImage
@@ -26,7 +32,9 @@ from zun_controller.api.zunv1.auth import Caller, caller
 from zun_controller.api.zunv1.errors import ZunV1Error
 from zun_controller.api.zunv1.pulls import Pulls
 from zun_controller.api.zunv1.request import context, json_body, page
-from zun_controller.errors import PermanentError, ZunError
+from zun_controller.api.zunv1.view import zun_name
+from zun_controller.errors import InUseError, NotFoundError, PermanentError, ZunError
+from zun_controller.models.container import Container
 from zun_controller.models.host import Host
 from zun_controller.models.image import ImageReference, parse_reference
 from zun_controller.models.pullsecret import PullSecret
@@ -68,15 +76,19 @@ def image_view(
     }
 
 
-def _rows(host: str, image: LocalImage, request: Request) -> list[dict[str, Any]]:
-    rows = []
+Entry = tuple[dict[str, Any], Host, str]  # a row, its Host, the engine's `repository:tag`
+
+
+def _entries(host: Host, image: LocalImage, request: Request) -> list[Entry]:
+    found = []
     for repo_tag in image.repo_tags:
         try:
             ref = parse_reference(repo_tag)
         except ValueError:
             continue  # not a name a client could pull by
-        rows.append(image_view(host, ref.repository, ref.tag or "latest", image, request))
-    return rows
+        row = image_view(host.name, ref.repository, ref.tag or "latest", image, request)
+        found.append((row, host, repo_tag))
+    return found
 
 
 async def _host_images(io: ImageIO, host: Host) -> list[LocalImage]:
@@ -87,14 +99,24 @@ async def _host_images(io: ImageIO, host: Host) -> list[LocalImage]:
         return []
 
 
-async def _all_rows(request: Request) -> list[dict[str, Any]]:
+async def _all_entries(request: Request) -> list[Entry]:
     ctx = context(request)
     io = _io(ctx)
     hosts = sorted((await ctx.store.list(Host)).items, key=lambda h: h.name)
     found = await asyncio.gather(*(_host_images(io, h) for h in hosts))
-    rows = [row for h, images in zip(hosts, found, strict=True) for i in images
-            for row in _rows(h.name, i, request)]  # fmt: skip
-    return sorted(rows, key=lambda r: (r["host"], r["repo"], r["tag"]))
+    entries = [entry for h, images in zip(hosts, found, strict=True) for i in images
+               for entry in _entries(h, i, request)]  # fmt: skip
+    return sorted(entries, key=lambda e: (e[0]["host"], e[0]["repo"], e[0]["tag"]))
+
+
+async def _all_rows(request: Request) -> list[dict[str, Any]]:
+    return [row for row, _, _ in await _all_entries(request)]
+
+
+def _not_found(ident: str) -> ZunV1Error:
+    return ZunV1Error(
+        404, f"Image {ident} could not be found.", code="zun.common.exception.ImageNotFound"
+    )
 
 
 @router.get("")
@@ -115,9 +137,7 @@ async def show(request: Request, who: Who, ident: str) -> dict[str, Any]:
     for row in await _all_rows(request):
         if row["uuid"] == ident:
             return row
-    raise ZunV1Error(
-        404, f"Image {ident} could not be found.", code="zun.common.exception.ImageNotFound"
-    )
+    raise _not_found(ident)
 
 
 async def _host(ctx: ApiContext, ident: Any) -> Host:
@@ -174,7 +194,47 @@ async def pull(request: Request, who: Who) -> JSONResponse:
     return JSONResponse(shown, status_code=202, headers={"Location": shown["links"][0]["href"]})
 
 
-@router.delete("/{ident}")
+async def _users(ctx: ApiContext, host: Host, ids: tuple[str, ...]) -> str:
+    """The containers of these engine ids on `host`: Container records by Zun name and
+    project, others by id."""
+    records = {
+        c.status.container_id: c
+        for c in (await ctx.store.list(Container, None)).items
+        if c.status.host == host.name and c.status.container_id
+    }
+    named = []
+    for cid in ids:
+        obj = records.get(cid)
+        named.append(
+            f"{zun_name(obj)} (project {obj.project}, uuid {obj.metadata.uid})"
+            if obj is not None
+            else f"{cid[:12]} (an engine container of no Zun record)"
+        )
+    return ", ".join(named)
+
+
+@router.delete("/{ident}", status_code=204)
+async def delete(request: Request, who: Who, ident: str) -> Response:
+    who.check_admin("image:delete")
+    ctx = context(request)
+    found = [e for e in await _all_entries(request) if e[0]["uuid"] == ident]
+    if not found:
+        raise _not_found(ident)
+    row, host, repo_tag = found[0]
+    try:
+        await _io(ctx).remove(host, repo_tag)
+    except NotFoundError:
+        raise _not_found(ident) from None  # removed meanwhile
+    except InUseError as exc:
+        users = await _users(ctx, host, exc.users)
+        raise ZunV1Error(
+            409,
+            f"Image {row['repo']}:{row['tag']} on host {host.name} is in use by container "
+            f"{users}: delete the container first.",
+        ) from None
+    return Response(status_code=204)
+
+
 @router.get("/{ident}/search")
 async def not_served(who: Who, ident: str) -> None:
-    raise ZunV1Error(501, "Deleting and searching images is not served here.")
+    raise ZunV1Error(501, "Searching images is not served here.")

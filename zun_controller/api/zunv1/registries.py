@@ -9,10 +9,14 @@ gets 403, as for PullSecrets in the REST API); `password` is answered as `***`, 
 
 Create (202, `Location`) and update take `{"registry": {...}}` and answer
 `{"registry": {...}}`; list answers `{"registries": [...], "next": URL|null}`, oldest first
-(filters `name`, `domain`, `username`; `limit`, `marker`; `all_projects` for admins). Delete
-is 204; a registry Containers name may be deleted (a PullSecret has no in-use guard, and
-upstream has none either): their next pull of a private image fails with
-`PullSecretNotFound`.
+(filters `name`, `domain`, `username`; `limit`, `marker`; `all_projects` for admins).
+
+Delete is 204 when no record uses the registry; while Containers or Applications of the
+project name it in `imagePullSecrets` it is a 409 naming them, and nothing is deleted (the
+controller would hold the record, Terminating with condition `InUse`, which Zun's clients do
+not know: they would see a registry that stays after a delete they were told was accepted). A
+user made between the look and the delete finds the record held by the controller until it is
+unused. A registry whose record is deleting (held, or about to go) is not shown or found.
 """
 
 from __future__ import annotations
@@ -32,10 +36,15 @@ from zun_controller.api.zunv1.auth import Caller, caller
 from zun_controller.api.zunv1.errors import ZunV1Error
 from zun_controller.api.zunv1.request import context, flag, json_body, page
 from zun_controller.api.zunv1.view import NAME_ANNOTATION
+from zun_controller.api.zunv1.view import zun_name as container_name
 from zun_controller.errors import ConflictError, InvalidError
+from zun_controller.models.application import Application
 from zun_controller.models.base import ObjectMeta
+from zun_controller.models.container import Container
 from zun_controller.models.image import parse_reference
 from zun_controller.models.pullsecret import DOCKER_CONFIG_KEY, PullSecret, PullSecretSpec
+from zun_controller.reconcilers.inuse import User, used_by
+from zun_controller.reconcilers.pull_secret import pull_secret_users
 
 router = APIRouter(prefix="/registries")
 Who = Annotated[Caller, Depends(caller)]
@@ -156,13 +165,15 @@ async def create(request: Request, who: Who) -> JSONResponse:
 
 async def visible(request: Request, who: Caller, all_projects: bool = False) -> list[PullSecret]:
     """The registries the caller may see: its project's (its writers only), or, for an admin
-    with `all_projects`, every project's."""
+    with `all_projects`, every project's; none whose record is deleting."""
     who.check_write()
     store = context(request).store
     if all_projects:
         who.check_admin("registry:get_all_all_projects")
-        return (await store.list(PullSecret, None)).items
-    return (await store.list(PullSecret, who.project)).items
+        found = (await store.list(PullSecret, None)).items
+    else:
+        found = (await store.list(PullSecret, who.project)).items
+    return [s for s in found if not s.metadata.deletion_timestamp]
 
 
 async def find(request: Request, who: Caller, ident: str) -> PullSecret:
@@ -242,10 +253,29 @@ async def update(request: Request, who: Who, ident: str) -> dict[str, Any]:
     raise AssertionError("unreachable")
 
 
+async def users_of(ctx: ApiContext, secret: PullSecret) -> list[User]:
+    """The records using the registry, as the controller's in-use rule sees them (read from
+    the store); Containers by their Zun names."""
+    containers = (await ctx.store.list(Container, secret.project)).items
+    apps = (await ctx.store.list(Application, secret.project)).items
+    names = {c.name: container_name(c) for c in containers}
+    return [
+        User(u.kind, names.get(u.name, u.name), u.project) if u.kind == "Container" else u
+        for u in pull_secret_users(secret.name, secret.project, containers, apps)
+    ]
+
+
 @router.delete("/{ident}", status_code=204)
 async def delete(request: Request, who: Who, ident: str) -> Response:
     secret = await find(request, who, ident)
-    await context(request).store.delete(PullSecret, secret.name, secret.project)
+    ctx = context(request)
+    if users := await users_of(ctx, secret):
+        raise ZunV1Error(
+            409,
+            f"Registry {zun_name(secret)} is in use ({used_by(users)}): delete them first.",
+            code="zun.common.exception.Conflict",
+        )
+    await ctx.store.delete(PullSecret, secret.name, secret.project)
     return Response(status_code=204)
 
 

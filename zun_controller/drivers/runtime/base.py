@@ -12,13 +12,13 @@ refused), whether or not a later pull may succeed: callers back off and try agai
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol, TypeVar
 
-from zun_controller.errors import ConflictError
+from zun_controller.errors import ConflictError, InUseError
 
 T = TypeVar("T")
 
@@ -205,6 +205,49 @@ def ours(obj: T, found: Mapping[str, str], labels: Mapping[str, str], what: str)
     raise ConflictError(f"{what} exists and is not ours (it is used {by})")
 
 
+def tagged(name: str) -> str:
+    """An image name with `:latest` when it names neither a tag nor a digest."""
+    if "@" in name or ":" in name.rsplit("/", 1)[-1]:
+        return name
+    return f"{name}:latest"
+
+
+@dataclass(frozen=True)
+class ImageUser:
+    """A container as the removal of an image looks at it."""
+
+    id: str
+    name: str
+    state: str
+    image_id: str  # what it was made from
+    reference: str  # the image as its config names it
+
+
+def image_users(
+    ref: str, image_id: str, last_tag: bool, containers: Iterable[ImageUser]
+) -> InUseError | None:
+    """The refusal to remove the tag `ref` of image `image_id` while containers use it (made
+    from the image by that reference, or by any when it is the image's last tag); None when
+    none does."""
+    users = [
+        (c.name, c.id, c.state)
+        for c in containers
+        if c.image_id == image_id and (last_tag or tagged(c.reference) == ref)
+    ]
+    return image_in_use(ref, users) if users else None
+
+
+def image_in_use(image: str, users: list[tuple[str, str, str]]) -> InUseError:
+    """The refusal to remove `image` while the containers `users` ((name, id, state) each)
+    were made from it: their ids as `users`, each named in the message."""
+    ordered = sorted(users)
+    named = ", ".join(f"{name} ({cid[:12]}, {state})" for name, cid, state in ordered)
+    return InUseError(
+        f"image {image} is in use by container {named}: remove the container first",
+        tuple(cid for _, cid, _ in ordered),
+    )
+
+
 class Runtime(Protocol):
     """One engine. `labels` filters select containers/networks/volumes carrying every pair."""
 
@@ -233,6 +276,17 @@ class Runtime(Protocol):
         seconds; `PermanentError("ErrImagePull", registry's words)` when it fails,
         `TransientError` when the engine is unreachable. The password goes to the engine only,
         never into an error."""
+        ...
+
+    async def remove_image(self, image: str) -> None:
+        """Remove the reference `image` (`repository:tag`, `latest` when it names no tag) as
+        `docker rmi repository:tag` does: that tag goes, and the image (with the digest
+        references of that repository) only when no other tag names it. Never forced: a
+        container, running or not, made from the image by that reference, or by any when it
+        is the image's last tag, uses it (`image_users`); while any does, `InUseError` whose
+        `users` are their ids, its message naming every one, and nothing is removed.
+        `NotFoundError` when no image has that reference; a digest reference is
+        `PermanentError("InvalidConfig")`."""
         ...
 
     async def create(self, config: ContainerConfig) -> ContainerState:

@@ -14,9 +14,13 @@ Containers run nothing. `exec` understands a little busybox shell (`echo`, `cat`
 the environment, files on volumes and which containers reach which by name. `logs` is what the
 image prints at start (`add_image(output=...)`) plus `append_log`.
 
-Test hooks: `add_image`, `fail_next(method, exc)`, `unreachable`, `crash`, `set_health`,
-`append_log`, `exec_handler`. Pulls come from the `FakeRegistry`s given (fake_images.py), by
-registry host; a host with none is unknown, as Docker Hub is to an engine off the internet.
+Images are removed a tag at a time, refused while a container was made from the image (the
+`Runtime.remove_image` contract, held to Docker by tests/unit/test_image_contract.py).
+
+Test hooks: `add_image`, `tag_image`, `fail_next(method, exc)`, `unreachable`, `crash`,
+`set_health`, `append_log`, `exec_handler`. Pulls come from the `FakeRegistry`s given
+(fake_images.py), by registry host; a host with none is unknown, as Docker Hub is to an engine
+off the internet.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from zun_controller.drivers.runtime.base import (
     ExecResult,
     HostInfo,
     ImageInfo,
+    ImageUser,
     NetworkState,
     PublishedPort,
     RegistryAuth,
@@ -48,7 +53,9 @@ from zun_controller.drivers.runtime.base import (
     RuntimeFactory,
     VolumeState,
     carries,
+    image_users,
     ours,
+    tagged,
 )
 from zun_controller.drivers.runtime.fake_images import (
     PULL,
@@ -241,6 +248,18 @@ class FakeRuntime:
         image_id = "sha256:" + hashlib.sha256(f"{self.name}/{image}".encode()).hexdigest()
         self._images[image] = _Image(dict(labels or {}), output, exit_code, image_id)
 
+    def tag_image(self, image: str, target: str) -> None:
+        """As `docker tag`: `target` names the image `image` names (same id)."""
+        self._images[target] = self._images[self._tag_key(image)]
+
+    def _tag_key(self, image: str) -> str:
+        """The name `image` (a tag reference) is kept under; `NotFoundError` when none."""
+        ref = tagged(image)
+        for name in self._images:
+            if "@" not in name and tagged(name) == ref:
+                return name
+        raise NotFoundError(f"No such image: {ref}")
+
     def fail_next(self, method: str, exc: BaseException) -> None:
         """The next call of `method` (e.g. "start") raises `exc`; calls queue up."""
         if not callable(getattr(self, method, None)):
@@ -364,6 +383,29 @@ class FakeRuntime:
         pulled.remote = remote
         self._images[image] = pulled
         return local_info(image, remote, pulled.id)
+
+    async def remove_image(self, image: str) -> None:
+        self._enter("remove_image")
+        if "@" in image:
+            raise PermanentError("InvalidConfig", f"remove {image}: name a tag, not a digest")
+        key = self._tag_key(image)
+        found = self._images[key]
+        tags = [n for n, i in self._images.items() if i.id == found.id and "@" not in n]
+        containers = (
+            ImageUser(c.id, c.config.name, c.status.value, c.image_id, c.config.image)
+            for c in self._containers.values()
+        )
+        if refusal := image_users(tagged(image), found.id, len(tags) == 1, containers):
+            raise refusal
+        del self._images[key]
+        # Docker's rule: a repository left with digest references only loses those too
+        repository = _repository(key)
+        same = [
+            n for n, i in self._images.items() if i.id == found.id and _repository(n) == repository
+        ]
+        if all("@" in n for n in same):
+            for name in same:
+                del self._images[name]
 
     # -- containers
 
@@ -684,6 +726,14 @@ class FakeRuntime:
                 ):
                     return other
         return None
+
+
+def _repository(name: str) -> str:
+    """The repository of an image name (tag or digest dropped)."""
+    if "@" in name:
+        return name.split("@", 1)[0]
+    head, slash, last = name.rpartition("/")
+    return f"{head}{slash}{last.split(':', 1)[0]}"
 
 
 def _volumes_of(container: _Container) -> set[str]:
