@@ -11,8 +11,11 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import httpx
 import pytest
 
+from zun_controller.api.app import create_app
+from zun_controller.api.auth import Role, Tokens
 from zun_controller.errors import DecryptionError
 from zun_controller.models.application import Secret, SecretSpec
 from zun_controller.models.base import ObjectMeta
@@ -310,3 +313,43 @@ def test_keygen_makes_a_private_file_and_adds_keys_first_or_last(tmp_path: Path)
     assert load_key_file(path).ids == ["k2", "k1", "k0"]
     with pytest.raises(KeyFileError, match="exists"):
         add_key(path, "k1")
+
+
+# -- the API ------------------------------------------------------------------------------------
+
+
+async def test_the_api_shows_secrets_to_admins_only_and_never_a_ciphertext_error_detail() -> None:
+    kv = MemoryKV()
+    app = create_app(sealed_store(kv, "k1"), release=False)
+    tokens = Tokens(kv)
+
+    async def client(role: Role, projects: list[str]) -> httpx.AsyncClient:
+        token = await tokens.create(f"{role}", role, projects)
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api",
+            headers={"Authorization": f"Bearer {token}"},
+        )  # fmt: skip
+
+    url = "/apis/zun.openstack.org/v1alpha1/secrets"
+    body = {"kind": "Secret", "metadata": {"name": "kube"}, "spec": {"data": {"k": PASSWORD}}}
+    admin, member, reader = (
+        await client(Role.ADMIN, []),
+        await client(Role.MEMBER, ["a"]),
+        await client(Role.READER, ["a"]),
+    )
+    async with admin, member, reader:
+        made = await admin.post(url, json=body)
+        assert made.status_code == 201
+        assert PASSWORD.encode() not in await raw_value(kv, SECRET_KEY)
+        assert (await admin.get(f"{url}/kube")).json()["spec"]["data"] == {"k": PASSWORD}
+        for who in (member, reader):
+            for path in (f"{url}/kube", url, f"{url}?watch=true&timeoutSeconds=1"):
+                answer = await who.get(path)
+                assert answer.status_code == 403 and PASSWORD not in answer.text
+        moved = await raw_value(kv, SECRET_KEY)
+        await kv.commit(Txn(puts=[(record_key(Secret.KIND, "other", None), moved)]))
+        broken = await admin.get(f"{url}/other")
+        assert broken.status_code == 500
+        assert broken.json()["message"] == (
+            "a stored credential cannot be decrypted (see the API's log)"
+        )
