@@ -1,7 +1,7 @@
 """Credentials at rest, as an operator meets them: Secrets written through the API are sealed in
 a real etcd (read back with `etcdctl`, outside Zun), a key rotation keeps old and new readable
 across restarts, `zun-controller rewrap` leaves only the new key id, and the controller still
-uses the Secret a Cluster names."""
+uses the Secret a Cluster names; `rewrap --decrypt` is the way back."""
 
 from __future__ import annotations
 
@@ -126,6 +126,16 @@ def test_secrets_are_sealed_rotated_and_rewrapped(own_etcd: EtcdServer, tmp_path
     write_key_file(keys, KeyRing((ring.keys[0],)))  # k1 retired
     api = Api(tmp_path, own_etcd, keys)
     assert api.data("old") == {"pw": PASSWORD} and api.data("legacy") == {"pw": PASSWORD}
+    api.stop()
+
+    # the way back, for a rollback: every value plain, then no key file is needed
+    args = ("--etcd", own_etcd.url, "--encryption-key-file", str(keys), "--decrypt", "-o", "json")
+    done = zun("rewrap", *args)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["rewrapped"] == 3
+    assert PASSWORD.encode() in raw(own_etcd, "old")
+    api = Api(tmp_path, own_etcd, None)
+    assert api.data("old") == {"pw": PASSWORD}
     api.stop()
 
 

@@ -353,3 +353,13 @@ async def test_the_api_shows_secrets_to_admins_only_and_never_a_ciphertext_error
         assert broken.json()["message"] == (
             "a stored credential cannot be decrypted (see the API's log)"
         )
+
+
+async def test_rewrap_decrypting_writes_every_value_plain_for_a_rollback(kv: KV) -> None:
+    await sealed_store(kv).create(secret("plain"))
+    await sealed_store(kv, "k1").create(secret("old"))
+    summary = await rewrap(kv, Sealer(ring("k1")), decrypt=True)
+    assert summary.as_json()["keyId"] == "(plain)"
+    assert (summary.rewrapped, summary.current, summary.conflicts) == (1, 1, 0)
+    assert await census(kv, Sealer(None)) == {"": 2}
+    assert (await sealed_store(kv).get(Secret, "old")).spec.data == {"kubeconfig": PASSWORD}

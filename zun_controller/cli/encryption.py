@@ -75,19 +75,19 @@ def _progress(summary: RewrapSummary) -> None:
     print(
         f"rewrap: {summary.scanned} scanned, {summary.rewrapped} rewrapped, "
         f"{summary.sealed_plain} plain sealed, {summary.current} already under "
-        f"{summary.key_id}",
+        f"{summary.key_id or 'no key (plain)'}",
         file=sys.stderr,
         flush=True,
     )
 
 
-async def _rewrap(etcd: str, ring: KeyRing, page: int) -> RewrapSummary:
+async def _rewrap(etcd: str, ring: KeyRing, page: int, decrypt: bool) -> RewrapSummary:
     raw = EtcdKV.from_url(etcd)
     try:
         await raw.revision()
         sealer = Sealer(ring)
         await census(raw, sealer)
-        return await rewrap(raw, sealer, page=page, progress=_progress)
+        return await rewrap(raw, sealer, page=page, decrypt=decrypt, progress=_progress)
     finally:
         await raw.close()
 
@@ -99,6 +99,14 @@ def rewrap_command(
         int, typer.Option("--page", min=1, max=100, help="values read and written per request")
     ] = 100,
     output: Annotated[str, typer.Option("-o", "--output", help="text or json")] = "text",
+    decrypt: Annotated[
+        bool,
+        typer.Option(
+            "--decrypt",
+            help="write every value plain instead (to roll back to a release that does not "
+            "encrypt; stop every process that has a key file first)",
+        ),
+    ] = False,
 ) -> None:
     """Re-encrypt every Secret and PullSecret under the key file's first key (plain ones too).
 
@@ -110,7 +118,7 @@ def rewrap_command(
     try:
         if key_file is None:
             raise ZunError("rewrap needs --encryption-key-file (ZUN_ENCRYPTION_KEY_FILE)")
-        summary = asyncio.run(_rewrap(etcd, load_key_file(key_file), page))
+        summary = asyncio.run(_rewrap(etcd, load_key_file(key_file), page, decrypt))
     except ZunError as exc:
         print(f"zun-controller: {exc}", file=sys.stderr)
         raise typer.Exit(1) from None
@@ -120,7 +128,8 @@ def rewrap_command(
         before = ", ".join(f"{k or '(plain)'}: {n}" for k, n in sorted(summary.before.items()))
         print(
             f"{summary.scanned} values; {summary.rewrapped + summary.sealed_plain} rewritten "
-            f"under key {summary.key_id}; before: {before or 'none'}"
+            f"under {f'key {summary.key_id}' if summary.key_id else 'no key (plain)'}; "
+            f"before: {before or 'none'}"
         )
     if summary.conflicts:
         print(f"zun-controller: {summary.conflicts} values kept changing: rerun", file=sys.stderr)

@@ -10,6 +10,8 @@
   never lost: that value is read again and retried, at most `attempts` times), and calls
   `progress` after every page. The JSON inside is unchanged; each rewritten key gets a new
   mod_revision, as any write, so watchers see a modification with the same content.
+- `rewrap(..., decrypt=True)` writes every value plain instead: the way back to a release that
+  does not seal, run while no process with a key file writes.
 """
 
 from __future__ import annotations
@@ -29,9 +31,10 @@ ATTEMPTS = 5
 
 @dataclass
 class RewrapSummary:
+    #: the key every value ends under; "" for plain (a decrypting rewrap)
     key_id: str
     scanned: int = 0
-    #: re-sealed from an older key
+    #: re-sealed from an older key (or, decrypting, written plain)
     rewrapped: int = 0
     #: sealed for the first time (they were plain)
     sealed_plain: int = 0
@@ -44,7 +47,7 @@ class RewrapSummary:
 
     def as_json(self) -> dict[str, object]:
         return {
-            "keyId": self.key_id,
+            "keyId": self.key_id or "(plain)",
             "scanned": self.scanned,
             "rewrapped": self.rewrapped,
             "sealedPlain": self.sealed_plain,
@@ -90,29 +93,34 @@ async def rewrap(
     sealer: Sealer,
     *,
     page: int = MAX_BATCH,
+    decrypt: bool = False,
     progress: Callable[[RewrapSummary], None] = lambda _: None,
 ) -> RewrapSummary:
     """Re-seal every value under `SEALED_PREFIXES` of the raw (unwrapped) `raw` KV under the
-    newest key of `sealer`'s ring; returns what it found and did."""
+    newest key of `sealer`'s ring (`decrypt`: write every value plain, for a rollback to a
+    release that does not seal); returns what it found and did."""
     assert sealer.ring is not None, "rewrap needs a key ring"
-    summary = RewrapSummary(sealer.ring.newest.id)
+    target = None if decrypt else sealer.ring.newest.id
+    summary = RewrapSummary(target or "")
     page = max(1, min(page, MAX_BATCH))
     for prefix in SEALED_PREFIXES:
         async for kvs in _pages(raw, prefix, page):
-            await _rewrap_page(raw, sealer, kvs, summary)
+            await _rewrap_page(raw, sealer, kvs, summary, target)
             progress(summary)
     return summary
 
 
-async def _rewrap_page(raw: KV, sealer: Sealer, kvs: list[KeyValue], s: RewrapSummary) -> None:
+async def _rewrap_page(
+    raw: KV, sealer: Sealer, kvs: list[KeyValue], s: RewrapSummary, target: str | None
+) -> None:
     s.scanned += len(kvs)
     s.before.update(key_id_of(kv.value) or "" for kv in kvs)
-    stale = [kv for kv in kvs if key_id_of(kv.value) != s.key_id]
+    stale = [kv for kv in kvs if key_id_of(kv.value) != target]
     s.current += len(kvs) - len(stale)
     for _ in range(ATTEMPTS):
         if not stale:
             return
-        txns = [_resealed(sealer, kv) for kv in stale]
+        txns = [_resealed(sealer, kv, target is not None) for kv in stale]
         results = await raw.commit_many(txns)
         retry: list[KeyValue] = []
         for kv, result in zip(stale, results, strict=True):
@@ -125,7 +133,7 @@ async def _rewrap_page(raw: KV, sealer: Sealer, kvs: list[KeyValue], s: RewrapSu
             now = result.current.get(kv.key)
             if now is None:
                 continue
-            if key_id_of(now.value) == s.key_id:
+            if key_id_of(now.value) == target:
                 s.current += 1
             else:
                 retry.append(now)
@@ -133,6 +141,8 @@ async def _rewrap_page(raw: KV, sealer: Sealer, kvs: list[KeyValue], s: RewrapSu
     s.conflicts += len(stale)
 
 
-def _resealed(sealer: Sealer, kv: KeyValue) -> Txn:
-    value = sealer.seal(kv.key, sealer.open(kv.key, kv.value))
+def _resealed(sealer: Sealer, kv: KeyValue, seal: bool) -> Txn:
+    value = sealer.open(kv.key, kv.value)
+    if seal:
+        value = sealer.seal(kv.key, value)
     return Txn(compares=[(kv.key, kv.mod_revision)], puts=[(kv.key, value)])
