@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from zun_controller.cli import controller
+from zun_controller.cli import api_commands, bridge, controller
 from zun_controller.cli.compose import build_manager
 from zun_controller.cli.encryption import up_key_ring
 from zun_controller.config import EtcdSettings, ManagerSettings
@@ -204,3 +204,21 @@ async def test_a_docker_clusters_balancer_runs_the_configured_image(tmp_path: Pa
         stop.set()
         await asyncio.wait_for(running, 10)
     assert balancer.spec.image == LB
+
+
+def test_api_and_bridge_take_the_key_file_too(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys.yaml"
+    add_key(keys, "k9")
+    seen: list[object] = []
+
+    async def api(*args: Any) -> None:
+        seen.append(args[-1].ids if args[-1] else None)
+
+    monkeypatch.setattr(api_commands, "_api", api)
+    monkeypatch.setattr(bridge, "_main", api)
+    invoke("api", "--encryption-key-file", str(keys))
+    invoke("api")
+    invoke("bridge", "--kubeconfig", "k", env={"ZUN_ENCRYPTION_KEY_FILE": str(keys)})
+    assert seen == [["k9"], None, ["k9"]]
