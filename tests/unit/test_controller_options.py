@@ -139,7 +139,10 @@ def test_a_key_file_others_may_read_stops_run_with_the_fix(tmp_path: Path) -> No
 def test_up_makes_its_key_file_once_beside_its_embedded_etcd(tmp_path: Path) -> None:
     first = up_key_ring(None, tmp_path, embedded=True)
     again = up_key_ring(None, tmp_path, embedded=True)
-    assert first == again and first is not None and first.ids == ["k1"]
+    assert first == again and first is not None and first.ids[0].startswith("up-")
+    (tmp_path / "encryption-keys.yaml").unlink()
+    remade = up_key_ring(None, tmp_path, embedded=True)
+    assert remade is not None and remade.ids != first.ids  # the old id's values: named at start
     assert (tmp_path / "encryption-keys.yaml").stat().st_mode & 0o777 == 0o600
     given = tmp_path / "given.yaml"
     add_key(given, "mine")

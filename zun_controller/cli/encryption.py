@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -54,7 +55,8 @@ def up_key_ring(key_file: Path | None, data_dir: Path, *, embedded: bool) -> Key
     (made when absent), so the key lives beside the data it seals; else (`--etcd`) none.
 
     An outside etcd gets no key of `up`'s making: a container's throwaway data dir would take
-    the only key to that etcd's Secrets with it."""
+    the only key to that etcd's Secrets with it. The made key's id is random, so a key file
+    lost and made again is a start refused naming the old id, not values that fail to open."""
     if key_file is not None:
         return load_key_file(key_file)
     if not embedded:
@@ -63,7 +65,7 @@ def up_key_ring(key_file: Path | None, data_dir: Path, *, embedded: bool) -> Key
     if path.exists():
         return load_key_file(path)
     try:
-        return add_key(path, "k1")
+        return add_key(path, f"up-{secrets.token_hex(3)}")
     except OSError as exc:
         raise KeyFileError(
             f"cannot make the key file {path}: {exc.strerror}; pass --data-dir or "
