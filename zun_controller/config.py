@@ -8,6 +8,7 @@ from pathlib import Path
 
 from zun_controller.gitops.policy import GitPolicy
 from zun_controller.reconcilers.app_docker import DEFAULT_LB_IMAGE
+from zun_controller.store.keyfile import KeyRing
 
 
 def default_data_dir() -> Path:
@@ -21,6 +22,8 @@ class EtcdSettings:
     url: str | None = None
     data_dir: Path = field(default_factory=lambda: default_data_dir() / "etcd")
     timeout: float = 5.0
+    #: keys sealing credential kinds (store/encryption.py); None: stored and read plain
+    keys: KeyRing | None = None
 
 
 @dataclass(frozen=True)

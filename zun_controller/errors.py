@@ -8,6 +8,8 @@
 - `ForbiddenError`: the writer may not make this write (an admin-only field, a quota).
 - `PermanentError`: retrying cannot help (e.g. an image that does not exist); shown in status.
 - `CompactedError`: a watch or list asked for a revision etcd has compacted; list again.
+- `DecryptionError`: a stored value this process cannot decrypt (no key file, a key it lacks,
+  or a value that fails authentication); retrying cannot help until its key file changes.
 """
 
 from __future__ import annotations
@@ -73,6 +75,11 @@ class CompactedError(ZunError):
     def __init__(self, compact_revision: int) -> None:
         super().__init__(f"revision compacted (oldest available is {compact_revision})")
         self.compact_revision = compact_revision
+
+
+class DecryptionError(ZunError):
+    """A stored value that cannot be decrypted here; the message names the etcd key, the key id
+    and what to do, never the value."""
 
 
 @dataclass(frozen=True)

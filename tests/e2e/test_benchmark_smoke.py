@@ -26,3 +26,15 @@ def test_engine_benchmark_runs_and_reports_every_figure() -> None:
     assert 0 < report["latency_p50_ms"] <= report["latency_p99_ms"]
     assert 0 < report["cache_bytes_per_record"] < 100_000
     assert "[bench] controller" in out.stderr
+
+
+@pytest.mark.timeout(120)
+def test_encryption_benchmark_runs_and_reports_every_figure() -> None:
+    cmd = [sys.executable, "-m", "benchmarks.encryption", "--count", "50", "--values", "100"]
+    cmd += ["--rounds", "1", "--etcd-rounds", "1", "-o", "json"]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=110, check=True)
+    report = json.loads(out.stdout)
+    assert report["count"] == 50 and report["value_bytes"] > 5000
+    for figure in ("encode_ratio", "decode_ratio", "seal_us", "open_us", "create_ratio"):
+        assert report[figure] > 0, figure
+    assert "[bench] etcd" in out.stderr

@@ -7,6 +7,7 @@ as Kubernetes answers; `details.causes` is present for 422 only.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import Request
@@ -18,6 +19,7 @@ from zun_controller.errors import (
     AlreadyExistsError,
     CompactedError,
     ConflictError,
+    DecryptionError,
     FieldError,
     ForbiddenError,
     InvalidError,
@@ -26,6 +28,7 @@ from zun_controller.errors import (
     ZunError,
 )
 
+log = logging.getLogger(__name__)
 _REASONS = {
     400: "BadRequest",
     401: "Unauthorized",
@@ -96,6 +99,10 @@ def translate(exc: Exception) -> ApiError:  # noqa: PLR0911 - one case per error
             return ApiError(410, str(exc))
         case TransientError():
             return ApiError(503, str(exc))
+        case DecryptionError():
+            # the operator's key file is wrong; the log names the record, the caller may not
+            log.error("stored credential cannot be decrypted", extra={"error": str(exc)})
+            return ApiError(500, "a stored credential cannot be decrypted (see the API's log)")
         case _:
             return ApiError(500, f"internal error: {type(exc).__name__}")
 

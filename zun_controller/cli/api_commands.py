@@ -16,9 +16,11 @@ from zun_controller.api.auth import Role, Tokens
 from zun_controller.api.token_record import Default, default_lifetime, lifetime
 from zun_controller.cli import logs
 from zun_controller.cli.apiserver import banner, start_api
+from zun_controller.cli.encryption import KeyFileOpt, load_ring, open_kv
 from zun_controller.drivers.runtime.docker import docker_runtime_factory
 from zun_controller.errors import ZunError
 from zun_controller.store.etcd import EtcdKV
+from zun_controller.store.keyfile import KeyRing
 from zun_controller.store.records import RecordStore
 
 EtcdOpt = Annotated[str, typer.Option("--etcd", envvar="ZUN_ETCD", help="etcd client URL")]
@@ -33,10 +35,9 @@ ListenAddress = Annotated[
 ]
 
 
-async def _api(etcd: str, port: int, host: str) -> None:
-    kv = EtcdKV.from_url(etcd)
+async def _api(etcd: str, port: int, host: str, keys: KeyRing | None) -> None:
+    kv = await open_kv(etcd, keys)
     try:
-        await kv.revision()
         running = await start_api(RecordStore(kv), docker_runtime_factory, port, host)
         print(f"zun-controller api is up\n{banner(running.url, None)}", flush=True)
         stop = asyncio.Event()
@@ -55,13 +56,14 @@ def api(
     etcd: EtcdOpt = "http://127.0.0.1:2379",
     api_port: ApiPort = 7070,
     listen_address: ListenAddress = "127.0.0.1",
+    key_file: KeyFileOpt = None,
     log_json: logs.LogJson = False,
     log_level: logs.LogLevel = "INFO",
 ) -> None:
     """The REST API alone (on 127.0.0.1 unless --listen-address), against an existing etcd."""
     logs.setup(log_level, log_json)
     try:
-        asyncio.run(_api(etcd, api_port, listen_address))
+        asyncio.run(_api(etcd, api_port, listen_address, load_ring(key_file)))
     except ZunError as exc:
         print(f"zun-controller: {exc}", file=sys.stderr)
         raise typer.Exit(1) from None

@@ -11,16 +11,18 @@ import typer
 
 from zun_controller.bridge.run import build_bridge, serve_bridge
 from zun_controller.cli import logs
+from zun_controller.cli.encryption import KeyFileOpt, load_ring, open_kv
 from zun_controller.engine.leader import LeadershipLost
 from zun_controller.errors import ZunError
 from zun_controller.metrics import Metrics
-from zun_controller.store.etcd import EtcdKV
+from zun_controller.store.keyfile import KeyRing
 from zun_controller.store.records import RecordStore
 
 
-async def _main(etcd: str, kubeconfig: str, health_port: int, identity: str | None) -> None:
-    kv = EtcdKV.from_url(etcd)
-    await kv.revision()
+async def _main(
+    etcd: str, kubeconfig: str, health_port: int, identity: str | None, keys: KeyRing | None
+) -> None:
+    kv = await open_kv(etcd, keys)
     manager = build_bridge(
         RecordStore(kv), kubeconfig, Metrics(), health_port=health_port, identity=identity
     )
@@ -41,6 +43,7 @@ def bridge(
     ] = "",
     health_port: Annotated[int, typer.Option("--health-port", envvar="ZUN_HEALTH_PORT")] = 8082,
     identity: Annotated[str | None, typer.Option("--identity", envvar="ZUN_IDENTITY")] = None,
+    key_file: KeyFileOpt = None,
     log_json: logs.LogJson = False,
     log_level: logs.LogLevel = "INFO",
 ) -> None:
@@ -50,7 +53,7 @@ def bridge(
         print("zun-controller: --kubeconfig (or KUBECONFIG) is required", file=sys.stderr)
         raise typer.Exit(2)
     try:
-        asyncio.run(_main(etcd, kubeconfig, health_port, identity))
+        asyncio.run(_main(etcd, kubeconfig, health_port, identity, load_ring(key_file)))
     except LeadershipLost as exc:
         print(f"zun-controller: {exc}; exiting so a supervisor restarts it", file=sys.stderr)
         raise typer.Exit(1) from None

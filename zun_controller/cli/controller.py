@@ -7,15 +7,17 @@ import contextlib
 import dataclasses
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from zun_controller.cli import api_commands, bridge, crds, logs
+from zun_controller.cli import api_commands, bridge, crds, encryption, logs
 from zun_controller.cli.apiserver import RunningApi, first_admin_token, start_api
 from zun_controller.cli.apiserver import banner as _banner
 from zun_controller.cli.compose import build_manager, register_local_host
+from zun_controller.cli.encryption import KeyFileOpt, load_ring, open_kv, up_key_ring
 from zun_controller.cli.logs import LogJson, LogLevel
 from zun_controller.config import EtcdSettings, ManagerSettings, default_data_dir
 from zun_controller.drivers.runtime.docker import docker_runtime_factory
@@ -24,8 +26,8 @@ from zun_controller.errors import ZunError
 from zun_controller.gitops.policy import GitPolicy
 from zun_controller.metrics import Metrics
 from zun_controller.reconcilers.app_docker import DEFAULT_LB_IMAGE
-from zun_controller.store.etcd import EtcdKV
 from zun_controller.store.instance import instance_id
+from zun_controller.store.keyfile import KeyRing
 from zun_controller.store.records import RecordStore
 from zun_controller.store.server import EtcdServer
 
@@ -96,8 +98,7 @@ async def _serve(
     api_port: int | None = None,
 ) -> None:
     assert etcd.url
-    kv = EtcdKV.from_url(etcd.url, timeout=etcd.timeout)
-    await kv.revision()
+    kv = await open_kv(etcd.url, etcd.keys, call_timeout=etcd.timeout)
     store = RecordStore(kv)
     if local_engine:
         await register_local_host(store, local_engine)
@@ -150,6 +151,15 @@ def _run(coro_factory: object) -> None:
         raise typer.Exit(1) from None
 
 
+def _keys(load: Callable[[], KeyRing | None]) -> KeyRing | None:
+    """The key ring, or exit 1 saying what is wrong with the key file."""
+    try:
+        return load()
+    except ZunError as exc:
+        print(f"zun-controller: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from None
+
+
 def embedded_etcd(data_dir: Path, client_port: int) -> EtcdServer:
     """`up`'s single-member etcd. Its peer port is client+1, not a free one: etcd records the
     member's peer URL when the data dir is made and ignores the flag on later starts, so a port
@@ -196,12 +206,23 @@ def up(
     lb_image: LbImage = DEFAULT_LB_IMAGE,
     git_schemes: GitSchemes = "https,ssh",
     metrics_tenant_names: TenantNames = False,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--encryption-key-file",
+            envvar="ZUN_ENCRYPTION_KEY_FILE",
+            help="key file sealing Secrets and PullSecrets in etcd [with the embedded etcd: "
+            f"<data dir>/{encryption.UP_KEY_FILE}, made on first start; with --etcd: none]",
+        ),
+    ] = None,
     log_json: LogJson = False,
     log_level: LogLevel = "INFO",
 ) -> None:
     """All-in-one for one machine: embedded etcd (unless --etcd), the manager, on 127.0.0.1."""
     logs.setup(log_level, log_json)
-    server = embedded_etcd(data_dir or default_data_dir(), etcd_port) if etcd is None else None
+    data_dir = data_dir or default_data_dir()
+    keys = _keys(lambda: up_key_ring(key_file, data_dir, embedded=etcd is None))
+    server = embedded_etcd(data_dir, etcd_port) if etcd is None else None
     try:
         if server:
             _start_embedded(server)
@@ -214,7 +235,8 @@ def up(
             git_policy=_git_policy(git_schemes),
             metrics_tenant_names=metrics_tenant_names,
         )
-        _run(_serve(EtcdSettings(url=etcd), settings, True, local_engine=docker, api_port=api_port))
+        store = EtcdSettings(url=etcd, keys=keys)
+        _run(_serve(store, settings, True, local_engine=docker, api_port=api_port))
     finally:
         if server:
             server.stop()
@@ -235,11 +257,13 @@ def run(
     lb_image: LbImage = DEFAULT_LB_IMAGE,
     git_schemes: GitSchemes = "https,ssh",
     metrics_tenant_names: TenantNames = False,
+    key_file: KeyFileOpt = None,
     log_json: LogJson = False,
     log_level: LogLevel = "INFO",
 ) -> None:
     """The manager alone, with leader election, against an existing etcd."""
     logs.setup(log_level, log_json)
+    keys = _keys(lambda: load_ring(key_file))
     settings = _settings(workers, lease_ttl, identity, health_port)
     settings = dataclasses.replace(
         settings,
@@ -249,13 +273,15 @@ def run(
         git_policy=_git_policy(git_schemes),
         metrics_tenant_names=metrics_tenant_names,
     )
-    _run(_serve(EtcdSettings(url=etcd), settings, banner=False))
+    _run(_serve(EtcdSettings(url=etcd, keys=keys), settings, banner=False))
 
 
 app.command("crds")(crds.crds)
 app.command("bridge")(bridge.bridge)
 app.command("api")(api_commands.api)
 app.command("token")(api_commands.token)
+app.command("rewrap")(encryption.rewrap_command)
+app.command("keygen")(encryption.keygen)
 
 
 def main() -> None:
