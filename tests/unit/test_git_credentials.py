@@ -1,0 +1,319 @@
+"""GitRepository credentials only from the record's own GitSecret: the environment git gets,
+real git against a smart-http server with basic auth on 127.0.0.1 (git http-backend under a
+WSGI server), the credential helper's host check, and redaction of logs and status."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import os
+import stat
+import subprocess
+import threading
+from collections.abc import AsyncIterator, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import pytest
+import yaml
+from test_gitops import container_doc, git, until
+
+from zun_controller.api.access import visible
+from zun_controller.api.auth import Principal, Role
+from zun_controller.engine.manager import Manager
+from zun_controller.errors import InvalidError, NotFoundError, PermanentError, TransientError
+from zun_controller.gitops.credentials import GitAuth, auth_env
+from zun_controller.gitops.git import Mirror, git_env, redact
+from zun_controller.gitops.policy import GitPolicy
+from zun_controller.gitops.setup import register_gitops
+from zun_controller.metrics import Metrics
+from zun_controller.models.container import Container
+from zun_controller.models.gitrepository import GitRepository
+from zun_controller.models.gitsecret import GitSecret
+from zun_controller.models.registry import parse
+from zun_controller.store.memory import MemoryKV
+from zun_controller.store.records import RecordStore
+
+USER, PASSWORD = "zun", "s3cret-pa55word"
+HTTP = GitPolicy.allowing("http")  # the local server has no TLS
+KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
+    "-----END OPENSSH PRIVATE KEY-----"
+)
+KNOWN = "git.example.org ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE\n"
+
+
+class Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+class GitHttp:
+    """Smart http for the bare repositories under `root`, behind basic auth for USER/PASSWORD;
+    `seen` keeps each request's Authorization header."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.seen: list[str] = []
+        self.good = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+
+    def __call__(self, environ: dict[str, Any], start: Any) -> Iterable[bytes]:
+        self.seen.append(environ.get("HTTP_AUTHORIZATION", ""))
+        if self.seen[-1] != self.good:
+            start("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="git"')])
+            return [b""]
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        cgi = {
+            "PATH": "/usr/bin:/bin", "GIT_PROJECT_ROOT": str(self.root),
+            "GIT_HTTP_EXPORT_ALL": "1", "REMOTE_USER": USER, "REMOTE_ADDR": "127.0.0.1",
+            "PATH_INFO": environ["PATH_INFO"], "REQUEST_METHOD": environ["REQUEST_METHOD"],
+            "QUERY_STRING": environ.get("QUERY_STRING", ""), "CONTENT_LENGTH": str(len(body)),
+            "CONTENT_TYPE": environ.get("CONTENT_TYPE", ""),
+            "HTTP_CONTENT_ENCODING": environ.get("HTTP_CONTENT_ENCODING", ""),
+            "GIT_PROTOCOL": environ.get("HTTP_GIT_PROTOCOL", ""),
+        }  # fmt: skip
+        out = subprocess.run(
+            ["git", "http-backend"], input=body, env=cgi, capture_output=True, check=True
+        ).stdout
+        head, _, rest = out.partition(b"\r\n\r\n")
+        headers = [tuple(h.split(": ", 1)) for h in head.decode().split("\r\n") if h]
+        status = next((v for k, v in headers if k == "Status"), "200 OK")
+        start(status, [(k, v) for k, v in headers if k != "Status"])
+        return [rest]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, GitHttp]]:
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "-q", "-b", "main")
+    (work / "a.yaml").write_text(yaml.safe_dump(container_doc("a")))
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "c")
+    git(tmp_path, "clone", "-q", "--bare", str(work), str(tmp_path / "srv" / "site.git"))
+    app = GitHttp(tmp_path / "srv")
+    httpd: WSGIServer = make_server("127.0.0.1", 0, app, handler_class=Quiet)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}/site.git", app
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(5)
+
+
+@pytest.fixture
+def controller_has_credentials(
+    tmp_path: Path, server: tuple[str, GitHttp], monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """The controller's own environment holds working credentials for the server: a global
+    store helper with the password, an askpass that prints it, an agent socket."""
+    url = server[0]
+    home = tmp_path / "controller-home"
+    home.mkdir()
+    (home / ".gitconfig").write_text("[credential]\n\thelper = store\n")
+    host = url.split("/")[2]
+    (home / ".git-credentials").write_text(f"http://{USER}:{PASSWORD}@{host}\n")
+    askpass = home / "askpass"
+    askpass.write_text(f"#!/bin/sh\necho {PASSWORD}\n")
+    askpass.chmod(0o700)
+    for name, value in {"HOME": str(home), "GIT_ASKPASS": str(askpass),
+                        "SSH_AUTH_SOCK": str(home / "agent.sock")}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    return {"HOME": str(home), "PATH": "/usr/bin:/bin"}
+
+
+def test_git_gets_no_helper_key_agent_or_known_host_of_the_controllers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SSH_AUTH_SOCK", "/tmp/agent.sock")
+    env = git_env(tmp_path / "home", GitPolicy())
+    assert env["HOME"] == str(tmp_path / "home") and "SSH_AUTH_SOCK" not in env
+    assert env["GIT_CONFIG_NOSYSTEM"] == "1" and env["GIT_CONFIG_GLOBAL"] == "/dev/null"
+    assert env["GIT_TERMINAL_PROMPT"] == "0" and env["GIT_ASKPASS"] == "/bin/false"
+    assert (env["GIT_CONFIG_COUNT"], env["GIT_CONFIG_KEY_0"], env["GIT_CONFIG_VALUE_0"]) == (
+        "1",
+        "credential.helper",
+        "",
+    )
+    ssh = env["GIT_SSH_COMMAND"]
+    for option in ("-F /dev/null", "-o IdentitiesOnly=yes", "-o IdentityFile=none",
+                   "-o IdentityAgent=none", "-o StrictHostKeyChecking=yes",
+                   "-o UserKnownHostsFile=/dev/null", "-o GlobalKnownHostsFile=/dev/null",
+                   "-o BatchMode=yes"):  # fmt: skip
+        assert option in ssh
+    assert not any(k.startswith("ZUN_GIT_") for k in env)
+
+
+def test_ssh_gets_only_the_secrets_key_and_host_keys_for_one_run(tmp_path: Path) -> None:
+    auth = GitAuth(identity=KEY, known_hosts=KNOWN)
+    with auth.files(tmp_path) as files:
+        env = auth_env("git@git.example.org:team/site.git", auth, files)
+        assert files.identity is not None and files.known_hosts is not None
+        assert stat.S_IMODE(files.identity.stat().st_mode) == 0o600
+        assert stat.S_IMODE(files.identity.parent.stat().st_mode) == 0o700
+        assert files.identity.read_text() == KEY + "\n"
+        assert files.known_hosts.read_text() == KNOWN
+        ssh = env["GIT_SSH_COMMAND"]
+        assert f"-o IdentityFile={files.identity}" in ssh
+        assert f"-o UserKnownHostsFile={files.known_hosts}" in ssh
+        assert "StrictHostKeyChecking=yes" in ssh
+    assert list(tmp_path.iterdir()) == []
+    assert KEY not in repr(auth) and PASSWORD not in repr(GitAuth(USER, PASSWORD))
+    assert "ZUN_GIT_PASSWORD" not in env  # https credentials are not handed to ssh
+
+
+async def test_an_ssh_url_without_known_hosts_is_refused_before_git_runs(tmp_path: Path) -> None:
+    for auth in (None, GitAuth(identity=KEY)):
+        mirror = Mirror(tmp_path / "cache", "ssh://git@127.0.0.1:9/site.git")
+        with pytest.raises(PermanentError) as caught:
+            await mirror.fetch("main", auth)
+        assert caught.value.reason == "HostKeysUnknown"
+        assert not mirror.dir.exists()
+
+
+async def test_the_controllers_own_credentials_are_never_used(
+    tmp_path: Path, server: tuple[str, GitHttp], controller_has_credentials: dict[str, str]
+) -> None:
+    url, app = server
+    as_controller = await asyncio.to_thread(
+        subprocess.run,
+        ["git", "ls-remote", url],
+        env=controller_has_credentials,
+        capture_output=True,
+        check=False,
+    )
+    assert as_controller.returncode == 0  # they work: a git with the controller's env gets in
+    app.seen.clear()
+    mirror = Mirror(tmp_path / "cache", url, HTTP)
+    with pytest.raises(TransientError):
+        await mirror.fetch("main")
+    assert app.seen and app.good not in app.seen
+
+
+async def test_the_secrets_credentials_fetch_and_stay_out_of_the_clone(
+    tmp_path: Path, server: tuple[str, GitHttp], controller_has_credentials: dict[str, str]
+) -> None:
+    url, app = server
+    mirror = Mirror(tmp_path / "cache", url, HTTP)
+    commit = await mirror.fetch("main", GitAuth(USER, PASSWORD))
+    assert list(await mirror.manifests(commit, ".")) == ["a.yaml"]
+    assert app.good in app.seen
+    assert (await mirror.fetch("main", GitAuth(USER, PASSWORD))) == commit
+    for path in (tmp_path / "cache").rglob("*"):
+        if path.is_file():
+            assert PASSWORD.encode() not in path.read_bytes(), path
+    assert url in (mirror.dir / "config").read_text()
+
+
+async def test_a_refused_password_is_not_in_the_log_or_the_error(
+    tmp_path: Path, server: tuple[str, GitHttp], caplog: pytest.LogCaptureFixture
+) -> None:
+    url, _ = server
+    wrong = "wr0ng-but-secret"
+    mirror = Mirror(tmp_path / "cache", url, HTTP)
+    with caplog.at_level(logging.WARNING), pytest.raises(TransientError) as caught:
+        await mirror.fetch("main", GitAuth(USER, wrong))
+    assert wrong not in str(caught.value)
+    logged = [str(r.__dict__) for r in caplog.records]
+    assert logged and not any(wrong in line for line in logged)
+    assert redact(f"fatal: {wrong} and {PASSWORD}", [wrong, PASSWORD, ""]) == (
+        "fatal: <redacted> and <redacted>"
+    )
+
+
+def test_the_helper_answers_only_the_urls_own_protocol_and_host(tmp_path: Path) -> None:
+    url = "https://git.example.org:8443/site.git"
+    env = git_env(tmp_path, GitPolicy(), auth_env(url, GitAuth(USER, PASSWORD), None))
+
+    def fill(protocol: str, host: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["git", "credential", "fill"], input=f"protocol={protocol}\nhost={host}\n\n",
+            env=env, capture_output=True, text=True, check=False, timeout=10,
+        )  # fmt: skip
+
+    asked = fill("https", "git.example.org:8443")
+    assert asked.returncode == 0 and f"password={PASSWORD}" in asked.stdout
+    for protocol, host in [("https", "evil.example"), ("http", "git.example.org:8443"),
+                           ("https", "git.example.org")]:  # fmt: skip
+        other = fill(protocol, host)
+        assert other.returncode != 0 and PASSWORD not in other.stdout + other.stderr
+
+
+def record(kind: str, spec: dict[str, Any], name: str = "site") -> Any:
+    return parse(
+        {
+            "apiVersion": "zun.openstack.org/v1alpha1",
+            "kind": kind,
+            "metadata": {"name": name, "project": "demo"},
+            "spec": spec,
+        }
+    )
+
+
+def test_credentials_belong_in_a_git_secret_not_the_url_or_anywhere_loose() -> None:
+    def repo(url: str) -> Any:
+        return record("GitRepository", {"url": url})
+
+    for url in (f"https://{USER}:{PASSWORD}@example.org/r.git", "https://tok@example.org/r"):
+        with pytest.raises(InvalidError) as caught:
+            repo(url)
+        assert caught.value.errors[0].path == "spec.url" and PASSWORD not in str(caught.value)
+    assert repo("ssh://git@example.org/r.git").spec.secret_ref is None
+
+    def secret(data: dict[str, str]) -> Any:
+        return record("GitSecret", {"data": data}, "creds")
+
+    for data in ({"password": PASSWORD}, {USER: "x"}, {"username": USER, "password": "a\nb"},
+                 {"identity": PASSWORD}, {"token": PASSWORD}):  # fmt: skip
+        with pytest.raises(InvalidError) as caught:
+            secret(data)
+        assert PASSWORD not in str(caught.value)
+    assert isinstance(secret({"identity": KEY, "known_hosts": KNOWN}), GitSecret)
+    mine = secret({"username": USER, "password": PASSWORD})
+    assert visible(Principal("m", Role.MEMBER, frozenset({"demo"})), mine)
+    assert not visible(Principal("r", Role.READER, frozenset({"demo"})), mine)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[RecordStore]:
+    store = RecordStore(MemoryKV())
+    manager = Manager(metrics=Metrics(), health_port=None)
+    register_gitops(manager, store, manager.metrics, tmp_path / "cache", git_policy=HTTP)
+    stop = asyncio.Event()
+    task = asyncio.create_task(manager.run(stop))
+    yield store
+    stop.set()
+    await asyncio.wait_for(task, 10)
+
+
+async def test_a_repository_fetches_with_its_projects_secret_only(
+    store: RecordStore, server: tuple[str, GitHttp], tmp_path: Path
+) -> None:
+    url, _ = server
+    data = {"username": USER, "password": PASSWORD}
+    doc = {"apiVersion": "zun.openstack.org/v1alpha1", "kind": "GitSecret",
+           "metadata": {"name": "creds", "project": "demo"}, "spec": {"data": data}}  # fmt: skip
+    await store.create(parse(doc))
+    for project in ("demo", "other"):
+        spec = {"url": url, "intervalSeconds": 1, "secretRef": {"name": "creds"}}
+        repo = {"apiVersion": "zun.openstack.org/v1alpha1", "kind": "GitRepository",
+                "metadata": {"name": "site", "project": project}, "spec": spec}  # fmt: skip
+        await store.create(parse(repo))
+
+    async def ready(project: str, reason: str) -> GitRepository | None:
+        got = await store.get(GitRepository, "site", project)
+        cond = got.status.condition("Ready")
+        return got if cond is not None and cond.reason == reason else None
+
+    mine = await until(lambda: ready("demo", "Applied"))
+    assert (await store.get(Container, "a", "demo")).spec.image == "zun-test/httpd:v1"
+    theirs = await until(lambda: ready("other", "SecretNotFound"))
+    assert "no GitSecret 'creds' in project 'other'" in theirs.status.condition("Ready").message
+    with pytest.raises(NotFoundError):
+        await store.get(Container, "a", "other")
+    for shown in (mine, theirs):
+        assert PASSWORD not in shown.model_dump_json()
+    assert len([p for p in (tmp_path / "cache").iterdir() if p.name != ".home"]) == 1
+    assert not os.environ.get("ZUN_GIT_PASSWORD")
