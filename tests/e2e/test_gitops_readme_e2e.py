@@ -127,11 +127,11 @@ def test_the_readme_example_synced_from_git_runs_and_its_removal_prunes_it(
     app = user.records("applications")[0]
     assert app["metadata"]["labels"]["zun.openstack.org/gitops-repository"] == "site"
 
-    repo.commit({"shop.yaml": None})
+    removed = repo.commit({"shop.yaml": None})
     until(user.nothing_left, GONE_WITHIN_S, lambda: describe(user))
     assert user.records("applications") == []
-    site = user.records("gitrepositories")[0]
-    assert site["status"]["pruned"] == [f"applications/{project}/shop"]
+    status = user.records("gitrepositories")[0]["status"]
+    assert status["lastAppliedCommit"] == removed and status["applied"] == []
 
 
 def ctr_doc(name: str, image: str) -> dict[str, Any]:
