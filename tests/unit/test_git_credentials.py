@@ -5,16 +5,14 @@ WSGI server), the credential helper's host check, and redaction of logs and stat
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import os
 import stat
 import subprocess
-import threading
-from collections.abc import AsyncIterator, Iterable, Iterator
+import sys
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 import yaml
@@ -36,6 +34,9 @@ from zun_controller.models.registry import parse
 from zun_controller.store.memory import MemoryKV
 from zun_controller.store.records import RecordStore
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+from testbed.git_http import GitHttp, serve  # tests/e2e/testbed, put on the path above
+
 USER, PASSWORD = "zun", "s3cret-pa55word"
 HTTP = GitPolicy.allowing("http")  # the local server has no TLS
 KEY = (
@@ -43,45 +44,6 @@ KEY = (
     "-----END OPENSSH PRIVATE KEY-----"
 )
 KNOWN = "git.example.org ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE\n"
-
-
-class Quiet(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-
-class GitHttp:
-    """Smart http for the bare repositories under `root`, behind basic auth for USER/PASSWORD;
-    `seen` keeps each request's Authorization header."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.seen: list[str] = []
-        self.good = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-
-    def __call__(self, environ: dict[str, Any], start: Any) -> Iterable[bytes]:
-        self.seen.append(environ.get("HTTP_AUTHORIZATION", ""))
-        if self.seen[-1] != self.good:
-            start("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="git"')])
-            return [b""]
-        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        cgi = {
-            "PATH": "/usr/bin:/bin", "GIT_PROJECT_ROOT": str(self.root),
-            "GIT_HTTP_EXPORT_ALL": "1", "REMOTE_USER": USER, "REMOTE_ADDR": "127.0.0.1",
-            "PATH_INFO": environ["PATH_INFO"], "REQUEST_METHOD": environ["REQUEST_METHOD"],
-            "QUERY_STRING": environ.get("QUERY_STRING", ""), "CONTENT_LENGTH": str(len(body)),
-            "CONTENT_TYPE": environ.get("CONTENT_TYPE", ""),
-            "HTTP_CONTENT_ENCODING": environ.get("HTTP_CONTENT_ENCODING", ""),
-            "GIT_PROTOCOL": environ.get("HTTP_GIT_PROTOCOL", ""),
-        }  # fmt: skip
-        out = subprocess.run(
-            ["git", "http-backend"], input=body, env=cgi, capture_output=True, check=True
-        ).stdout
-        head, _, rest = out.partition(b"\r\n\r\n")
-        headers = [tuple(h.split(": ", 1)) for h in head.decode().split("\r\n") if h]
-        status = next((v for k, v in headers if k == "Status"), "200 OK")
-        start(status, [(k, v) for k, v in headers if k != "Status"])
-        return [rest]
 
 
 @pytest.fixture
@@ -93,14 +55,8 @@ def server(tmp_path: Path) -> Iterator[tuple[str, GitHttp]]:
     git(work, "add", "-A")
     git(work, "commit", "-q", "-m", "c")
     git(tmp_path, "clone", "-q", "--bare", str(work), str(tmp_path / "srv" / "site.git"))
-    app = GitHttp(tmp_path / "srv")
-    httpd: WSGIServer = make_server("127.0.0.1", 0, app, handler_class=Quiet)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}/site.git", app
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
+    with serve(tmp_path / "srv", USER, PASSWORD) as (base, app):
+        yield f"{base}/site.git", app
 
 
 @pytest.fixture
