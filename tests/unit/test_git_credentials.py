@@ -102,20 +102,44 @@ def test_git_gets_no_helper_key_agent_or_known_host_of_the_controllers(
     assert not any(k.startswith("ZUN_GIT_") for k in env)
 
 
+def ssh_config(command: str) -> dict[str, list[str]]:
+    """What the real ssh makes of `command` (`ssh -G`: the resolved options, no connection)."""
+    done = subprocess.run(
+        ["sh", "-c", f"{command} -G git@git.example.org"],
+        env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, check=True, timeout=10,
+    )  # fmt: skip
+    config: dict[str, list[str]] = {}
+    for line in done.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        config.setdefault(key, []).append(value)
+    return config
+
+
 def test_ssh_gets_only_the_secrets_key_and_host_keys_for_one_run(tmp_path: Path) -> None:
     auth = GitAuth(identity=KEY, known_hosts=KNOWN)
-    with auth.files(tmp_path) as files:
+    parent = tmp_path / "a cache"  # ssh splits option values at blanks unless quoted
+    parent.mkdir()
+    with auth.files(parent) as files:
         env = auth_env("git@git.example.org:team/site.git", auth, files)
         assert files.identity is not None and files.known_hosts is not None
         assert stat.S_IMODE(files.identity.stat().st_mode) == 0o600
         assert stat.S_IMODE(files.identity.parent.stat().st_mode) == 0o700
         assert files.identity.read_text() == KEY + "\n"
         assert files.known_hosts.read_text() == KNOWN
-        ssh = env["GIT_SSH_COMMAND"]
-        assert f"-o IdentityFile={files.identity}" in ssh
-        assert f"-o UserKnownHostsFile={files.known_hosts}" in ssh
-        assert "StrictHostKeyChecking=yes" in ssh
-    assert list(tmp_path.iterdir()) == []
+        ssh = ssh_config(env["GIT_SSH_COMMAND"])
+        assert ssh["identityfile"] == [str(files.identity)]
+        assert ssh["userknownhostsfile"] == [str(files.known_hosts)]
+    assert list(parent.iterdir()) == []
+    assert (ssh["stricthostkeychecking"], ssh["identitiesonly"], ssh["batchmode"]) == (
+        ["true"],
+        ["yes"],
+        ["yes"],
+    )
+    assert ssh["identityagent"] == ["none"] and ssh["globalknownhostsfile"] == ["/dev/null"]
+    assert ssh["forwardagent"] == ["no"] and "proxycommand" not in ssh
+    anonymous = ssh_config(auth_env("git@git.example.org:x", GitAuth(), None)["GIT_SSH_COMMAND"])
+    assert anonymous["identityfile"] == ["none"]
+    assert anonymous["userknownhostsfile"] == ["/dev/null"]
     assert KEY not in repr(auth) and PASSWORD not in repr(GitAuth(USER, PASSWORD))
     assert "ZUN_GIT_PASSWORD" not in env  # https credentials are not handed to ssh
 

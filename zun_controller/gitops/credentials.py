@@ -87,17 +87,22 @@ def _private(path: Path, text: str | None) -> Path | None:
     return path
 
 
+def _ssh_path(path: Path | None, default: str) -> str:
+    """A path as an ssh option's value: ssh splits `-o` values at blanks unless quoted."""
+    return f'"{path}"' if path is not None else default
+
+
 def ssh_command(files: SshFiles) -> str:
     """`GIT_SSH_COMMAND`: only `files`' key and known hosts (ssh reads `~/.ssh` from the
     passwd entry, not `$HOME`, so each default is overridden here)."""
     options = [
         "BatchMode=yes",
         "IdentitiesOnly=yes",
-        f"IdentityFile={files.identity or 'none'}",
+        f"IdentityFile={_ssh_path(files.identity, 'none')}",
         "IdentityAgent=none",
         "ForwardAgent=no",
         "StrictHostKeyChecking=yes",
-        f"UserKnownHostsFile={files.known_hosts or '/dev/null'}",
+        f"UserKnownHostsFile={_ssh_path(files.known_hosts, '/dev/null')}",
         "GlobalKnownHostsFile=/dev/null",
         "ConnectTimeout=10",
     ]
