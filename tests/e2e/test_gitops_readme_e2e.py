@@ -10,12 +10,15 @@ world checked through the API and the Docker API by Zun's labels.
   and Event) that changes nothing, and removing the file deletes nothing the repository did
   not make.
 - `zunctl delete -f` of the example, the controller killed mid-delete and started again, then
-  `zunctl apply -f`: the example runs again, with nothing left over or twice.
+  `zunctl apply -f`: the example runs again, with nothing left over or twice; and the same with
+  the API up and the controller down at the apply, which waits for the records being deleted.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import secrets
 import subprocess
 import time
@@ -30,9 +33,15 @@ from test_gitops_e2e import Repo
 from test_ownership_gc_e2e import EXAMPLE, GONE_WITHIN_S, RUNNING_WITHIN_S, User, until
 from testbed.docker import HTTPD_V1, HTTPD_V2, MAIN_SOCKET_URL, client, ensure_dockerd
 from testbed.docker import ensure_test_images as images
-from zun_bed import clean_engine
-from zunctl_bed import AllInOne
+from zun_bed import ZUN, Process, clean_engine
+from zunctl_bed import ZUNCTL, AllInOne, ApiOnly
 
+from zun_controller.errors import NotFoundError
+from zun_controller.models.application import Application, Cluster
+from zun_controller.models.base import Resource
+from zun_controller.models.container import Container
+from zun_controller.store.etcd import EtcdKV
+from zun_controller.store.records import RecordStore
 from zun_controller.store.server import EtcdServer
 
 pytestmark = pytest.mark.e2e
@@ -203,6 +212,44 @@ def test_a_file_naming_a_hand_made_record_conflicts_and_changes_nothing(
     assert [c.id for c in running_engine(user)] == list(web_engine)
 
 
+def zunctl_env(url: str, token: str, project: str) -> dict[str, str]:
+    return {**os.environ, "ZUN_URL": url, "ZUN_TOKEN": token, "ZUN_PROJECT": project,
+            "ZUN_CONFIG": "/nonexistent/zun.yaml"}  # fmt: skip
+
+
+async def application_marked(url: str, project: str, within: float) -> bool:
+    """Whether the example's Application got its deletionTimestamp (polled in etcd every few
+    milliseconds) before it was gone or `within` seconds passed."""
+    kv = EtcdKV.from_url(url)
+    try:
+        store, deadline = RecordStore(kv), time.monotonic() + within
+        while time.monotonic() < deadline:
+            try:
+                app = await store.get(Application, "shop", project)
+            except NotFoundError:
+                return False
+            if app.metadata.deletion_timestamp:
+                return True
+            await asyncio.sleep(0.005)
+        return False
+    finally:
+        await kv.close()
+
+
+async def records_left(url: str, project: str) -> list[str]:
+    """The example's records still in etcd (deleting or not), read with no controller up."""
+    kv = EtcdKV.from_url(url)
+    try:
+        store = RecordStore(kv)
+        found: list[Resource] = []
+        for cls in (Application, Container):
+            found += (await store.list(cls, project)).items
+        found += [c for c in (await store.list(Cluster)).items if c.name == "local-docker"]
+        return [obj.key for obj in found]
+    finally:
+        await kv.close()
+
+
 @pytest.mark.timeout(500)
 def test_apply_after_a_delete_interrupted_by_a_crash_converges(
     own_etcd: EtcdServer, tmp_path: Path, project: str, engine: docker.DockerClient
@@ -213,10 +260,19 @@ def test_apply_after_a_delete_interrupted_by_a_crash_converges(
         user = User(first, project, engine)
         user.running_app()
         until(lambda: example_runs(user), RUNNING_WITHIN_S, lambda: describe(user))
-        ok(user.ctl("delete", "-f", str(EXAMPLE)))
-        first.kill()
-        left = len(user.engine_containers())
-        assert left > 0, "the delete had finished before the kill: nothing was interrupted"
+        deleting = subprocess.Popen(
+            [ZUNCTL, "delete", "-f", str(EXAMPLE)],
+            env=zunctl_env(first.url, first.token, project),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        marked = asyncio.run(application_marked(own_etcd.url, project, 30.0))
+        first.kill()  # within milliseconds of the Application's delete: its cascade has begun
+        said = deleting.communicate(timeout=60)[0]
+        assert marked, said
+        left = asyncio.run(records_left(own_etcd.url, project)) + [
+            c.name for c in user.engine_containers()
+        ]
+        assert left, "the delete had finished before the kill: nothing was interrupted"
         again = AllInOne(tmp_path, own_etcd.url, MAIN_SOCKET_URL, token=first.token)
         user.up = again
         applied = ok(user.ctl("apply", "-f", str(EXAMPLE)))
@@ -230,3 +286,53 @@ def test_apply_after_a_delete_interrupted_by_a_crash_converges(
         for aio in (again, first):
             if aio is not None:
                 aio.stop()
+
+
+@pytest.mark.timeout(500)
+def test_apply_while_the_controller_is_down_mid_delete_waits_and_converges(
+    own_etcd: EtcdServer, tmp_path: Path, project: str, engine: docker.DockerClient
+) -> None:
+    """The API (`zun-controller api`) stays up while the controller (`run`) is killed in the
+    middle of `zunctl delete -f`: the records are left being deleted. `zunctl apply -f` then
+    waits for them to go (it would otherwise write to records about to vanish, or call them
+    unchanged), and once a controller is back the example runs again."""
+    api = ApiOnly(tmp_path, own_etcd.url)
+    controller = Process(tmp_path, "controller")
+    run = [ZUN, "run", "--etcd", own_etcd.url, "--health-port", "0", "--lease-ttl", "3"]
+    env = zunctl_env(api.url, api.token, project)
+    try:
+        user = User(api, project, engine)  # type: ignore[arg-type]
+        host = {"apiVersion": "zun.openstack.org/v1alpha1", "kind": "Host",
+                "metadata": {"name": "local"}, "spec": {"endpoint": MAIN_SOCKET_URL}}  # fmt: skip
+        apply_docs(user, tmp_path, "host", [host])
+        controller.launch(run)
+        user.running_app()
+        until(lambda: example_runs(user), RUNNING_WITHIN_S, lambda: describe(user))
+        deleting = subprocess.Popen([ZUNCTL, "delete", "-f", str(EXAMPLE)], env=env, text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+        assert asyncio.run(application_marked(own_etcd.url, project, 30.0))
+        controller.kill()
+        said = deleting.communicate(timeout=60)[0]
+        assert deleting.returncode == 0, said
+        left = asyncio.run(records_left(own_etcd.url, project))
+        assert f"applications/{project}/shop" in left, left
+
+        applying = subprocess.Popen([ZUNCTL, "apply", "-f", str(EXAMPLE)], env=env, text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+        time.sleep(3)
+        assert applying.poll() is None, applying.communicate()[0]  # waiting, not "unchanged"
+        controller.launch(run)
+        applied = applying.communicate(timeout=150)[0]
+        assert applying.returncode == 0, applied
+        assert applied.splitlines() == [
+            "cluster.zun.openstack.org/local-docker created",
+            "application.zun.openstack.org/shop created",
+        ]
+        until(lambda: example_runs(user), RUNNING_WITHIN_S, lambda: describe(user) + applied)
+        time.sleep(10)  # the collector and the finalizers of the first delete had their turn
+        assert example_runs(user), describe(user)
+        records = user.records("containers") + user.records("applications")
+        assert all("deletionTimestamp" not in r["metadata"] for r in records)
+    finally:
+        controller.stop()
+        api.stop()
