@@ -297,3 +297,16 @@ async def test_a_repository_fetches_with_its_projects_secret_only(
         assert PASSWORD not in shown.model_dump_json()
     assert len([p for p in (tmp_path / "cache").iterdir() if p.name != ".home"]) == 1
     assert not os.environ.get("ZUN_GIT_PASSWORD")
+
+
+def test_key_files_a_crashed_fetch_left_are_removed_when_the_controller_starts(
+    tmp_path: Path,
+) -> None:
+    leftover = tmp_path / "cache" / ".home" / "ssh-crashed"
+    leftover.mkdir(parents=True)
+    (leftover / "identity").write_text(KEY)
+    kept = tmp_path / "cache" / "0123456789abcdef"
+    kept.mkdir()
+    manager = Manager(metrics=Metrics(), health_port=None)
+    register_gitops(manager, RecordStore(MemoryKV()), manager.metrics, tmp_path / "cache")
+    assert not leftover.exists() and kept.exists()

@@ -1,6 +1,7 @@
 """The credentials of one GitRepository's fetch, from its own project's `GitSecret`, as the
 environment of git and ssh: never the controller's own, never on disk longer than one clone
-or fetch, never in git's config or arguments (which `ps` shows to every user).
+or fetch (after a crash in the middle of one, until the controller starts again:
+`remove_leftovers`), never in git's config or arguments (which `ps` shows to every user).
 
 https: a credential helper in the environment (`GIT_CONFIG_COUNT`, after an empty
 `credential.helper` that drops any other) answers `get` with the secret's username and
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -64,12 +66,22 @@ class GitAuth:
         if self.identity is None and self.known_hosts is None:
             yield SshFiles()
             return
-        with tempfile.TemporaryDirectory(prefix="ssh-", dir=parent) as tmp:
+        with tempfile.TemporaryDirectory(prefix=_PREFIX, dir=parent) as tmp:
             where = Path(tmp)
             yield SshFiles(
                 _private(where / "identity", self.identity),
                 _private(where / "known_hosts", self.known_hosts),
             )
+
+
+#: how the temporary directories of `GitAuth.files` are named
+_PREFIX = "ssh-"
+
+
+def remove_leftovers(parent: Path) -> None:
+    """Remove the key files a crash in the middle of a fetch left under `parent`."""
+    for leftover in parent.glob(f"{_PREFIX}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from zun_controller.errors import PermanentError, TransientError
-from zun_controller.gitops.credentials import GitAuth, auth_env, needs_known_hosts
+from zun_controller.gitops.credentials import (
+    GitAuth,
+    auth_env,
+    needs_known_hosts,
+    remove_leftovers,
+)
 from zun_controller.gitops.policy import GitPolicy
 
 log = logging.getLogger(__name__)
@@ -139,6 +144,16 @@ async def run_git(
     return out.decode(errors="replace")
 
 
+def git_home(cache: Path) -> Path:
+    """The home git runs with: empty but for a fetch's key files, readable by no one else."""
+    return cache / ".home"
+
+
+def clear_git_home(cache: Path) -> None:
+    """Before any fetch of this controller: remove what a crashed fetch left in `git_home`."""
+    remove_leftovers(git_home(cache))
+
+
 class Mirror:
     """A bare clone of one repository under `cache`, named by a hash of its owner (the
     GitRepository's key: two repositories never share a clone, or what one fetched with its
@@ -150,7 +165,7 @@ class Mirror:
         self.url = url
         self.policy = policy or GitPolicy()
         self.dir = cache / hashlib.sha256(f"{owner}\n{url}".encode()).hexdigest()[:16]
-        self.home = cache / ".home"
+        self.home = git_home(cache)
 
     async def _git(
         self,
