@@ -24,31 +24,44 @@ def free_port() -> int:
 
 
 class AllInOne:
-    """`zun-controller up` in a subprocess; `url` and `token` as it printed them."""
+    """`zun-controller up` in a subprocess; `url` and `token` as it printed them. `args` go to
+    `up` after its own; `token`: the admin token of an earlier start on the same etcd (`up`
+    prints one only on the first), so only the URL is read from the banner."""
 
-    def __init__(self, workdir: Path, etcd_url: str, docker_url: str) -> None:
+    def __init__(
+        self, workdir: Path, etcd_url: str, docker_url: str, *args: str, token: str | None = None
+    ) -> None:
         self.log = workdir / "up.log"
         cmd = [
             ZUN, "up", "--etcd", etcd_url, "--data-dir", str(workdir / "data"),
             "--api-port", str(free_port()), "--health-port", str(free_port()),
-            "--docker", docker_url,
+            "--docker", docker_url, *args,
         ]  # fmt: skip
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-        self.url, self.token = self._banner()
+        self.url, self.token = self._banner(token)
 
-    def _banner(self, within: float = 60.0) -> tuple[str, str]:
+    def _banner(self, token: str | None, within: float = 60.0) -> tuple[str, str]:
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             text = self.log.read_text()
             found = re.search(r"export ZUN_URL=(\S+) ZUN_TOKEN=(\S+)", text)
             if found:
                 return found.group(1), found.group(2)
+            again = re.search(r"api: +(http://\S+)", text)
+            if token is not None and again:
+                return again.group(1), token
             if self.proc.poll() is not None:
                 break
             time.sleep(0.2)
         self.stop()
         raise AssertionError(f"no URL and token printed:\n{self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: no finalizer, lease or engine call is finished."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

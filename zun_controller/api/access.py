@@ -5,8 +5,8 @@
 - Cluster-scoped kinds: admins only, except that a member or reader may read the `Project` and
   the `Quota` named after one of its projects.
 - Admin-only fields (`spec.runtime`, ...) are admission's (`zun_controller.admission`).
-- `PullSecret`s hold registry passwords: members write and read them in their own projects,
-  readers do not even read them.
+- `PullSecret`s and `GitSecret`s hold passwords and keys: members write and read them in their
+  own projects, readers do not even read them.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from __future__ import annotations
 from zun_controller.api.auth import Principal
 from zun_controller.api.errors import ApiError
 from zun_controller.models.base import Resource, Scope
+from zun_controller.models.gitsecret import GitSecret
 from zun_controller.models.project import Project, Quota
 from zun_controller.models.pullsecret import PullSecret
 
 _OWN_CLUSTER_KINDS = (Project, Quota)
 #: project-scoped kinds that only the project's writers may read
-_WRITERS_ONLY = (PullSecret,)
+_WRITERS_ONLY = (PullSecret, GitSecret)
 
 
 def check_project(who: Principal, project: str, *, write: bool) -> None:

@@ -6,12 +6,18 @@ only records that apply-set owns, or new ones; one another writer owns is refuse
 naming the owner (`OwnedElsewhere`), unless the manifest carries `zun.openstack.org/adopt:
 "true"` or `--force-conflicts` is given. An apply without an apply-set is a hand edit: it keeps
 the live record's writer markers (labels `zun.openstack.org/gitops-repository`, `.../applyset`,
-annotation `.../source`), so the record stays its writer's, which puts its own spec back."""
+annotation `.../source`), so the record stays its writer's, which puts its own spec back.
+
+A record still being deleted (an earlier `delete` whose finalizers have not run yet, say
+because the controller was down) is waited for, then made again: applied to it, the manifest
+would go with it."""
 
 from __future__ import annotations
 
 import difflib
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +40,9 @@ from zun_controller.models.registry import by_kind, parse
 from zun_controller.models.safe_yaml import load_all
 
 _MARKER_LABELS = (GITOPS_REPOSITORY, APPLYSET)
+#: seconds `apply` waits for a record being deleted to be gone before making it again
+TERMINATING_WAIT_S = 120.0
+TERMINATING_POLL_S = 0.5
 ADOPT_HOW = '--force-conflicts or annotation zun.openstack.org/adopt: "true"'
 
 
@@ -141,10 +150,39 @@ def _same(m: Manifest, live: dict[str, Any]) -> bool:
     )
 
 
-def apply_one(client: Client, m: Manifest, *, force_conflicts: bool = False) -> str:
+def _unless_deleting(
+    client: Client,
+    m: Manifest,
+    live: dict[str, Any] | None,
+    wait: float,
+    sleep: Callable[[float], None],
+) -> dict[str, Any] | None:
+    """`live`, or None once a record being deleted is gone; `ZunctlError` when it is still
+    there after `wait` seconds (nothing applied to it)."""
+    deadline = time.monotonic() + wait
+    while live is not None and live["metadata"].get("deletionTimestamp"):
+        if time.monotonic() >= deadline:
+            held = ", ".join(live["metadata"].get("finalizers", [])) or "none"
+            raise ZunctlError(
+                f"{m.ref} is still being deleted after {wait:g}s (finalizers: {held}); not applied"
+            )
+        sleep(TERMINATING_POLL_S)
+        live = client.get(m.cls, m.name, m.project)
+    return live
+
+
+def apply_one(
+    client: Client,
+    m: Manifest,
+    *,
+    force_conflicts: bool = False,
+    wait: float = TERMINATING_WAIT_S,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
     """Create or update one record; its line. `OwnedElsewhere` (nothing written) when an
-    apply-set would take over another writer's record."""
-    live = client.get(m.cls, m.name, m.project)
+    apply-set would take over another writer's record. A record being deleted is first
+    waited for (up to `wait` seconds), then created again."""
+    live = _unless_deleting(client, m, client.get(m.cls, m.name, m.project), wait, sleep)
     if live is None:
         client.request("POST", path_of(m.cls, m.project), json=m.data)
         return f"{m.ref} created"

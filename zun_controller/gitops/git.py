@@ -1,12 +1,24 @@
-"""Reading a branch of a git repository without a work tree: a bare mirror per repository,
+"""Reading a branch of a git repository without a work tree: a bare mirror per GitRepository,
 fetched each interval; files are read at a commit with `git show`.
 
 git runs as a tenant's agent, never as the controller: no shell, `--` before paths, an empty
-home of its own (no global or system config, no `~/.ssh` keys, no credential helpers, no
-agent), ssh with no identity and no config file, no terminal prompt, and only the policy's
-protocols (`GIT_ALLOW_PROTOCOL`). Every run is bounded in time (killed when over) and in the
-bytes it may print (killed when over). git's own error text goes to the controller's log only:
-a status saying "connection refused" or "not found" would let a tenant probe hosts and ports.
+home of its own (no global or system config, no `~/.ssh` keys, no credential helper of the
+controller's, no agent), no terminal prompt, no askpass, and only the policy's protocols
+(`GIT_ALLOW_PROTOCOL`). The only credentials it ever has are the GitRepository's own
+(`GitAuth`, from a GitSecret of its project):
+
+- https: username and password, answered by a credential helper given in the environment
+  (`GIT_CONFIG_COUNT`, never written to the mirror's config) only for the URL's own protocol and
+  host, so a redirect elsewhere gets nothing;
+- ssh: `-F /dev/null`, `IdentitiesOnly`, `IdentityFile` the secret's key or none, no agent,
+  `StrictHostKeyChecking=yes` against the secret's `known_hosts` only (an ssh URL without
+  them is refused before git runs: a host key is never accepted unseen). The key and host keys
+  are written to a private temporary directory for the one clone or fetch, then removed.
+
+Every run is bounded in time (killed when over) and in the bytes it may print (killed when
+over). git's own error text goes to the controller's log only, with the secret's values cut
+out: a status saying "connection refused" or "not found" would let a tenant probe hosts and
+ports.
 """
 
 from __future__ import annotations
@@ -17,9 +29,16 @@ import hashlib
 import logging
 import os
 import signal
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from zun_controller.errors import PermanentError, TransientError
+from zun_controller.gitops.credentials import (
+    GitAuth,
+    auth_env,
+    needs_known_hosts,
+    remove_leftovers,
+)
 from zun_controller.gitops.policy import GitPolicy
 
 log = logging.getLogger(__name__)
@@ -33,26 +52,38 @@ READERS = 4
 UNREACHABLE = "the repository could not be fetched (details in the controller's log)"
 
 
-def git_env(home: Path, policy: GitPolicy) -> dict[str, str]:
-    """The whole environment of a git run: nothing of the controller's own."""
-    ssh = (
-        f"ssh -F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes -o IdentityFile=none "
-        f"-o IdentityAgent=none -o StrictHostKeyChecking=accept-new "
-        f"-o UserKnownHostsFile={home / 'known_hosts'} -o ConnectTimeout=10"
-    )
-    return {
+#: what git's environment sets for every run: no credential helper, prompt or askpass
+_NO_HELPERS = {
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_ASKPASS": "/bin/false",
+    "SSH_ASKPASS": "/bin/false",
+    "SSH_ASKPASS_REQUIRE": "never",
+    "GIT_PROTOCOL_FROM_USER": "0",
+}
+
+
+def git_env(home: Path, policy: GitPolicy, auth: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The whole environment of a git run: nothing of the controller's own; `auth`: what
+    `credentials.auth_env` made of the GitRepository's own secret (default: anonymous, an ssh
+    with no key and no known host)."""
+    env = {
         "PATH": "/usr/bin:/bin:/usr/local/bin",
         "HOME": str(home),
         "XDG_CONFIG_HOME": str(home),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": "/dev/null",
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_ASKPASS": "/bin/false",
-        "SSH_ASKPASS": "/bin/false",
-        "GIT_SSH_COMMAND": ssh,
+        **_NO_HELPERS,
         "GIT_ALLOW_PROTOCOL": policy.git_protocols,
-        "GIT_PROTOCOL_FROM_USER": "0",
     }
+    env.update(auth if auth is not None else auth_env("", GitAuth(), None))
+    return env
+
+
+def redact(text: str, hidden: Iterable[str]) -> str:
+    """`text` with every value of `hidden` (a secret's) replaced by `<redacted>`."""
+    for value in sorted((v for v in hidden if v), key=len, reverse=True):
+        text = text.replace(value, "<redacted>")
+    return text
 
 
 async def _read_capped(stream: asyncio.StreamReader, limit: int) -> tuple[bytes, bool]:
@@ -69,10 +100,16 @@ async def _read_capped(stream: asyncio.StreamReader, limit: int) -> tuple[bytes,
 
 
 async def run_git(
-    *args: str, env: dict[str, str], cwd: Path | None = None, limit: float, max_out: int
+    *args: str,
+    env: dict[str, str],
+    cwd: Path | None = None,
+    limit: float,
+    max_out: int,
+    hidden: Iterable[str] = (),
 ) -> str:
     """git's stdout; `TransientError` (message without git's text) when it fails or is too
-    slow, `PermanentError("TooLarge")` when it prints more than `max_out` bytes."""
+    slow, `PermanentError("TooLarge")` when it prints more than `max_out` bytes. git's stderr
+    goes to the log with the values of `hidden` cut out."""
     proc = await asyncio.create_subprocess_exec(
         "git",
         *args,
@@ -101,41 +138,69 @@ async def run_git(
     if too_big:
         raise PermanentError("TooLarge", f"git {args[0]} printed more than {max_out} bytes")
     if proc.returncode != 0:
-        log.warning(
-            "git failed", extra={"git": " ".join(args[:2]), "stderr": err.decode(errors="replace")}
-        )
+        stderr = redact(err.decode(errors="replace"), hidden)
+        log.warning("git failed", extra={"git": " ".join(args[:2]), "stderr": stderr})
         raise TransientError(f"git {args[0]}: {UNREACHABLE}")
     return out.decode(errors="replace")
 
 
-class Mirror:
-    """A bare clone of one repository under `cache`, named by a hash of its URL."""
+def git_home(cache: Path) -> Path:
+    """The home git runs with: empty but for a fetch's key files, readable by no one else."""
+    return cache / ".home"
 
-    def __init__(self, cache: Path, url: str, policy: GitPolicy | None = None) -> None:
+
+def clear_git_home(cache: Path) -> None:
+    """Before any fetch of this controller: remove what a crashed fetch left in `git_home`."""
+    remove_leftovers(git_home(cache))
+
+
+class Mirror:
+    """A bare clone of one repository under `cache`, named by a hash of its owner (the
+    GitRepository's key: two repositories never share a clone, or what one fetched with its
+    credentials) and its URL."""
+
+    def __init__(
+        self, cache: Path, url: str, policy: GitPolicy | None = None, *, owner: str = ""
+    ) -> None:
         self.url = url
         self.policy = policy or GitPolicy()
-        self.dir = cache / hashlib.sha256(url.encode()).hexdigest()[:16]
-        self.home = cache / ".home"
+        self.dir = cache / hashlib.sha256(f"{owner}\n{url}".encode()).hexdigest()[:16]
+        self.home = git_home(cache)
 
-    async def _git(self, *args: str, here: bool = True, max_out: int = LISTING_BYTES) -> str:
+    async def _git(
+        self,
+        *args: str,
+        here: bool = True,
+        max_out: int = LISTING_BYTES,
+        auth: Mapping[str, str] | None = None,
+        hidden: Iterable[str] = (),
+    ) -> str:
         self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        env = git_env(self.home, self.policy)
+        env = git_env(self.home, self.policy, auth)
         cwd = self.dir if here else None
         limit = self.policy.timeout if args[0] in ("clone", "fetch") else self._read_limit
-        return await run_git(*args, env=env, cwd=cwd, limit=limit, max_out=max_out)
+        return await run_git(*args, env=env, cwd=cwd, limit=limit, max_out=max_out, hidden=hidden)
 
     @property
     def _read_limit(self) -> float:
         return max(5.0, self.policy.timeout / 10)
 
-    async def fetch(self, branch: str) -> str:
-        """Bring the branch up to date; its commit id."""
+    async def fetch(self, branch: str, auth: GitAuth | None = None) -> str:
+        """Bring the branch up to date with `auth` (none: anonymous); its commit id.
+        `PermanentError("HostKeysUnknown")` for an ssh URL without known hosts."""
         self.policy.check(self.url)
-        if not (self.dir / "HEAD").exists():
-            self.dir.parent.mkdir(parents=True, exist_ok=True)
-            await self._git("clone", "--bare", "--quiet", "--", self.url, str(self.dir), here=False)
-        refspec = f"+refs/heads/{branch}:refs/heads/{branch}"
-        await self._git("fetch", "--quiet", "--prune", "origin", refspec)
+        auth = auth or GitAuth()
+        needs_known_hosts(self.url, auth)
+        self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with auth.files(self.home) as files:
+            env, hidden = auth_env(self.url, auth, files), auth.hidden()
+            if not (self.dir / "HEAD").exists():
+                self.dir.parent.mkdir(parents=True, exist_ok=True)
+                clone = ("clone", "--bare", "--quiet", "--", self.url, str(self.dir))
+                await self._git(*clone, here=False, auth=env, hidden=hidden)
+            refspec = f"+refs/heads/{branch}:refs/heads/{branch}"
+            fetch = ("fetch", "--quiet", "--prune", "origin", refspec)
+            await self._git(*fetch, auth=env, hidden=hidden)
         try:
             return (await self._git("rev-parse", f"refs/heads/{branch}")).strip()
         except TransientError:

@@ -7,6 +7,11 @@ admin's `GitPolicy` does not allow is fetched never (condition reason `URLNotAll
 manifests over its size limits apply nothing (`TooLarge`); a failed fetch says so without git's
 text (`FetchFailed`).
 
+git fetches with the credentials of the GitSecret `spec.secretRef` names in the repository's
+own project, or none (`SecretNotFound` when it is not there; `HostKeysUnknown` for an ssh URL
+without its `known_hosts`); never with the controller's. Each repository has a clone of its
+own, removed with it.
+
 Every write goes through admission as the repository's writer: a member of its project (no
 admin-only fields, the port policy, the project's quota), or an admin when an admin set the
 annotation `zun.openstack.org/acts-as: admin` on the GitRepository. A record admission refuses
@@ -23,8 +28,10 @@ as this repository's.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import shutil
 from pathlib import Path
 
 from zun_controller.admission import Admission, Writer
@@ -40,12 +47,14 @@ from zun_controller.errors import (
     PermanentError,
     TransientError,
 )
+from zun_controller.gitops.credentials import GitAuth
 from zun_controller.gitops.git import Mirror
 from zun_controller.gitops.manifests import APPLY_SET, load_records
 from zun_controller.gitops.policy import GitPolicy
 from zun_controller.models.base import Resource, Scope
 from zun_controller.models.event import EventType
 from zun_controller.models.gitrepository import GitRepository
+from zun_controller.models.gitsecret import GitSecret
 from zun_controller.models.ownership import adopts, conflict, gitops, owner_of
 from zun_controller.models.registry import kinds
 from zun_controller.store.records import RecordStore
@@ -114,9 +123,26 @@ class GitRepositoryReconciler:
         cut = message if len(message) <= MESSAGE_CHARS else message[: MESSAGE_CHARS - 3] + "..."
         repo.status.set_condition("Ready", False, reason, cut)
 
+    def _mirror(self, repo: GitRepository) -> Mirror:
+        return Mirror(self.cache, repo.spec.url, self.policy, owner=repo.key)
+
+    async def _auth(self, repo: GitRepository) -> GitAuth:
+        """The credentials of the GitSecret the repository names, looked up in its project."""
+        ref = repo.spec.secret_ref
+        if ref is None:
+            return GitAuth()
+        try:
+            secret = await self.store.get(GitSecret, ref.name, repo.project)
+        except NotFoundError:
+            raise PermanentError(
+                "SecretNotFound",
+                f"spec.secretRef: no GitSecret {ref.name!r} in project {repo.project!r}",
+            ) from None
+        return GitAuth.from_secret(secret)
+
     async def _sync(self, repo: GitRepository) -> None:
-        mirror = Mirror(self.cache, repo.spec.url, self.policy)
-        commit = await mirror.fetch(repo.spec.branch)
+        mirror = self._mirror(repo)
+        commit = await mirror.fetch(repo.spec.branch, await self._auth(repo))
         repo.status.last_fetched_commit = commit
         files = await mirror.manifests(commit, repo.spec.path)
         desired = load_records(files, repo.project or "", repo.name)
@@ -205,6 +231,7 @@ class GitRepositoryReconciler:
             return Result()
         if repo.spec.prune:
             await self._prune(repo, set())
+        await asyncio.to_thread(shutil.rmtree, self._mirror(repo).dir, ignore_errors=True)
         repo.metadata.finalizers = [f for f in repo.metadata.finalizers if f != FINALIZER]
         with contextlib.suppress(NotFoundError):
             await self.repos.update(repo)

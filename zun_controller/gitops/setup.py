@@ -10,6 +10,7 @@ from zun_controller.engine.controller import Controller
 from zun_controller.engine.events import EventRecorder
 from zun_controller.engine.informer import Informer
 from zun_controller.engine.manager import Manager, Task
+from zun_controller.gitops.git import clear_git_home
 from zun_controller.gitops.policy import GitPolicy
 from zun_controller.gitops.reconciler import GitRepositoryReconciler
 from zun_controller.metrics import Metrics
@@ -29,7 +30,8 @@ def register_gitops(
 ) -> None:
     """`recorder`: the manager's shared one; without it the GitOps controller writes its
     Events with one of its own. `git_policy`: what repositories may be read and how much
-    (https/ssh, default limits)."""
+    (https/ssh, default limits). Key files a crashed fetch left in `cache` are removed."""
+    clear_git_home(cache)
     repos = Records(store, Informer(store, GitRepository, metrics=metrics, resync_period=60.0))
     if recorder is None:
         recorder = EventRecorder(store, metrics)

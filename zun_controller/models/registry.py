@@ -12,6 +12,7 @@ from zun_controller.models.base import API_VERSION, Resource, Scope
 from zun_controller.models.container import Container
 from zun_controller.models.event import Event
 from zun_controller.models.gitrepository import GitRepository
+from zun_controller.models.gitsecret import GitSecret
 from zun_controller.models.host import Host
 from zun_controller.models.network import Network, Volume
 from zun_controller.models.project import Project, Quota
@@ -39,6 +40,7 @@ for _cls in (
     Quota,
     Event,
     GitRepository,
+    GitSecret,
 ):
     register(_cls)
 
