@@ -18,11 +18,11 @@ from zun_controller.api.app import create_app
 from zun_controller.api.auth import Role, Tokens
 from zun_controller.errors import DecryptionError
 from zun_controller.models.application import Secret, SecretSpec
-from zun_controller.models.base import ObjectMeta
+from zun_controller.models.base import ObjectMeta, Scope
 from zun_controller.models.container import Container
 from zun_controller.models.pullsecret import PullSecret
-from zun_controller.models.registry import parse
-from zun_controller.store.encryption import MAGIC, Sealer, SealingKV, key_id_of
+from zun_controller.models.registry import kinds, parse
+from zun_controller.store.encryption import MAGIC, Sealer, SealingKV, is_sealed_key, key_id_of
 from zun_controller.store.keyfile import (
     DataKey,
     KeyFileError,
@@ -363,3 +363,10 @@ async def test_rewrap_decrypting_writes_every_value_plain_for_a_rollback(kv: KV)
     assert (summary.rewrapped, summary.current, summary.conflicts) == (1, 1, 0)
     assert await census(kv, Sealer(None)) == {"": 2}
     assert (await sealed_store(kv).get(Secret, "old")).spec.data == {"kubeconfig": PASSWORD}
+
+
+def test_every_kind_that_holds_credentials_is_sealed() -> None:
+    """A kind named like a secret is one: a new credential kind must join SEALED_PREFIXES."""
+    for cls in kinds():
+        key = record_key(cls.KIND, "x", "p" if cls.KIND.scope is Scope.PROJECT else None)
+        assert is_sealed_key(key) == cls.KIND.kind.endswith("Secret"), cls.KIND.kind

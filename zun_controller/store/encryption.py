@@ -1,8 +1,8 @@
 """Credentials at rest: the values of credential-holding kinds sealed with AES-256-GCM in etcd.
 
-- What: every value under `SEALED_PREFIXES` (Secrets, PullSecrets: kubeconfigs, TLS keys,
-  registry passwords). Other kinds hold no credentials (tokens are stored as SHA-256 digests,
-  Hosts name TLS files by path) and stay plain JSON.
+- What: every value under `SEALED_PREFIXES` (Secrets, PullSecrets, GitSecrets: kubeconfigs,
+  TLS keys, registry passwords, git passwords and ssh keys). Other kinds hold no credentials
+  (tokens are stored as SHA-256 digests, Hosts name TLS files by path) and stay plain JSON.
 - How: a sealed value is `zun:enc:aesgcm:v1:<key id>:` + a random 96-bit nonce + the AES-GCM
   ciphertext and tag of the JSON record. The associated data is the etcd key, so a value
   copied onto another record's key fails authentication instead of being read as that record.
@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from zun_controller.errors import DecryptionError
 from zun_controller.models.application import Secret
+from zun_controller.models.gitsecret import GitSecret
 from zun_controller.models.pullsecret import PullSecret
 from zun_controller.store.keyfile import KeyRing
 from zun_controller.store.keys import kind_prefix
@@ -34,7 +35,9 @@ from zun_controller.store.kv import KV, EventType, KeyValue, KVEvent, RangeResul
 MAGIC = b"zun:enc:aesgcm:v1:"
 NONCE_BYTES = 12
 #: etcd key prefixes whose values are sealed
-SEALED_PREFIXES: tuple[str, ...] = (kind_prefix(Secret.KIND), kind_prefix(PullSecret.KIND))
+SEALED_PREFIXES: tuple[str, ...] = tuple(
+    kind_prefix(k.KIND) for k in (Secret, PullSecret, GitSecret)
+)
 
 
 def is_sealed_key(key: str) -> bool:
