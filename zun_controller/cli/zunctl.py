@@ -14,9 +14,10 @@ import typer
 from zun_controller.cli.zunctl_apply import OwnedElsewhere, apply_one, diff_one, read_manifests
 from zun_controller.cli.zunctl_client import Client, Config, ZunctlError, path_of, where
 from zun_controller.cli.zunctl_describe import describe as describe_record
-from zun_controller.cli.zunctl_output import console, headers, row, show
+from zun_controller.cli.zunctl_output import FORMATS, Table, console, show
 from zun_controller.cli.zunctl_prune import applyset_name, label
 from zun_controller.cli.zunctl_prune import prune as prune_set
+from zun_controller.cli.zunctl_table import line, widths
 from zun_controller.errors import InvalidError
 from zun_controller.models.base import GROUP, Resource
 from zun_controller.models.container import Container
@@ -103,43 +104,62 @@ def diff(
         raise typer.Exit(1)
 
 
+AllProjects = Annotated[
+    bool, typer.Option("--all-projects", "-A", help="every project the token may see")
+]
+
+
 @app.command()
 def get(
     kind: str,
     name: Annotated[str | None, typer.Argument()] = None,
     project: Project = None,
-    output: Annotated[str | None, typer.Option("--output", "-o", help="json|yaml|wide")] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help=FORMATS)] = None,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="follow changes")] = False,
+    all_projects: AllProjects = False,
 ) -> None:
     """List records of a kind, or show one."""
     cls, client = _kind(kind), _client(project)
-    where_ = client.config.project
+    where_ = None if all_projects else client.config.project
+    if name and all_projects:
+        raise ZunctlError("-A lists; to show one record name its project with -p", code=2)
     if watch:
-        return _watch(client, cls, where_, name, output)
+        return _watch(client, Table(cls, output == "wide", all_projects), where_, name, output)
     data = client.need(cls, name, where_) if name else client.request("GET", path_of(cls, where_))
     try:
-        show(cls, data, output, many=name is None)
+        show(cls, data, output, many=name is None, all_projects=all_projects)
     except ValueError as exc:
         raise ZunctlError(str(exc), code=2) from None
     return None
 
 
 def _watch(
-    client: Client, cls: type[Resource], project: str, name: str | None, output: str | None
+    client: Client, table: Table, project: str | None, name: str | None, output: str | None
 ) -> None:
-    wide = output == "wide"
+    """The current records, then every change, one line each (EVENT first, as kubectl's
+    --output-watch-events); columns sized by the header and the current records."""
+    path = path_of(table.cls, project)
+    listing = client.request("GET", path)
+    items = [o for o in listing["items"] if not name or o["metadata"]["name"] == name]
+    rows = [["EVENT", *table.header()], *(["ADDED", *table.row(o)] for o in items)]
+    sizes = widths([r[:-1] for r in rows])
     if output not in ("json", "yaml"):
-        print("   ".join(headers(cls, wide)), flush=True)
-    for event in client.watch(path_of(cls, project)):
+        for r in rows:
+            print(line(r, sizes, None), flush=True)
+    else:
+        for o in items:
+            show(table.cls, {"type": "ADDED", "object": o}, output, many=False)
+    since = listing.get("metadata", {}).get("resourceVersion")
+    for event in client.watch(path, since):
         obj = event.get("object", {})
         if event.get("type") == "ERROR":
             raise ZunctlError(obj.get("message", "watch ended"))
         if name and obj.get("metadata", {}).get("name") != name:
             continue
         if output in ("json", "yaml"):
-            show(cls, event, output, many=False)
+            show(table.cls, event, output, many=False)
         else:
-            print("   ".join([*row(cls, obj, wide), event.get("type", "")]), flush=True)
+            print(line([event.get("type", ""), *table.row(obj)], sizes, None), flush=True)
 
 
 @app.command()
