@@ -11,38 +11,24 @@ from typing import Annotated
 
 import typer
 
+from zun_controller.cli import zunctl_rollout
 from zun_controller.cli.zunctl_apply import OwnedElsewhere, apply_one, diff_one, read_manifests
-from zun_controller.cli.zunctl_client import Client, Config, ZunctlError, path_of, where
+from zun_controller.cli.zunctl_args import Files, Project, client, kind
+from zun_controller.cli.zunctl_client import Client, ZunctlError, path_of, where
 from zun_controller.cli.zunctl_describe import describe as describe_record
 from zun_controller.cli.zunctl_output import FORMATS, Table, console, show
 from zun_controller.cli.zunctl_prune import applyset_name, label
 from zun_controller.cli.zunctl_prune import prune as prune_set
 from zun_controller.cli.zunctl_table import line, widths
-from zun_controller.errors import InvalidError
 from zun_controller.models.base import GROUP, Resource
 from zun_controller.models.container import Container
-from zun_controller.models.registry import lookup
 
 app = typer.Typer(
-    help="Zun: containers as records; apply, get, describe, delete, logs, exec.",
+    help="Zun: containers as records; apply, get, describe, delete, logs, exec, scale, rollout.",
     add_completion=False,
 )
 
-Project = Annotated[
-    str | None, typer.Option("--project", "-p", help="project [ZUN_PROJECT or config]")
-]
-Files = Annotated[str, typer.Option("--filename", "-f", help="FILE, DIR or - (stdin)")]
-
-
-def _client(project: str | None) -> Client:
-    return Client(Config.load(project))
-
-
-def _kind(name: str) -> type[Resource]:
-    try:
-        return lookup(name)
-    except InvalidError as exc:
-        raise ZunctlError(str(exc).removeprefix("kind: ")) from None
+_client, _kind = client, kind
 
 
 @app.command()
@@ -317,6 +303,9 @@ def exec_(
     sys.stdout.flush()
     if result["exitCode"]:
         raise typer.Exit(result["exitCode"])
+
+
+zunctl_rollout.register(app)
 
 
 def main() -> None:
