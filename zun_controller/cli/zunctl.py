@@ -5,17 +5,22 @@ Exit status 0 on success; otherwise non-zero with one line on stderr (`zunctl: <
 
 from __future__ import annotations
 
+import os
 import sys
 import time
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
+import typer.main
 
 from zun_controller.cli import zunctl_rollout
 from zun_controller.cli.zunctl_apply import OwnedElsewhere, apply_one, diff_one, read_manifests
-from zun_controller.cli.zunctl_args import Files, Project, client, kind
+from zun_controller.cli.zunctl_args import Files, Project, Url, client, kind
+from zun_controller.cli.zunctl_argv import hoist
 from zun_controller.cli.zunctl_client import Client, ZunctlError, path_of, where
 from zun_controller.cli.zunctl_describe import describe as describe_record
+from zun_controller.cli.zunctl_jsonpath import JsonPathError, sort_key
 from zun_controller.cli.zunctl_output import FORMATS, Table, console, show
 from zun_controller.cli.zunctl_prune import applyset_name, label
 from zun_controller.cli.zunctl_prune import prune as prune_set
@@ -23,12 +28,17 @@ from zun_controller.cli.zunctl_table import line, widths
 from zun_controller.models.base import GROUP, Resource
 from zun_controller.models.container import Container
 
-app = typer.Typer(
-    help="Zun: containers as records; apply, get, describe, delete, logs, exec, scale, rollout.",
-    add_completion=False,
-)
+app = typer.Typer(add_completion=False)
 
 _client, _kind = client, kind
+
+
+@app.callback()
+def _root(url: Url = None) -> None:
+    """Zun: containers as records; apply, get, describe, delete, logs, exec, scale, rollout.
+    -p/--project, -o/--output and --url may come anywhere on the line."""
+    if url:  # the flag before ZUN_URL and the config file, for this process
+        os.environ["ZUN_URL"] = url
 
 
 @app.command()
@@ -103,20 +113,42 @@ def get(
     output: Annotated[str | None, typer.Option("--output", "-o", help=FORMATS)] = None,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="follow changes")] = False,
     all_projects: AllProjects = False,
+    selector: Annotated[
+        str | None, typer.Option("--selector", "-l", help="labels: key=value,key!=value,key")
+    ] = None,
+    sort_by: Annotated[
+        str | None, typer.Option("--sort-by", help="a JSONPath such as .metadata.name")
+    ] = None,
 ) -> None:
     """List records of a kind, or show one."""
     cls, client = _kind(kind), _client(project)
     where_ = None if all_projects else client.config.project
-    if name and all_projects:
-        raise ZunctlError("-A lists; to show one record name its project with -p", code=2)
+    if name and (all_projects or selector):
+        raise ZunctlError("-A and -l list: to show one record give no -A or -l", code=2)
+    key = _sort_key(sort_by)
     if watch:
         return _watch(client, Table(cls, output == "wide", all_projects), where_, name, output)
-    data = client.need(cls, name, where_) if name else client.request("GET", path_of(cls, where_))
+    if name:
+        data = client.need(cls, name, where_)
+    else:
+        params = {"labelSelector": selector} if selector else {}
+        data = client.request("GET", path_of(cls, where_), params=params)
+        if key is not None:
+            data["items"].sort(key=key)
     try:
         show(cls, data, output, many=name is None, all_projects=all_projects)
     except ValueError as exc:
         raise ZunctlError(str(exc), code=2) from None
     return None
+
+
+def _sort_key(path: str | None) -> Callable[[Any], Any] | None:
+    if path is None:
+        return None
+    try:
+        return sort_key(path)
+    except JsonPathError as exc:
+        raise ZunctlError(f"--sort-by: {exc}", code=2) from None
 
 
 def _watch(
@@ -129,12 +161,13 @@ def _watch(
     items = [o for o in listing["items"] if not name or o["metadata"]["name"] == name]
     rows = [["EVENT", *table.header()], *(["ADDED", *table.row(o)] for o in items)]
     sizes = widths([r[:-1] for r in rows])
-    if output not in ("json", "yaml"):
+    if output in (None, "wide"):
         for r in rows:
             print(line(r, sizes, None), flush=True)
-    else:
-        for o in items:
-            show(table.cls, {"type": "ADDED", "object": o}, output, many=False)
+    for o in items if output in ("json", "yaml") else []:
+        show(table.cls, {"type": "ADDED", "object": o}, output, many=False)
+    for o in items if output not in (None, "wide", "json", "yaml") else []:
+        show(table.cls, o, output, many=False)
     since = listing.get("metadata", {}).get("resourceVersion")
     for event in client.watch(path, since):
         obj = event.get("object", {})
@@ -144,6 +177,8 @@ def _watch(
             continue
         if output in ("json", "yaml"):
             show(table.cls, event, output, many=False)
+        elif output not in (None, "wide"):
+            show(table.cls, obj, output, many=False)
         else:
             print(line([event.get("type", ""), *table.row(obj)], sizes, None), flush=True)
 
@@ -310,7 +345,9 @@ zunctl_rollout.register(app)
 
 def main() -> None:
     try:
-        code = app(standalone_mode=False)
+        command = typer.main.get_command(app)
+        argv = hoist(sys.argv[1:], command)
+        code = command.main(argv, prog_name="zunctl", standalone_mode=False)
     except ZunctlError as exc:
         print(f"zunctl: {exc}", file=sys.stderr)
         sys.exit(exc.code)

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 from rich.console import Console
 
+from zun_controller.cli import zunctl_jsonpath as jsonpath
 from zun_controller.cli.zunctl_columns import Column, age, columns, default_order, pick
 from zun_controller.cli.zunctl_table import render, terminal_width
 from zun_controller.models.base import GROUP, Resource
@@ -20,7 +21,7 @@ __all__ = ["Table", "age", "console", "dump", "pick", "progress", "ref_name", "s
 console = Console(highlight=False, soft_wrap=True)
 #: progress lines (rollout status, delete --wait): stderr, so stdout stays for scripts
 progress = Console(highlight=False, soft_wrap=True, stderr=True)
-FORMATS = "json, yaml, wide or name"
+FORMATS = "json, yaml, wide, name or jsonpath=TEMPLATE"
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,11 @@ def show(
     items = data["items"] if many else [data]
     if output in ("json", "yaml"):
         dump(data, output)
+    elif output is not None and output.startswith("jsonpath="):
+        try:
+            print(jsonpath.render(output.removeprefix("jsonpath="), data))
+        except jsonpath.JsonPathError as exc:
+            raise ValueError(f"-o jsonpath: {exc}") from None
     elif output == "name":
         for obj in items:
             print(ref_name(cls, obj))
