@@ -158,3 +158,8 @@ def test_width_comes_from_columns(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_no_resources() -> None:
     assert Table(lookup("Container")).lines([]) == ["No resources found."]
+
+
+def test_sort_by_keeps_its_order_for_events() -> None:
+    lines = Table(lookup("Event"), now=NOW, ordered=True).lines(list(EVENTS))
+    assert [x.split()[3] for x in lines[1:]] == ["application/web", "container/web-0"]

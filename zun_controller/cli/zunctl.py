@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import typer
 import typer.main
 
-from zun_controller.cli import zunctl_rollout
+from zun_controller.cli import zunctl_edit, zunctl_rollout
 from zun_controller.cli.zunctl_apply import OwnedElsewhere, apply_one, diff_one, read_manifests
 from zun_controller.cli.zunctl_args import Files, Project, Url, client, kind
 from zun_controller.cli.zunctl_argv import hoist
@@ -35,8 +35,9 @@ _client, _kind = client, kind
 
 @app.callback()
 def _root(url: Url = None) -> None:
-    """Zun: containers as records; apply, get, describe, delete, logs, exec, scale, rollout.
-    -p/--project, -o/--output and --url may come anywhere on the line."""
+    """Zun: containers as records; apply, get, describe, delete, logs, exec, scale, rollout,
+    label, annotate, patch, wait. -p/--project, -o/--output and --url may come anywhere on
+    the line."""
     if url:  # the flag before ZUN_URL and the config file, for this process
         os.environ["ZUN_URL"] = url
 
@@ -136,7 +137,9 @@ def get(
         if key is not None:
             data["items"].sort(key=key)
     try:
-        show(cls, data, output, many=name is None, all_projects=all_projects)
+        show(
+            cls, data, output, many=name is None, all_projects=all_projects, ordered=key is not None
+        )
     except ValueError as exc:
         raise ZunctlError(str(exc), code=2) from None
     return None
@@ -341,6 +344,7 @@ def exec_(
 
 
 zunctl_rollout.register(app)
+zunctl_edit.register(app)
 
 
 def main() -> None:

@@ -33,6 +33,8 @@ class Table:
     all_projects: bool = False
     width: int | None = None
     now: datetime | None = None
+    #: keep the items' order (`--sort-by`) instead of the kind's own (Events by time)
+    ordered: bool = False
 
     @property
     def columns(self) -> list[Column]:
@@ -47,7 +49,8 @@ class Table:
     def lines(self, items: list[dict[str, Any]]) -> list[str]:
         if not items:
             return ["No resources found."]
-        rows = [self.header(), *(self.row(o) for o in default_order(self.cls, items))]
+        items = items if self.ordered else default_order(self.cls, items)
+        rows = [self.header(), *(self.row(o) for o in items)]
         return render(rows, self.width)
 
 
@@ -64,7 +67,13 @@ def ref_name(cls: type[Resource], obj: dict[str, Any]) -> str:
 
 
 def show(
-    cls: type[Resource], data: Any, output: str | None, many: bool, *, all_projects: bool = False
+    cls: type[Resource],
+    data: Any,
+    output: str | None,
+    many: bool,
+    *,
+    all_projects: bool = False,
+    ordered: bool = False,
 ) -> None:
     """Print one record or a list (`many`: `data` is a list body) as `output` says; a
     ValueError names a format this does not know."""
@@ -80,7 +89,7 @@ def show(
         for obj in items:
             print(ref_name(cls, obj))
     elif output in (None, "wide"):
-        table = Table(cls, output == "wide", all_projects, terminal_width())
+        table = Table(cls, output == "wide", all_projects, terminal_width(), ordered=ordered)
         print("\n".join(table.lines(items)), flush=True)
     else:
         raise ValueError(f"-o: unknown output format {output!r}: use {FORMATS}")

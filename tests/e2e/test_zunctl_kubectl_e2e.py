@@ -1,7 +1,9 @@
-"""`zunctl scale` and `rollout status|history|undo|restart` against `zun-controller up` on the
-real Docker engine: the replica containers change on the engine (found by Zun's labels), a
-rollout that fails ends in the controller's rollback and a non-zero `rollout status`, and bad
-command lines are one-line usage errors (exit 2)."""
+"""zunctl's kubectl verbs against `zun-controller up` on the real Docker engine, checked there
+by Zun's labels: `scale` and `rollout status|history|undo|restart` change the replica
+containers, a rollout that fails ends in the controller's rollback and a non-zero `rollout
+status`; `label`, `annotate`, `patch` (merge and json) and `wait` (a condition, deletion)
+with the global flags anywhere, `get -A`, `-l`, `--sort-by`, `-o name|jsonpath`. Bad command
+lines are one-line usage errors (exit 2)."""
 
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from testbed.docker import (
 from zun_bed import clean_engine
 from zunctl_bed import AllInOne, zunctl
 
-from zun_controller.models.base import LABEL_KIND, LABEL_PROJECT
+from zun_controller.models.base import LABEL_KIND, LABEL_NAME, LABEL_PROJECT
 
 pytestmark = pytest.mark.e2e
 
@@ -74,7 +76,9 @@ def up(own_etcd, tmp_path: Path) -> Iterator[AllInOne]:
 def replicas(engine: docker.DockerClient, project: str) -> list[tuple[str, str]]:
     """(image, restartedAt label) of the running replica containers of `web`."""
     labels = [f"{LABEL_PROJECT}={project}", f"{LABEL_KIND}=Container"]
-    found = engine.containers.list(filters={"label": labels, "status": "running"})
+    found = engine.containers.list(
+        ignore_removed=True, filters={"label": labels, "status": "running"}
+    )
     restarted = "zunctl.zun.openstack.org/restartedAt"
     return sorted((c.attrs["Config"]["Image"], c.labels.get(restarted, "")) for c in found)
 
@@ -91,7 +95,9 @@ def until(what: str, check, within: float = 90.0):
 
 @pytest.mark.timeout(420)
 def test_scale_and_rollouts(project: str, up: AllInOne, engine: docker.DockerClient) -> None:
-    def ctl(*args: str, stdin: str | None = None, timeout: float = 150):
+    def ctl(
+        *args: str, stdin: str | None = None, timeout: float = 150
+    ) -> subprocess.CompletedProcess[str]:
         return zunctl(up.url, up.token, project, *args, stdin=stdin, timeout=timeout)
 
     def status(*extra: str) -> subprocess.CompletedProcess[str]:
@@ -149,3 +155,89 @@ def test_scale_and_rollouts(project: str, up: AllInOne, engine: docker.DockerCli
     ):
         got = ctl(*bad)
         assert got.returncode == 2 and flag in got.stderr and got.stderr.count("\n") == 1, got
+
+
+WEB = f"""\
+apiVersion: zun.openstack.org/v1alpha1
+kind: Container
+metadata: {{name: web}}
+spec: {{image: {HTTPD_V1}, resources: {{cpu: 50m, memory: 32Mi}}, env: [{{name: A, value: "1"}}]}}
+"""
+
+
+def engine_env(engine: docker.DockerClient, project: str) -> list[str]:
+    """The environment of the running engine container of Container `web` (empty if none)."""
+    labels = [f"{LABEL_PROJECT}={project}", f"{LABEL_KIND}=Container", f"{LABEL_NAME}=web"]
+    found = engine.containers.list(
+        ignore_removed=True, filters={"label": labels, "status": "running"}
+    )
+    return [e for c in found for e in c.attrs["Config"]["Env"] if e.startswith("A=")]
+
+
+@pytest.mark.timeout(300)
+def test_label_patch_wait_and_global_flags(
+    project: str, up: AllInOne, engine: docker.DockerClient
+) -> None:
+    def ctl(*args: str, stdin: str | None = None):  # ZUN_PROJECT=default: -p says which
+        return zunctl(up.url, up.token, "default", *args, stdin=stdin, timeout=120)
+
+    assert ctl("-p", project, "apply", "-f", "-", stdin=WEB).returncode == 0
+    ready = ctl("wait", "container/web", "--for=condition=Ready", "--timeout", "90s", "-p", project)
+    assert ready.stdout == "container.zun.openstack.org/web condition met\n", ready.stderr
+    assert engine_env(engine, project) == ["A=1"]
+
+    assert ctl("-p", project, "label", "ctr", "web", "tier=front").stdout.endswith(" labeled\n")
+    assert ctl("-p", project, "annotate", "ctr/web", "note=hi").stdout.endswith(" annotated\n")
+    refused = ctl("-p", project, "label", "ctr", "web", "tier=back")
+    assert refused.returncode == 1 and "--overwrite" in refused.stderr
+    assert ctl("label", "ctr", "web", "tier=back", "--overwrite", "-p", project).returncode == 0
+    listed = ctl("get", "ctr", "-l", "tier=back", "-o", "name", "-p", project)
+    assert listed.stdout == "container.zun.openstack.org/web\n", listed.stderr
+    assert ctl("get", "ctr", "-l", "tier=front", "-p", project).stdout == "No resources found.\n"
+    shown = ctl("-o", "jsonpath={.metadata.labels.tier}/{.metadata.annotations.note}", "-p",
+                project, "get", "ctr", "web")  # fmt: skip
+    assert shown.stdout == "back/hi\n", shown.stderr
+    assert ctl("label", "ctr", "web", "tier-", "-p", project).returncode == 0
+    every = ctl("get", "ctr", "-A", "--sort-by", ".metadata.name").stdout.splitlines()
+    assert every[0].split()[:2] == ["PROJECT", "NAME"]
+    assert [project, "web"] in [r.split()[:2] for r in every[1:]]
+
+    merged = ctl("-p", project, "patch", "ctr", "web", "--patch",
+                 '{"spec": {"env": [{"name": "A", "value": "2"}]}}')  # fmt: skip
+    assert merged.stdout == "container.zun.openstack.org/web patched\n", merged.stderr
+    until("A=2 on the engine", lambda: engine_env(engine, project) == ["A=2"])
+    ops = '[{"op": "replace", "path": "/spec/env/0/value", "value": "3"}]'
+    as_json = ctl("-p", project, "patch", "ctr/web", "--type", "json", "--patch", ops, "-o", "json")
+    assert json.loads(as_json.stdout)["spec"]["env"] == [{"name": "A", "value": "3"}]
+    until("A=3 on the engine", lambda: engine_env(engine, project) == ["A=3"])
+    assert ctl("-p", project, "patch", "ctr/web", "--type", "json", "--patch", ops).stdout.endswith(
+        "patched (no change)\n"
+    )
+
+    for bad, flag in (
+        (("label", "ctr", "web", "nope"), "label: 'nope'"),
+        (("patch", "ctr", "web", "--type", "strategic", "--patch", "{}"), "--type"),
+        (("patch", "ctr", "web", "--patch", "{nope"), "--patch: not JSON"),
+        (
+            (
+                "patch",
+                "ctr",
+                "web",
+                "--type",
+                "json",
+                "--patch",
+                '[{"op":"add","path":"/status/x","value":1}]',
+            ),
+            "--patch",
+        ),
+        (("wait", "ctr", "web", "--for=ready"), "--for"),
+        (("get", "ctr", "--sort-by", "{..name}"), "--sort-by"),
+        (("get", "ctr", "-o", "jsonpath={..name}"), "-o jsonpath"),
+    ):
+        got = ctl("-p", project, *bad)
+        assert got.returncode == 2 and flag in got.stderr and got.stderr.count("\n") == 1, got
+
+    assert ctl("-p", project, "delete", "ctr", "web").returncode == 0
+    gone = ctl("wait", "ctr/web", "--for=delete", "--timeout=60s", "-p", project)
+    assert gone.stdout == "container.zun.openstack.org/web deleted\n", gone.stderr
+    until("no engine container", lambda: not engine_env(engine, project), 60)
