@@ -70,17 +70,20 @@ def test_apply_diff_get_delete(api: ApiOnly, tmp_path: Path) -> None:
 
     env = {**os.environ, "ZUN_URL": api.url, "ZUN_TOKEN": api.token, "ZUN_PROJECT": "demo"}
     with subprocess.Popen(
-        [ZUNCTL, "get", "ctr", "-w"], stdout=subprocess.PIPE, env=env, text=True
+        [ZUNCTL, "-p", "demo", "get", "ctr", "-A", "-w", "-l", "tier=front"],
+        stdout=subprocess.PIPE,
+        env=env,
+        text=True,
     ) as w:
         assert w.stdout is not None
         try:
             header = w.stdout.readline()
-            assert header.split()[:3] == ["EVENT", "NAME", "PHASE"]
-            added = w.stdout.readline()
-            assert added.split()[:2] == ["ADDED", "web"]
+            assert header.split()[:4] == ["EVENT", "PROJECT", "NAME", "PHASE"]
+            added = w.stdout.readline()  # the Volume has no label tier=front: not listed
+            assert added.split()[:3] == ["ADDED", "demo", "web"]
             assert added.index("web") == header.index("NAME")  # aligned under the header
             assert ctl("delete", "-f", "-", stdin=changed).returncode == 0
-            assert w.stdout.readline().split()[:2] == ["DELETED", "web"]
+            assert w.stdout.readline().split()[:3] == ["DELETED", "demo", "web"]
         finally:
             w.kill()
     assert ctl("get", "volumes").stdout.strip() == "No resources found."

@@ -128,7 +128,8 @@ def get(
         raise ZunctlError("-A and -l list: to show one record give no -A or -l", code=2)
     key = _sort_key(sort_by)
     if watch:
-        return _watch(client, Table(cls, output == "wide", all_projects), where_, name, output)
+        table = Table(cls, output == "wide", all_projects)
+        return _watch(client, table, where_, name, output, selector)
     if name:
         data = client.need(cls, name, where_)
     else:
@@ -155,12 +156,18 @@ def _sort_key(path: str | None) -> Callable[[Any], Any] | None:
 
 
 def _watch(
-    client: Client, table: Table, project: str | None, name: str | None, output: str | None
+    client: Client,
+    table: Table,
+    project: str | None,
+    name: str | None,
+    output: str | None,
+    selector: str | None = None,
 ) -> None:
     """The current records, then every change, one line each (EVENT first, as kubectl's
     --output-watch-events); columns sized by the header and the current records."""
     path = path_of(table.cls, project)
-    listing = client.request("GET", path)
+    selected = {"labelSelector": selector} if selector else {}
+    listing = client.request("GET", path, params=selected)
     items = [o for o in listing["items"] if not name or o["metadata"]["name"] == name]
     rows = [["EVENT", *table.header()], *(["ADDED", *table.row(o)] for o in items)]
     sizes = widths([r[:-1] for r in rows])
@@ -172,7 +179,7 @@ def _watch(
     for o in items if output not in (None, "wide", "json", "yaml") else []:
         show(table.cls, o, output, many=False)
     since = listing.get("metadata", {}).get("resourceVersion")
-    for event in client.watch(path, since):
+    for event in client.watch(path, since, selector):
         obj = event.get("object", {})
         if event.get("type") == "ERROR":
             raise ZunctlError(obj.get("message", "watch ended"))
