@@ -30,6 +30,7 @@ from zun_controller.models.container import Container
 
 app = typer.Typer(add_completion=False)
 
+#: the names the commands of this module call (zunctl_args holds what commands share)
 _client, _kind = client, kind
 
 
