@@ -65,19 +65,25 @@ def test_apply_diff_get_delete(api: ApiOnly, tmp_path: Path) -> None:
     listed = json.loads(ctl("get", "ctr", "-o", "json").stdout)
     assert [o["metadata"]["name"] for o in listed["items"]] == ["web"]
     wide = ctl("get", "containers", "-o", "wide").stdout.splitlines()
-    assert wide[0].split() == ["PROJECT", "NAME", "PHASE", "HOST", "IMAGE", "AGE", "LABELS"]
+    assert wide[0].split() == ["NAME", "PHASE", "HOST", "IMAGE", "AGE", "LABELS"]
     assert "tier=front" in wide[1]
 
     env = {**os.environ, "ZUN_URL": api.url, "ZUN_TOKEN": api.token, "ZUN_PROJECT": "demo"}
     with subprocess.Popen(
-        [ZUNCTL, "get", "ctr", "-w"], stdout=subprocess.PIPE, env=env, text=True
+        [ZUNCTL, "-p", "demo", "get", "ctr", "-A", "-w", "-l", "tier=front"],
+        stdout=subprocess.PIPE,
+        env=env,
+        text=True,
     ) as w:
         assert w.stdout is not None
         try:
-            assert w.stdout.readline().split()[:2] == ["PROJECT", "NAME"]
-            assert w.stdout.readline().split()[:2] == ["demo", "web"]
+            header = w.stdout.readline()
+            assert header.split()[:4] == ["EVENT", "PROJECT", "NAME", "PHASE"]
+            added = w.stdout.readline()  # the Volume has no label tier=front: not listed
+            assert added.split()[:3] == ["ADDED", "demo", "web"]
+            assert added.index("web") == header.index("NAME")  # aligned under the header
             assert ctl("delete", "-f", "-", stdin=changed).returncode == 0
-            assert w.stdout.readline().split()[-1] == "DELETED"
+            assert w.stdout.readline().split()[:3] == ["DELETED", "demo", "web"]
         finally:
             w.kill()
     assert ctl("get", "volumes").stdout.strip() == "No resources found."

@@ -5,46 +5,44 @@ Exit status 0 on success; otherwise non-zero with one line on stderr (`zunctl: <
 
 from __future__ import annotations
 
+import os
 import sys
 import time
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
+import typer.main
 
+from zun_controller.cli import zunctl_edit, zunctl_rollout
 from zun_controller.cli.zunctl_apply import OwnedElsewhere, apply_one, diff_one, read_manifests
-from zun_controller.cli.zunctl_client import Client, Config, ZunctlError, path_of, where
+from zun_controller.cli.zunctl_args import Files, Project, Url, client, kind
+from zun_controller.cli.zunctl_argv import hoist
+from zun_controller.cli.zunctl_client import Client, ZunctlError, path_of, where
 from zun_controller.cli.zunctl_describe import describe as describe_record
-from zun_controller.cli.zunctl_output import console, headers, row, show
+from zun_controller.cli.zunctl_jsonpath import JsonPathError, sort_key
+from zun_controller.cli.zunctl_output import FORMATS, Table, console, show
 from zun_controller.cli.zunctl_prune import applyset_name, label
 from zun_controller.cli.zunctl_prune import prune as prune_set
+from zun_controller.cli.zunctl_table import line, widths
 from zun_controller.cli.zunctl_tokens import app as token_app
-from zun_controller.errors import InvalidError
 from zun_controller.models.base import GROUP, Resource
 from zun_controller.models.container import Container
-from zun_controller.models.registry import lookup
 
-app = typer.Typer(
-    help="Zun: containers as records; apply, get, describe, delete, logs, exec; tokens.",
-    add_completion=False,
-)
-
+app = typer.Typer(add_completion=False)
 app.add_typer(token_app, name="token")
 
-Project = Annotated[
-    str | None, typer.Option("--project", "-p", help="project [ZUN_PROJECT or config]")
-]
-Files = Annotated[str, typer.Option("--filename", "-f", help="FILE, DIR or - (stdin)")]
+#: the names the commands of this module call (zunctl_args holds what commands share)
+_client, _kind = client, kind
 
 
-def _client(project: str | None) -> Client:
-    return Client(Config.load(project))
-
-
-def _kind(name: str) -> type[Resource]:
-    try:
-        return lookup(name)
-    except InvalidError as exc:
-        raise ZunctlError(str(exc).removeprefix("kind: ")) from None
+@app.callback()
+def _root(url: Url = None) -> None:
+    """Zun: containers as records; apply, get, describe, delete, logs, exec, scale, rollout,
+    label, annotate, patch, wait, token. -p/--project, -o/--output and --url may come anywhere on
+    the line."""
+    if url:  # the flag before ZUN_URL and the config file, for this process
+        os.environ["ZUN_URL"] = url
 
 
 @app.command()
@@ -106,43 +104,96 @@ def diff(
         raise typer.Exit(1)
 
 
+AllProjects = Annotated[
+    bool, typer.Option("--all-projects", "-A", help="every project the token may see")
+]
+
+
 @app.command()
 def get(
     kind: str,
     name: Annotated[str | None, typer.Argument()] = None,
     project: Project = None,
-    output: Annotated[str | None, typer.Option("--output", "-o", help="json|yaml|wide")] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help=FORMATS)] = None,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="follow changes")] = False,
+    all_projects: AllProjects = False,
+    selector: Annotated[
+        str | None, typer.Option("--selector", "-l", help="labels: key=value,key!=value,key")
+    ] = None,
+    sort_by: Annotated[
+        str | None, typer.Option("--sort-by", help="a JSONPath such as .metadata.name")
+    ] = None,
 ) -> None:
     """List records of a kind, or show one."""
     cls, client = _kind(kind), _client(project)
-    where_ = client.config.project
+    where_ = None if all_projects else client.config.project
+    if name and (all_projects or selector):
+        raise ZunctlError("-A and -l list: to show one record give no -A or -l", code=2)
+    key = _sort_key(sort_by)
     if watch:
-        return _watch(client, cls, where_, name, output)
-    data = client.need(cls, name, where_) if name else client.request("GET", path_of(cls, where_))
+        table = Table(cls, output == "wide", all_projects)
+        return _watch(client, table, where_, name, output, selector)
+    if name:
+        data = client.need(cls, name, where_)
+    else:
+        params = {"labelSelector": selector} if selector else {}
+        data = client.request("GET", path_of(cls, where_), params=params)
+        if key is not None:
+            data["items"].sort(key=key)
     try:
-        show(cls, data, output, many=name is None)
+        show(
+            cls, data, output, many=name is None, all_projects=all_projects, ordered=key is not None
+        )
     except ValueError as exc:
         raise ZunctlError(str(exc), code=2) from None
     return None
 
 
+def _sort_key(path: str | None) -> Callable[[Any], Any] | None:
+    if path is None:
+        return None
+    try:
+        return sort_key(path)
+    except JsonPathError as exc:
+        raise ZunctlError(f"--sort-by: {exc}", code=2) from None
+
+
 def _watch(
-    client: Client, cls: type[Resource], project: str, name: str | None, output: str | None
+    client: Client,
+    table: Table,
+    project: str | None,
+    name: str | None,
+    output: str | None,
+    selector: str | None = None,
 ) -> None:
-    wide = output == "wide"
-    if output not in ("json", "yaml"):
-        print("   ".join(headers(cls, wide)), flush=True)
-    for event in client.watch(path_of(cls, project)):
+    """The current records, then every change, one line each (EVENT first, as kubectl's
+    --output-watch-events); columns sized by the header and the current records."""
+    path = path_of(table.cls, project)
+    selected = {"labelSelector": selector} if selector else {}
+    listing = client.request("GET", path, params=selected)
+    items = [o for o in listing["items"] if not name or o["metadata"]["name"] == name]
+    rows = [["EVENT", *table.header()], *(["ADDED", *table.row(o)] for o in items)]
+    sizes = widths([r[:-1] for r in rows])
+    if output in (None, "wide"):
+        for r in rows:
+            print(line(r, sizes, None), flush=True)
+    for o in items if output in ("json", "yaml") else []:
+        show(table.cls, {"type": "ADDED", "object": o}, output, many=False)
+    for o in items if output not in (None, "wide", "json", "yaml") else []:
+        show(table.cls, o, output, many=False)
+    since = listing.get("metadata", {}).get("resourceVersion")
+    for event in client.watch(path, since, selector):
         obj = event.get("object", {})
         if event.get("type") == "ERROR":
             raise ZunctlError(obj.get("message", "watch ended"))
         if name and obj.get("metadata", {}).get("name") != name:
             continue
         if output in ("json", "yaml"):
-            show(cls, event, output, many=False)
+            show(table.cls, event, output, many=False)
+        elif output not in (None, "wide"):
+            show(table.cls, obj, output, many=False)
         else:
-            print("   ".join([*row(cls, obj, wide), event.get("type", "")]), flush=True)
+            print(line([event.get("type", ""), *table.row(obj)], sizes, None), flush=True)
 
 
 @app.command()
@@ -302,9 +353,15 @@ def exec_(
         raise typer.Exit(result["exitCode"])
 
 
+zunctl_rollout.register(app)
+zunctl_edit.register(app)
+
+
 def main() -> None:
     try:
-        code = app(standalone_mode=False)
+        command = typer.main.get_command(app)
+        argv = hoist(sys.argv[1:], command)
+        code = command.main(argv, prog_name="zunctl", standalone_mode=False)
     except ZunctlError as exc:
         print(f"zunctl: {exc}", file=sys.stderr)
         sys.exit(exc.code)

@@ -118,9 +118,15 @@ class Client:
         except httpx.HTTPError as exc:
             raise ZunctlError(f"cannot reach {self.config.url}: {exc}") from None
 
-    def watch(self, path: str) -> Iterator[dict[str, Any]]:
+    def watch(
+        self, path: str, since: str | None = None, selector: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The watch events of a collection (of the records `selector` matches), after
+        revision `since` (from the start when None: ADDED for every current record first)."""
+        params = {"watch": "true"} | ({"resourceVersion": since} if since else {})
+        params |= {"labelSelector": selector} if selector else {}
         buf = b""
-        for chunk in self.stream("GET", path, params={"watch": "true"}):
+        for chunk in self.stream("GET", path, params=params):
             buf += chunk
             while b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)

@@ -1,79 +1,57 @@
-"""How `zunctl` shows records: tables with the kind's printer columns and AGE, or YAML/JSON."""
+"""How `zunctl` shows records: tables (zunctl_columns, laid out by zunctl_table), or YAML/JSON
+for scripts."""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import yaml
 from rich.console import Console
-from rich.table import Table
 
-from zun_controller.models.base import Resource, Scope
+from zun_controller.cli import zunctl_jsonpath as jsonpath
+from zun_controller.cli.zunctl_columns import Column, age, columns, default_order, pick, span
+from zun_controller.cli.zunctl_table import render, terminal_width
+from zun_controller.models.base import GROUP, Resource
+
+__all__ = ["Table", "age", "console", "dump", "pick", "progress", "ref_name", "show", "span"]
 
 console = Console(highlight=False, soft_wrap=True)
+#: progress lines (rollout status, delete --wait): stderr, so stdout stays for scripts
+progress = Console(highlight=False, soft_wrap=True, stderr=True)
+FORMATS = "json, yaml, wide, name or jsonpath=TEMPLATE"
 
 
-def pick(obj: Any, path: str) -> Any:
-    """The value at a JSON path such as `.status.phase` (None when missing)."""
-    for part in path.strip(".").split("."):
-        obj = obj.get(part) if isinstance(obj, dict) else None
-    return obj
+@dataclass(frozen=True)
+class Table:
+    """How to print one kind: its columns at a width (None: never cut)."""
 
+    cls: type[Resource]
+    wide: bool = False
+    all_projects: bool = False
+    width: int | None = None
+    now: datetime | None = None
+    #: keep the items' order (`--sort-by`) instead of the kind's own (Events by time)
+    ordered: bool = False
 
-def age(created: str | None, now: datetime | None = None) -> str:
-    if not created:
-        return "<unknown>"
-    when = datetime.fromisoformat(created.replace("Z", "+00:00"))
-    return span(int(((now or datetime.now(UTC)) - when).total_seconds()))
+    @property
+    def columns(self) -> list[Column]:
+        return columns(self.cls, wide=self.wide, all_projects=self.all_projects, now=self.now)
 
+    def header(self) -> list[str]:
+        return [c.header for c in self.columns]
 
-def span(secs: int) -> str:
-    """Seconds as kubectl shows an age: `3d`, `5h`, `2m`, `40s`."""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if secs >= size:
-            return f"{secs // size}{unit}"
-    return f"{max(secs, 0)}s"
+    def row(self, obj: dict[str, Any]) -> list[str]:
+        return [c.cell(obj) for c in self.columns]
 
-
-def headers(cls: type[Resource], wide: bool) -> list[str]:
-    out = ["NAME"] + [h.upper() for h, _ in cls.KIND.columns] + ["AGE"]
-    if cls.KIND.scope is Scope.PROJECT:
-        out.insert(0, "PROJECT")
-    return out + (["LABELS"] if wide else [])
-
-
-def row(cls: type[Resource], obj: dict[str, Any], wide: bool) -> list[str]:
-    meta = obj.get("metadata", {})
-    cells = [meta.get("name", "")]
-    cells += [_cell(pick(obj, path)) for _, path in cls.KIND.columns]
-    cells.append(age(meta.get("creationTimestamp")))
-    if cls.KIND.scope is Scope.PROJECT:
-        cells.insert(0, meta.get("project", ""))
-    if wide:
-        cells.append(",".join(f"{k}={v}" for k, v in sorted(meta.get("labels", {}).items())))
-    return cells
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "<none>"
-    if isinstance(value, list | dict):
-        return json.dumps(value)
-    return str(value)
-
-
-def table(cls: type[Resource], items: list[dict[str, Any]], wide: bool = False) -> None:
-    if not items:
-        console.print("No resources found.")
-        return
-    grid = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for header in headers(cls, wide):
-        grid.add_column(header, no_wrap=True)
-    for obj in items:
-        grid.add_row(*row(cls, obj, wide))
-    console.print(grid)
+    def lines(self, items: list[dict[str, Any]]) -> list[str]:
+        if not items:
+            return ["No resources found."]
+        items = items if self.ordered else default_order(self.cls, items)
+        rows = [self.header(), *(self.row(o) for o in items)]
+        return render(rows, self.width)
 
 
 def dump(data: Any, output: str) -> None:
@@ -83,10 +61,35 @@ def dump(data: Any, output: str) -> None:
         print(yaml.safe_dump(data, sort_keys=False).rstrip())
 
 
-def show(cls: type[Resource], data: Any, output: str | None, many: bool) -> None:
+def ref_name(cls: type[Resource], obj: dict[str, Any]) -> str:
+    """`kind.group/name`, as `kubectl get -o name` prints it."""
+    return f"{cls.KIND.kind.lower()}.{GROUP}/{obj['metadata']['name']}"
+
+
+def show(
+    cls: type[Resource],
+    data: Any,
+    output: str | None,
+    many: bool,
+    *,
+    all_projects: bool = False,
+    ordered: bool = False,
+) -> None:
+    """Print one record or a list (`many`: `data` is a list body) as `output` says; a
+    ValueError names a format this does not know."""
+    items = data["items"] if many else [data]
     if output in ("json", "yaml"):
         dump(data, output)
-    elif output not in (None, "wide"):
-        raise ValueError(f"unknown output format {output!r}: use json, yaml or wide")
+    elif output is not None and output.startswith("jsonpath="):
+        try:
+            print(jsonpath.render(output.removeprefix("jsonpath="), data))
+        except jsonpath.JsonPathError as exc:
+            raise ValueError(f"-o jsonpath: {exc}") from None
+    elif output == "name":
+        for obj in items:
+            print(ref_name(cls, obj))
+    elif output in (None, "wide"):
+        table = Table(cls, output == "wide", all_projects, terminal_width(), ordered=ordered)
+        print("\n".join(table.lines(items)), flush=True)
     else:
-        table(cls, data["items"] if many else [data], wide=output == "wide")
+        raise ValueError(f"-o: unknown output format {output!r}: use {FORMATS}")
