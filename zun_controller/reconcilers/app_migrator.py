@@ -111,7 +111,7 @@ class Migrator:
         if obs is not None:
             mig.ready_replicas, mig.endpoints = obs.ready, list(obs.endpoints)
             why = obs.failed or why
-            if why is None and app_status.complete(app, obs):
+            if why is None and obs.serving and app_status.complete(app, obs):
                 states.cut_over(app, mig, now)
                 app_status.fill(app, obs, chosen.revision)
                 log.info("migration cut over", extra={"key": app.key, "to": mig.to_cluster})
