@@ -192,7 +192,7 @@ async def test_a_failing_new_side_is_removed_and_the_old_one_keeps_serving(
     assert status.cluster == "c1" and move.on("c1") and status.phase == "Ready"
     assert status.endpoints == ["127.0.0.1:30001"]
     mig = status.migration
-    assert mig is not None and mig.failures == 1 and mig.to_removed
+    assert mig is not None and mig.failures == 1 and not mig.to_applied
     cond = status.condition("Migrating")
     assert cond is not None
     assert cond.message.startswith(
@@ -210,21 +210,43 @@ async def test_a_failing_new_side_is_removed_and_the_old_one_keeps_serving(
 
 async def test_a_new_side_that_never_answers_fails_at_the_deadline(move: MoveBed) -> None:
     await _running(move, updateStrategy={"progressDeadlineSeconds": 1})
-    move.engines["s1"].down = True
-    move.ctl.cluster.queue.add("clusters/s1")  # as its next probe would
-    await move.until(lambda: _is_not_ready("s1", move))
+    await _take_down(move, "s1")
     await move.move("s1")
     await move.until(lambda: _cond(move.get(), "Migrating") == ("False", "MigrationFailed"))
     cond = move.get().status.condition("Migrating")
     assert cond is not None and "ClusterNotReady: Cluster s1 is not ready" in cond.message
     assert move.get().status.cluster == "c1" and move.on("c1")
-    # deleting now cannot confirm s1 is empty while it does not answer: held, then done
+    mig = move.migration()
+    assert mig is not None and not mig.to_applied  # nothing was ever sent there
+    await move.move("c1")  # given up: nothing to wait for on s1
+    await move.until(lambda: _there(move, "c1"))
+    await move.store.delete(Application, "web", "demo")
+    await move.until(lambda: move.ctl.apps.get_by_name("web", "demo") is None)
+    assert not move.on("c1")
+
+
+async def test_a_delete_waits_for_a_new_side_whose_engine_went_away(move: MoveBed) -> None:
+    await _running(move, updateStrategy={"progressDeadlineSeconds": 1})
+    move.engines["s1"].holding = True
+    await move.move("s1")
+    await move.until(lambda: move.on("s1"))
+    await _take_down(move, "s1")
+    await move.until(lambda: _cond(move.get(), "Migrating") == ("False", "MigrationFailed"))
+    mig = move.migration()
+    assert mig is not None and mig.to_applied and move.on("s1")  # cannot be removed yet
     await move.store.delete(Application, "web", "demo")
     await move.until(lambda: move.get().status.phase == "Terminating")
     assert not move.on("c1")
     move.engines["s1"].down = False
     move.ctl.cluster.queue.add("clusters/s1")
     await move.until(lambda: move.ctl.apps.get_by_name("web", "demo") is None, within=30)
+    assert not move.on("s1")
+
+
+async def _take_down(move: MoveBed, name: str) -> None:
+    move.engines[name].down = True
+    move.ctl.cluster.queue.add(f"clusters/{name}")  # as its next probe would
+    await move.until(lambda: _is_not_ready(name, move))
 
 
 def _there(move: MoveBed, name: str) -> bool:

@@ -141,8 +141,9 @@ class Migration(Model):
     retry_at: datetime | None = Field(default=None, exclude_if=at_default)
     #: the generation the last attempt failed at
     failed_generation: int = Field(default=0, exclude_if=at_default)
-    #: nothing of the Application is left on `toCluster` (a failed attempt was cleaned up)
-    to_removed: bool = Field(default=False, exclude_if=at_default)
+    #: something of the Application may be on `toCluster`: an apply was sent there (written
+    #: before it is sent; cleared once a failed or abandoned side was removed)
+    to_applied: bool = Field(default=False, exclude_if=at_default)
 
 
 class ApplicationStatus(Status):

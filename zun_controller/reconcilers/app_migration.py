@@ -66,7 +66,7 @@ def sides(app: Application) -> list[str]:
     mig = app.status.migration
     if mig is not None:
         names.append(mig.from_cluster)
-        if not mig.to_removed:
+        if mig.to_applied:
             names.append(mig.to_cluster)
     return list(dict.fromkeys(names))
 
@@ -76,7 +76,7 @@ def abandoned(app: Application) -> str | None:
     mig = app.status.migration
     if mig is None or mig.to_cluster in (app.spec.cluster, serving(app)):
         return None
-    return None if mig.to_removed else mig.to_cluster
+    return mig.to_cluster if mig.to_applied else None
 
 
 def old_side(app: Application) -> str | None:
@@ -108,7 +108,7 @@ def retry_due(app: Application, mig: Migration, now: datetime) -> bool:
 
 def retry(mig: Migration, now: datetime) -> None:
     """A new attempt begins: the deadline counts from now."""
-    mig.failure, mig.retry_at, mig.to_removed, mig.started = None, None, False, now
+    mig.failure, mig.retry_at, mig.started = None, None, now
 
 
 def deadline_passed(app: Application, mig: Migration, now: datetime) -> bool:

@@ -68,11 +68,11 @@ class Migrator:
         mig = states.begin(app, now)
         if not states.retry_due(app, mig, now):
             await self._clear_new_side(app, mig)
-            return POLL if not mig.to_removed else _until(mig.retry_at, now)
+            return POLL if mig.to_applied else _until(mig.retry_at, now)
         if mig.failure is not None:
             states.retry(mig, now)
         if mig != prior:
-            await self.write(app)  # the attempt is known before anything is made on toCluster
+            await self.write(app)  # the attempt is known (with both sides) before it runs
         return await self._advance(app, mig, chosen, now)
 
     async def _drop_abandoned(self, app: Application, name: str) -> float:
@@ -101,8 +101,8 @@ class Migrator:
             return False
 
     async def _clear_new_side(self, app: Application, mig: Migration) -> None:
-        if not mig.to_removed and await self._removed(app, mig.to_cluster):
-            mig.to_removed = True
+        if mig.to_applied and await self._removed(app, mig.to_cluster):
+            mig.to_applied = False
 
     async def _advance(
         self, app: Application, mig: Migration, chosen: Target, now: datetime
@@ -145,6 +145,9 @@ class Migrator:
     ) -> AppObservation:
         orchestrator = await self.resolve(app, mig.to_cluster)
         self._refuse_same_records(mig)
+        if not mig.to_applied:
+            mig.to_applied = True
+            await self.write(app)  # known before anything is sent to toCluster
         self.apps.check_leading(f"migrate {app.key}")
         await orchestrator.apply(app, chosen.template, chosen.revision)
         return await orchestrator.observe(app, chosen.revision)
@@ -169,7 +172,7 @@ class Migrator:
         states.fail(app, mig, why, now)
         log.warning("migration failed", extra={"key": app.key, "to": mig.to_cluster, "why": why})
         await self._clear_new_side(app, mig)
-        return POLL if not mig.to_removed else _until(mig.retry_at, now)
+        return POLL if mig.to_applied else _until(mig.retry_at, now)
 
 
 def _why(exc: PermanentError | AlreadyExistsError) -> str:
