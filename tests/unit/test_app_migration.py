@@ -168,6 +168,8 @@ async def test_the_new_side_is_ready_before_the_old_side_goes(move: MoveBed) -> 
     assert _settled_on(move.get()) == "s1"
     assert move.get().status.phase == "Ready"
     assert move.engines["s1"].apps[KEY].revision == move.get().status.current_revision
+    [event] = [e.spec for e in await move.events() if e.spec.reason == "Migrated"]
+    assert (event.type, event.message) == ("Normal", "moved from Cluster c1 to s1")
 
 
 async def test_and_back_again(move: MoveBed) -> None:
@@ -200,6 +202,11 @@ async def test_a_failing_new_side_is_removed_and_the_old_one_keeps_serving(
         "c1 keeps serving; attempt 2 at "
     )
     assert _cond(move.get(), "Available") == ("True", "MinimumReplicasAvailable")
+    [event] = [e.spec for e in await move.events() if e.spec.reason == "MigrationFailed"]
+    assert event.type == "Warning" and event.message == (
+        "from Cluster c1 to s1 failed (Unhealthy: new replicas fail their healthcheck); "
+        "c1 keeps serving"
+    )
     # tried again after the backoff: it fails again, and waits longer
     await move.until(lambda: (move.migration() or mig).failures == 2, within=10)
     move.engines["s1"].failing.clear()

@@ -128,7 +128,8 @@ class Migration(Model):
 
     from_cluster: str
     to_cluster: str
-    #: when the current attempt began (its deadline is progressDeadlineSeconds from then)
+    #: when the current attempt began (its deadline is progressDeadlineSeconds from then);
+    #: after the cut over, when that was (the old side goes a few seconds later)
     started: datetime
     #: ready replicas of the side on `toCluster`, and where it is reached
     ready_replicas: int = Field(default=0, exclude_if=at_default)

@@ -20,6 +20,7 @@ from zun_controller.errors import AlreadyExistsError, PermanentError, TransientE
 from zun_controller.models.application import Application, Cluster, ClusterType, Migration
 from zun_controller.reconcilers import app_migration as states
 from zun_controller.reconcilers import app_status
+from zun_controller.reconcilers.app_events import ApplicationEvents
 from zun_controller.reconcilers.app_revision import Target
 from zun_controller.reconcilers.waiting import Waiting
 
@@ -46,9 +47,11 @@ class Migrator:
         write: Write,
         apps: Records[Application],
         clusters: Records[Cluster],
+        *,
+        events: ApplicationEvents,
     ) -> None:
         self.resolve, self.remove, self.write = resolve, remove, write
-        self.apps, self.clusters = apps, clusters
+        self.apps, self.clusters, self.events = apps, clusters, events
         self.now = _now
 
     async def step(self, app: Application, chosen: Target) -> float | None:
@@ -87,6 +90,7 @@ class Migrator:
             return states.DRAIN
         if await self._removed(app, name):
             log.info("migration done", extra={"key": app.key, "from": name, "to": mig.to_cluster})
+            self.events.migrated(app, name, mig.to_cluster)
             app.status.migration = None
             return None
         return POLL
@@ -170,6 +174,7 @@ class Migrator:
 
     async def _failed(self, app: Application, mig: Migration, why: str, now: datetime) -> float:
         states.fail(app, mig, why, now)
+        self.events.migration_failed(app, mig.from_cluster, mig.to_cluster, why)
         log.warning("migration failed", extra={"key": app.key, "to": mig.to_cluster, "why": why})
         await self._clear_new_side(app, mig)
         return POLL if mig.to_applied else _until(mig.retry_at, now)

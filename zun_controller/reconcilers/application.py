@@ -71,7 +71,7 @@ class ApplicationReconciler:
         self.poll_progressing = poll_progressing
         self.poll_steady = poll_steady
         self.migrations = Migrator(
-            self._orchestrator, self.remove_side, self._write, apps, clusters
+            self._orchestrator, self.remove_side, self._write, apps, clusters, events=self.events
         )
 
     async def _write(self, app: Application) -> None:
