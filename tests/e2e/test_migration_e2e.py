@@ -273,6 +273,10 @@ async def _step(zun: ZunBed, project: str, to: str) -> FollowingProbe:
 
 
 def _served_without_loss(probe: FollowingProbe, least: int) -> None:
+    print(
+        f"probe: {probe.sent} GETs, {len(probe.failures)} failed, endpoints followed "
+        f"{probe.followed}, Migrating reasons {sorted(probe.reasons)}"
+    )
     assert probe.failures == [], (probe.sent, probe.failures[:5])
     assert set(probe.answers) == {"zun-test httpd v1"}, probe.answers
     assert probe.sent >= least, (probe.sent, probe.followed)
