@@ -2,7 +2,8 @@
 Kubernetes -> docker, through a `zun-controller run` process against a real etcd, the main
 dockerd (Zun's Containers behind a balancer, and the same engine as a single-node Swarm) and
 the Kubernetes test bed (kwok: its Pods are not real), then a move to a Swarm whose endpoint
-does not answer (it fails; the old side serves on) and a delete in the middle of a move.
+does not answer and one whose service name is taken by a hand-made service (both fail; the
+old side serves on), and a delete in the middle of a move.
 
 After each move nothing of the app is left on the engine it left, asked of that engine's own
 API: Docker containers by Zun's labels (and no Container records), `docker service ls` by
@@ -330,6 +331,26 @@ async def test_docker_swarm_kubernetes_docker(
     assert serving(app) == "dk" and app.status.phase == "Ready"
     assert len(docker_left(engine, project)) == 3
     await _move(zun, project, "dk")  # given up: settled where it serves
+    await _settled_on(zun, project, "dk", within=30)
+
+    # a move the new engine refuses: the Swarm service's name is taken by a hand-made one
+    taken = engine.services.create(
+        HTTPD_V1,
+        name=f"zun_{project}_web",
+        labels={LABEL_PROJECT: project},
+        mode=docker.types.ServiceMode("replicated", 0),
+    )
+    probe = await FollowingProbe(zun, project).start()
+    await _move(zun, project, "sw")
+    app = await zun.until(failed, 60, "Migrating=False MigrationFailed")
+    await asyncio.sleep(1)
+    await probe.stop()
+    _served_without_loss(probe, 10)
+    cond = app.status.condition("Migrating")
+    assert cond is not None and "failed (NameConflict: Swarm service" in cond.message, cond
+    assert serving(app) == "dk" and len(docker_left(engine, project)) == 3
+    assert engine.services.get(taken.id).attrs["Spec"]["Labels"] == {LABEL_PROJECT: project}
+    await _move(zun, project, "dk")
     await _settled_on(zun, project, "dk", within=30)
 
 
