@@ -329,7 +329,10 @@ async def test_two_docker_clusters_hold_the_same_records_so_no_move_between_them
     await move.move("c2")
     await move.until(lambda: _cond(move.get(), "Migrating") == ("False", "MigrationFailed"))
     cond = move.get().status.condition("Migrating")
-    assert cond is not None and "Unsupported: moving between two docker Clusters" in cond.message
+    assert (
+        cond is not None
+        and "Unsupported: no move between these Clusters: docker Clusters" in cond.message
+    )
     assert move.on("c1") and not move.on("c2")
 
 
@@ -355,3 +358,32 @@ async def test_a_move_away_from_an_engine_that_does_not_answer(move: MoveBed) ->
     await move.until(lambda: move.migration() is None)
     assert not move.on("c1")
     assert _cond(move.get(), "Migrating") == ("False", "Settled")
+
+
+def _cluster(name: str, spec: dict[str, Any]) -> Cluster:
+    return Cluster.model_validate({"metadata": {"name": name}, "spec": spec})
+
+
+SW_A = {"type": "swarm", "endpoint": "tcp://a:2375"}
+SW_B = {"type": "swarm", "endpoint": "tcp://b:2375"}
+KUBE_K = {"type": "kubernetes", "kubeconfigSecret": {"name": "k"}}
+KUBE_J = {"type": "kubernetes", "kubeconfigSecret": {"name": "j"}}
+LOCAL_SWARM = {"type": "swarm", "endpoint": "unix:///var/run/docker.sock"}
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "shared"),
+    [
+        ({"type": "docker"}, {"type": "docker", "hostSelector": {"rack": "b"}}, True),
+        (SW_A, dict(SW_A), True),
+        (SW_A, SW_B, False),
+        (KUBE_K, dict(KUBE_K), True),
+        (KUBE_K, KUBE_J, False),
+        ({"type": "docker"}, LOCAL_SWARM, False),
+    ],
+)
+def test_clusters_that_would_hold_the_app_as_the_same_objects(
+    a: dict[str, Any], b: dict[str, Any], shared: bool
+) -> None:
+    why = app_migration.shared_objects(_cluster("a", a), _cluster("b", b))
+    assert (why is not None) == shared, why

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from zun_controller.models.application import Application, Migration
+from zun_controller.models.application import Application, Cluster, ClusterType, Migration
 
 MIGRATING, SETTLED, SETTLED_ON = "Migrating", "Settled", "on Cluster "
 #: seconds between the cut over and the removal of the old side
@@ -85,6 +85,21 @@ def old_side(app: Application) -> str | None:
     if mig is None or mig.to_cluster != serving(app):
         return None
     return mig.from_cluster
+
+
+def shared_objects(source: Cluster, target: Cluster) -> str | None:
+    """Why two Clusters would hold an app as the same objects (None: they would not)."""
+    a, b = source.spec, target.spec
+    if a.type is not b.type:
+        return None
+    if a.type is ClusterType.DOCKER:
+        return "docker Clusters hold an app's replicas as the same Container records"
+    if a.type is ClusterType.SWARM and a.endpoint == b.endpoint:
+        return f"both are the Swarm at {a.endpoint}"
+    if a.type is ClusterType.KUBERNETES and a.kubeconfig_secret == b.kubeconfig_secret:
+        secret = a.kubeconfig_secret.name if a.kubeconfig_secret else ""
+        return f"both reach Kubernetes through Secret {secret}"
+    return None
 
 
 def begin(app: Application, now: datetime) -> Migration:

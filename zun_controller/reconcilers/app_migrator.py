@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from zun_controller.drivers.orchestrators.base import AppObservation, Orchestrator
 from zun_controller.engine.client import Records
 from zun_controller.errors import AlreadyExistsError, PermanentError, TransientError
-from zun_controller.models.application import Application, Cluster, ClusterType, Migration
+from zun_controller.models.application import Application, Cluster, Migration
 from zun_controller.reconcilers import app_migration as states
 from zun_controller.reconcilers import app_status
 from zun_controller.reconcilers.app_events import ApplicationEvents
@@ -148,7 +148,7 @@ class Migrator:
         self, app: Application, mig: Migration, chosen: Target
     ) -> AppObservation:
         orchestrator = await self.resolve(app, mig.to_cluster)
-        self._refuse_same_records(mig)
+        self._refuse_same_objects(mig)
         if not mig.to_applied:
             mig.to_applied = True
             await self.write(app)  # known before anything is sent to toCluster
@@ -156,21 +156,14 @@ class Migrator:
         await orchestrator.apply(app, chosen.template, chosen.revision)
         return await orchestrator.observe(app, chosen.revision)
 
-    def _refuse_same_records(self, mig: Migration) -> None:
-        """Two docker Clusters hold an app's replicas as the same records (its Containers,
-        by owner): one side cannot be told from the other, so no move between them."""
-        types = {
-            c.spec.type
-            for name in (mig.from_cluster, mig.to_cluster)
-            if (c := self._cluster(name)) is not None
-        }
-        if types == {ClusterType.DOCKER}:
-            raise PermanentError(
-                "Unsupported", "moving between two docker Clusters is not done (same records)"
-            )
-
-    def _cluster(self, name: str) -> Cluster | None:
-        return self.clusters.get_by_name(name)
+    def _refuse_same_objects(self, mig: Migration) -> None:
+        """No move between Clusters that would hold the app as the same objects: one side
+        could not be told from the other, and removing the old one would remove the app."""
+        source = self.clusters.get_by_name(mig.from_cluster)
+        target = self.clusters.get_by_name(mig.to_cluster)
+        why = states.shared_objects(source, target) if source and target else None
+        if why is not None:
+            raise PermanentError("Unsupported", f"no move between these Clusters: {why}")
 
     async def _failed(self, app: Application, mig: Migration, why: str, now: datetime) -> float:
         states.fail(app, mig, why, now)
