@@ -169,3 +169,36 @@ async def test_the_docker_orchestrator_asks_each_replicas_host_when_its_engine_c
 
 def _ready(host: Host | None) -> bool:
     return host is not None and host.status.is_true("Ready")
+
+
+def _ready_replica(name: str, host: str) -> Container:
+    obj = _replica(5, host=host)
+    obj.metadata.name = name
+    obj.status.set_condition("Ready", True, "Healthy")
+    return obj
+
+
+def _balancer(host: str) -> Container:
+    meta = ObjectMeta(name="web-lb", project="p", labels={LABEL_ROLE: "lb"})
+    obj = Container(metadata=meta, spec=ContainerSpec(image="zun-test/haproxy:2.6"))
+    obj.status.host, obj.status.container_id = host, "lb-id"
+    return obj
+
+
+def test_the_endpoints_serve_once_the_balancer_was_given_every_ready_replica_on_its_host() -> None:
+    """What a move between Clusters waits for before the cut over (app_migrator)."""
+    cluster = Cluster.model_validate({"metadata": {"name": "c1"}, "spec": {"type": "docker"}})
+    unused: Any = object()  # observing reads what it is given and what it pushed only
+    orch = DockerOrchestrator(cluster, unused, unused, unused, admission=unused)
+    lb, here, there = _balancer("h1"), _ready_replica("web-r2-0", "h1"), _ready_replica("x", "h2")
+
+    def serving() -> bool:
+        owned = [lb, here, there]
+        return observation(_app(), owned, "r2", _engine({"h1": 60}), orch._balanced).serving
+
+    assert not serving()  # nothing pushed yet: haproxy answers nobody
+    orch._pushed["lb-id"] = "backend b80\n    server x 10.0.0.9:8080\n"
+    assert not serving()  # the replica on its host is not a backend yet
+    orch._pushed["lb-id"] = "backend b80\n    server web-r2-0 10.0.0.8:8080\n"
+    assert serving()  # replicas on other hosts get no traffic, so are not waited for
+    assert observation(_app(), [here], "r2", _engine({"h1": 60}), orch._balanced).serving

@@ -4,6 +4,7 @@ that Clusters reference by name, never copied into status, logs or events)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar, Literal
 
@@ -117,6 +118,35 @@ class Revision(Model):
     template: AppTemplate
 
 
+class Migration(Model):
+    """A move of the Application from one Cluster to another (spec.cluster changed).
+
+    Written before anything is made on `toCluster`. The side on `fromCluster` serves until
+    the side on `toCluster` has every replica ready; then `status.cluster` names `toCluster`
+    and the side on `fromCluster` is removed; the record goes once it is gone.
+    """
+
+    from_cluster: str
+    to_cluster: str
+    #: when the current attempt began (its deadline is progressDeadlineSeconds from then);
+    #: after the cut over, when that was (the old side goes a few seconds later)
+    started: datetime
+    #: ready replicas of the side on `toCluster`, and where it is reached
+    ready_replicas: int = Field(default=0, exclude_if=at_default)
+    endpoints: list[str] = Field(default_factory=list, exclude_if=at_default)
+    #: attempts that failed; the side on `toCluster` was removed after each
+    failures: int = Field(default=0, exclude_if=at_default)
+    #: why the last attempt failed ("<Reason>: <message>"), while waiting for the next one
+    failure: str | None = Field(default=None, exclude_if=at_default)
+    #: when the next attempt begins (sooner when the spec changes again)
+    retry_at: datetime | None = Field(default=None, exclude_if=at_default)
+    #: the generation the last attempt failed at
+    failed_generation: int = Field(default=0, exclude_if=at_default)
+    #: something of the Application may be on `toCluster`: an apply was sent there (written
+    #: before it is sent; cleared once a failed or abandoned side was removed)
+    to_applied: bool = Field(default=False, exclude_if=at_default)
+
+
 class ApplicationStatus(Status):
     replicas: int = 0
     ready_replicas: int = 0
@@ -129,6 +159,11 @@ class ApplicationStatus(Status):
     #: the templates of current and previous revision, for rollback (at most a few)
     history: list[Revision] = Field(default_factory=list)
     endpoints: list[str] = Field(default_factory=list)
+    #: during a migration, the Cluster whose side serves the Application (settled, condition
+    #: `Migrating` says it: `on Cluster <name>`; reconcilers/app_migration.py)
+    cluster: str | None = Field(default=None, exclude_if=at_default)
+    #: a move between Clusters under way (or failed and waiting to be tried again)
+    migration: Migration | None = Field(default=None, exclude_if=at_default)
 
 
 class Application(Resource):

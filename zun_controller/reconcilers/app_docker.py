@@ -291,7 +291,15 @@ class DockerOrchestrator:
                 await self._delete(c)
 
     async def observe(self, app: Application, revision: str) -> AppObservation:
-        return observation(app, list(self._owned(app)), revision, self._engine_since)
+        owned = list(self._owned(app))
+        return observation(app, owned, revision, self._engine_since, self._balanced)
+
+    def _balanced(self, lb: Container, up: list[Container]) -> bool:
+        """Whether the configuration last pushed to the balancer names every ready replica
+        on its host (and at least one): only then do its endpoints answer for them."""
+        pushed = self._pushed.get(lb.status.container_id or "")
+        local = [c for c in up if c.status.host == lb.status.host]
+        return pushed is not None and bool(local) and all(f" {c.name} " in pushed for c in local)
 
     def _engine_since(self, name: str) -> datetime | None:
         """When the Host's engine last became Ready (None: it is not Ready, or gone)."""

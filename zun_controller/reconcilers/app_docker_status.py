@@ -61,7 +61,10 @@ def observation(
     owned: list[Container],
     revision: str,
     engine_since: EngineSince,
+    balanced: Callable[[Container, list[Container]], bool] | None = None,
 ) -> AppObservation:
+    """`balanced(lb, ready_replicas)`: whether the balancer forwards to those replicas (its
+    configuration names them); without it, or without a balancer, the endpoints serve."""
     lb = next((c for c in owned if role(c) == "lb"), None)
     live = [c for c in owned if role(c) == "replica" and not draining(c)]
     up = [c for c in live if ready(c)]
@@ -79,6 +82,7 @@ def observation(
         endpoints=tuple(f"{p.host_ip}:{p.host_port}" for p in (lb.status.ports if lb else [])),
         progressing=len(updated) != want or len(up) < want or len(live) != want,
         failed=_failure(app, updated, engine_since),
+        serving=lb is None or balanced is None or balanced(lb, up),
         message=f"{len(up)}/{want} replicas ready",
     )
 

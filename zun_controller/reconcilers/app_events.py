@@ -1,4 +1,5 @@
-"""What the Application reconciler tells the world: Events (through the `EventRecorder`) and
+"""What the Application reconciler tells the world: Events (through the `EventRecorder`:
+`RolledBack`, `DriftCorrected`, `NameConflict`, `MigrationFailed`, `Migrated`) and
 drift corrections (`zun_drift_corrections_total{kind="Application"}`).
 
 A correction is drift when the record had converged on the revision it runs and not changed
@@ -33,9 +34,20 @@ class ApplicationEvents:
         if metrics is not None:
             metrics.init_drift("Application", DRIFT_ACTIONS)
 
-    def _record(self, app: Application, reason: str, message: str) -> None:
+    def _record(
+        self, app: Application, reason: str, message: str, type_: EventType = EventType.WARNING
+    ) -> None:
         if self._recorder is not None:
-            self._recorder.record(app, EventType.WARNING, reason, message)
+            self._recorder.record(app, type_, reason, message)
+
+    def migrated(self, app: Application, source: str, to: str) -> None:
+        """A move between Clusters is done: the old side is gone (Normal `Migrated`)."""
+        self._record(app, "Migrated", f"moved from Cluster {source} to {to}", EventType.NORMAL)
+
+    def migration_failed(self, app: Application, source: str, to: str, why: str) -> None:
+        """An attempt to move failed; the old side serves on (Warning `MigrationFailed`)."""
+        message = f"from Cluster {source} to {to} failed ({why}); {source} keeps serving"
+        self._record(app, "MigrationFailed", message)
 
     def rolled_back(self, app: Application, failed: str, back: str, why: str) -> None:
         reason, message = app_status.split_failure(why)

@@ -36,6 +36,16 @@ def _any_change(old: Cached | None, new: Cached | None) -> bool:
     return True
 
 
+def _clusters_of(cached: Cached | None) -> set[object]:
+    """The Clusters a cached Application names: spec, serving side, a migration's sides."""
+    return {
+        cached_field(cached, "spec", "cluster"),
+        cached_field(cached, "status", "cluster"),
+        cached_field(cached, "status", "migration", "fromCluster"),
+        cached_field(cached, "status", "migration", "toCluster"),
+    } - {None}
+
+
 class ApplicationControllers(ControllerSet):
     """The unified COE API's controllers, registered on one manager."""
 
@@ -135,16 +145,12 @@ class ApplicationControllers(ControllerSet):
     def _apps_of_cluster(self, key: str, old: Cached | None, new: Cached | None) -> Iterable[str]:
         cluster = key.split("/", 1)[1]
         informer = self.apps.informer
-        return [
-            k
-            for k in informer.list_keys()
-            if cached_field(informer.raw(k), "spec", "cluster") == cluster
-        ]
+        return [k for k in informer.list_keys() if cluster in _clusters_of(informer.raw(k))]
 
     def _deleting_cluster_of_app(
         self, key: str, old: Cached | None, new: Cached | None
     ) -> Iterable[str]:
-        names = {cached_field(c, "spec", "cluster") for c in (old, new)}
+        names = _clusters_of(old) | _clusters_of(new)
         keys = [f"clusters/{n}" for n in names if isinstance(n, str)]
         return [k for k in keys if deleting(self.clusters.informer.raw(k))]
 

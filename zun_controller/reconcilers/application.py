@@ -38,21 +38,18 @@ from zun_controller.errors import (
 from zun_controller.metrics import Metrics
 from zun_controller.models.application import Application, Cluster, ClusterType
 from zun_controller.models.deletion import ORPHAN
-from zun_controller.reconcilers import app_status
+from zun_controller.reconcilers import app_migration, app_status
 from zun_controller.reconcilers.app_events import ApplicationEvents, settled
+from zun_controller.reconcilers.app_migration import serving
+from zun_controller.reconcilers.app_migrator import Migrator
 from zun_controller.reconcilers.app_revision import Target, can_roll_back, roll_back, target
 from zun_controller.reconcilers.orchestrators import OrchestratorPool, SecretMissing
+from zun_controller.reconcilers.waiting import Waiting
 
 log = logging.getLogger(__name__)
 FINALIZER = "zun.openstack.org/application"
 #: how often a name taken by another owner's record is looked at again
 NAME_RECHECK = 5.0
-
-
-class Waiting(Exception):
-    def __init__(self, reason: str, message: str, after: float = 5.0) -> None:
-        super().__init__(message)
-        self.reason, self.message, self.after = reason, message, after
 
 
 class ApplicationReconciler:
@@ -73,6 +70,14 @@ class ApplicationReconciler:
         self.events = ApplicationEvents(recorder, metrics)
         self.poll_progressing = poll_progressing
         self.poll_steady = poll_steady
+        self.migrations = Migrator(
+            self._orchestrator, self.remove_side, self._write, apps, clusters, events=self.events
+        )
+
+    async def _write(self, app: Application) -> None:
+        """Write status now (compare-and-swap), keeping `app` at its new resourceVersion."""
+        written = await self.apps.write_status(app)
+        app.metadata.resource_version = written.metadata.resource_version
 
     async def reconcile(self, key: str) -> Result:
         app = self.apps.get(key)
@@ -84,13 +89,17 @@ class ApplicationReconciler:
             app.metadata.finalizers.append(FINALIZER)
             app = await self.apps.update(app)
         before = app.status.model_copy(deep=True)
+        if app.status.condition(app_migration.MIGRATING) is None:  # where the spec says
+            app_migration.record(app)
+            await self._decide(app, before)  # known before anything is applied there
         try:
-            orchestrator = await self._orchestrator(app)
-            obs, revision = await self._converge(app, orchestrator)
+            orchestrator = await self._orchestrator(app, serving(app))
+            obs, chosen = await self._converge(app, orchestrator)
         except Waiting as wait:
             app.status.set_condition("Progressing", False, wait.reason, wait.message)
+            moving = await self._move_regardless(app, before)
             await self.apps.write_status(app, before)
-            return Result(requeue_after=wait.after)
+            return Result(requeue_after=min(wait.after, moving or wait.after))
         except AlreadyExistsError as exc:
             app.status.set_condition("Progressing", False, "NameConflict", str(exc))
             await self.apps.write_status(app, before)
@@ -103,19 +112,34 @@ class ApplicationReconciler:
             raise TerminalError(str(exc)) from exc
         except TransientError as exc:
             app.status.set_condition("Available", False, "ClusterUnavailable", str(exc))
+            await self._move_regardless(app, before)
             await self.apps.write_status(app, before)
             raise
-        app_status.fill(app, obs, revision)
+        app_status.fill(app, obs, chosen.revision)
+        moving = await self.migrations.step(app, chosen)
+        app_migration.record(app)
         await self.apps.write_status(app, before)
         steady = app_status.complete(app, obs) or obs.failed
+        if moving is not None:
+            return Result(requeue_after=moving)
         return Result(requeue_after=self.poll_steady if steady else self.poll_progressing)
 
-    async def _orchestrator(self, app: Application) -> Orchestrator:
-        cluster = self.clusters.get_by_name(app.spec.cluster)
+    async def _move_regardless(self, app: Application, before: object) -> float | None:
+        """A serving side that cannot be reached does not hold up a move away from it (a
+        move may be how its user rescues the app); seconds until the move's next look."""
+        if app.spec.cluster == serving(app) and app.status.migration is None:
+            return None
+        chosen = target(app)
+        await self._decide(app, before)
+        moving = await self.migrations.step(app, chosen)
+        app_migration.record(app)
+        return moving
+
+    async def _orchestrator(self, app: Application, name: str) -> Orchestrator:
+        """The orchestrator of Cluster `name` for this app; `Waiting` while it cannot be used."""
+        cluster = self.clusters.get_by_name(name)
         if cluster is None:
-            raise Waiting(
-                "ClusterNotFound", f"spec.cluster: Cluster {app.spec.cluster!r} not found"
-            )
+            raise Waiting("ClusterNotFound", f"spec.cluster: Cluster {name!r} not found")
         refusal = cluster_refusal(cluster, app.project or "")
         if refusal:
             raise Waiting("ClusterNotAllowed", f"spec.cluster: {refusal}")
@@ -135,7 +159,7 @@ class ApplicationReconciler:
 
     async def _converge(
         self, app: Application, orchestrator: Orchestrator
-    ) -> tuple[AppObservation, str]:
+    ) -> tuple[AppObservation, Target]:
         before = app.status.model_copy(deep=True)
         chosen = target(app)
         was_settled = settled(app, chosen.revision)
@@ -156,7 +180,7 @@ class ApplicationReconciler:
             self.apps.check_leading(f"roll back {app.key}")
             await orchestrator.apply(app, chosen.template, chosen.revision)
             obs = await orchestrator.observe(app, chosen.revision)
-        return obs, chosen.revision
+        return obs, chosen
 
     def _roll_back(self, app: Application, failed: Target, why: str) -> Target:
         reason, message = app_status.split_failure(why)
@@ -198,9 +222,22 @@ class ApplicationReconciler:
         return Result()
 
     async def _clean_up(self, app: Application) -> bool:
-        """Whether nothing the Application made is left on its engine (a pass asked the
-        orchestrator to remove it); `Waiting` while the engine cannot be reached."""
-        name = app.spec.cluster
+        """Whether nothing the Application made is left on any engine it may be on (both
+        sides of a migration; a pass asked each to remove it); `Waiting` while one of them
+        cannot be reached (the others are still cleaned)."""
+        done, waiting = True, None
+        for name in app_migration.sides(app):
+            try:
+                done = await self.remove_side(app, name) and done
+            except Waiting as wait:
+                waiting = waiting or wait
+        if waiting is not None:
+            raise waiting
+        return done
+
+    async def remove_side(self, app: Application, name: str) -> bool:
+        """Whether nothing of the Application is left on Cluster `name` (a pass asked its
+        orchestrator to remove it); `Waiting` while its engine cannot be reached."""
         out = "`zunctl delete --force` leaves what is outside"
         cluster = self.clusters.get_by_name(name)
         if cluster is None:

@@ -4,8 +4,9 @@ version, nodes and capacity, with condition `Ready` (reasons `Unreachable`, `Sec
 
 A Cluster with Applications on it is held on delete (the in-use rule, reconcilers/inuse.py): it
 keeps being probed, so those Applications can still remove what they made on its engine, and
-goes once none names it in `spec.cluster`. `cluster_users` and `secret_users` say who uses
-what; `SecretReconciler` holds a Secret that a Cluster names the same way."""
+goes once none names it in `spec.cluster` or still has a side of a migration there.
+`cluster_users` and `secret_users` say who uses what; `SecretReconciler` holds a Secret that a
+Cluster names the same way."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from zun_controller.engine.reconciler import Result
 from zun_controller.errors import PermanentError, ZunError
 from zun_controller.models.application import Application, Cluster, Secret
 from zun_controller.models.host import Usage
+from zun_controller.reconcilers.app_migration import sides
 from zun_controller.reconcilers.inuse import InUseGuard, User
 from zun_controller.reconcilers.orchestrators import OrchestratorPool, SecretMissing
 
@@ -24,10 +26,14 @@ PROBE_TIMEOUT = 15.0
 
 
 def cluster_users(apps: Records[Application]) -> Callable[[Cluster], list[User]]:
-    """The Applications whose `spec.cluster` names a Cluster (in any project)."""
+    """The Applications whose `spec.cluster` names a Cluster, or that may still have
+    something there (the serving or either side of a migration; in any project)."""
+
+    def uses(app: Application, name: str) -> bool:
+        return app.spec.cluster == name or name in sides(app)
 
     def users(cluster: Cluster) -> list[User]:
-        return [User.of(a) for a in apps.all(lambda a: a.spec.cluster == cluster.name)]
+        return [User.of(a) for a in apps.all(lambda a: uses(a, cluster.name))]
 
     return users
 

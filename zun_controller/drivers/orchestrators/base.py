@@ -47,6 +47,9 @@ class AppObservation:
     progressing: bool = False
     #: why the rollout toward `revision` failed (deadline passed, failing health); else None
     failed: str | None = None
+    #: the endpoints forward to the ready replicas (False while a balancer of the
+    #: orchestrator's own has not been given them yet)
+    serving: bool = True
     #: free-form engine detail for conditions (e.g. "3/3 tasks running")
     message: str = ""
     extra: dict[str, str] = field(default_factory=dict)
