@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
+from zun_controller.api import openapi
 from zun_controller.api.auth import Principal, Role
 from zun_controller.api.context import PREFIX, context, principal
 from zun_controller.api.errors import ApiError
@@ -29,7 +30,9 @@ def _admin(who: Principal) -> None:
         raise ApiError(403, f"token {who.name!r} ({who.role}) may not manage tokens")
 
 
-@router.post("/tokens", status_code=201)
+@router.post(
+    "/tokens", status_code=201, openapi_extra={"responses": openapi.errors(401, 403, 413, 422, 503)}
+)
 async def create_token(request: Request, who: Who, body: TokenRequest) -> JSONResponse:
     _admin(who)
     if body.role is not Role.ADMIN and not body.projects:
@@ -39,7 +42,7 @@ async def create_token(request: Request, who: Who, body: TokenRequest) -> JSONRe
     return JSONResponse(data, status_code=201)
 
 
-@router.get("/tokens")
+@router.get("/tokens", openapi_extra={"responses": openapi.errors(401, 403, 503)})
 async def list_tokens(request: Request, who: Who) -> dict[str, Any]:
     _admin(who)
     return {"items": await context(request).tokens.list()}
