@@ -81,9 +81,10 @@ class ExecResult(Model):
     timed_out: bool
 
 
-@router.post(
-    "/exec", response_model=ExecResult, openapi_extra={"responses": openapi.errors(*_ERRORS, 413)}
-)
+_EXEC_ERRORS = openapi.errors(*_ERRORS, 400, 413)
+
+
+@router.post("/exec", response_model=ExecResult, openapi_extra={"responses": _EXEC_ERRORS})
 async def exec_(
     request: Request, who: Who, project: str, name: str, body: ExecRequest
 ) -> dict[str, Any]:

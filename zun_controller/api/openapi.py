@@ -143,7 +143,7 @@ _DELETE_OPTIONS = {
     "properties": {
         "kind": {"const": "DeleteOptions"},
         "apiVersion": {"type": "string"},
-        "propagationPolicy": {"enum": [p.value for p in PropagationPolicy]},
+        "propagationPolicy": {"enum": [*(p.value for p in PropagationPolicy), None]},
     },
     "additionalProperties": False,
 }

@@ -30,9 +30,10 @@ def _admin(who: Principal) -> None:
         raise ApiError(403, f"token {who.name!r} ({who.role}) may not manage tokens")
 
 
-@router.post(
-    "/tokens", status_code=201, openapi_extra={"responses": openapi.errors(401, 403, 413, 422, 503)}
-)
+_CREATE_ERRORS = openapi.errors(400, 401, 403, 413, 422, 503)
+
+
+@router.post("/tokens", status_code=201, openapi_extra={"responses": _CREATE_ERRORS})
 async def create_token(request: Request, who: Who, body: TokenRequest) -> JSONResponse:
     _admin(who)
     if body.role is not Role.ADMIN and not body.projects:
