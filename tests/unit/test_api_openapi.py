@@ -14,10 +14,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from zun_controller.api import openapi
 from zun_controller.api.app import create_app
 from zun_controller.api.auth import Role, Tokens
-from zun_controller.models.base import DNS_LABEL_SCHEMA, ObjectMeta, Scope
-from zun_controller.models.registry import kinds
+from zun_controller.models.base import DNS_LABEL_SCHEMA, ObjectMeta, Resource, Scope
+from zun_controller.models.registry import kinds, parse
 from zun_controller.store.memory import MemoryKV
 from zun_controller.store.records import RecordStore
 
@@ -81,6 +82,7 @@ async def test_bodies_and_answers_are_the_kinds_models(doc: dict[str, Any]) -> N
         model = {"$ref": f"#/components/schemas/{kind}"}
         create = paths[base]["post"]
         assert create["requestBody"]["content"]["application/json"]["schema"] == model
+        assert create["requestBody"]["content"]["application/json"]["example"]["kind"] == kind
         assert create["responses"]["201"]["content"]["application/json"]["schema"] == model
         replace = paths[base + "/{name}"]["put"]
         assert replace["requestBody"]["content"]["application/json"]["schema"] == model
@@ -92,6 +94,14 @@ async def test_bodies_and_answers_are_the_kinds_models(doc: dict[str, Any]) -> N
         wanted = set(cls.model_json_schema(by_alias=True)["properties"])
         assert set(schemas[kind]["properties"]) == wanted
         assert schemas[kind]["properties"]["kind"]["const"] == kind
+
+
+@pytest.mark.parametrize("cls", kinds(), ids=lambda c: c.KIND.kind)
+def test_each_create_example_is_a_record_the_models_take(cls: type[Resource]) -> None:
+    data = openapi.example(cls.KIND.kind)
+    if cls.KIND.scope is Scope.PROJECT:
+        data["metadata"] = {**data["metadata"], "project": "demo"}
+    assert isinstance(parse(data), cls)
 
 
 async def test_creates_link_to_the_records_operations(doc: dict[str, Any]) -> None:

@@ -39,6 +39,34 @@ _EXTRA["delete"] = _BODY
 _SUCCESS = {"list": "the records, or with watch=true a stream of changes", "create": "created"}
 _NAMED_OPS = ("read", "replace", "patch", "delete", "readStatus")
 
+_CONFIG = '{"auths": {"registry.example:5000": {"username": "u", "password": "p"}}}'
+_WHEN = "2026-01-01T00:00:00Z"
+#: a spec each kind takes: the example of its create body (tests/unit/test_api_openapi.py parses
+#: each through the models)
+EXAMPLE_SPECS: dict[str, dict[str, Any]] = {
+    "Container": {"image": "zun-test/httpd:v1", "ports": [{"containerPort": 8080}]},
+    "Host": {"endpoint": "tcp://127.0.0.1:2375"},
+    "Network": {},
+    "Volume": {},
+    "Application": {
+        "cluster": "local",
+        "replicas": 2,
+        "template": {"containers": [{"name": "web", "image": "zun-test/httpd:v1"}]},
+    },
+    "Cluster": {"type": "docker"},
+    "Secret": {"data": {"kubeconfig": "apiVersion: v1\nkind: Config\n"}},
+    "PullSecret": {"data": {".dockerconfigjson": _CONFIG}},
+    "Project": {"description": "a tenant"},
+    "Quota": {"limits": {"containers": 10}},
+    "Event": {
+        "involvedObject": {"kind": "Container", "name": "web"},
+        "reason": "Started",
+        "firstTimestamp": _WHEN,
+        "lastTimestamp": _WHEN,
+    },
+    "GitRepository": {"url": "https://git.example/apps.git", "path": "apps"},
+}
+
 DESCRIPTION = (
     "Zun's records (apiVersion zun.openstack.org/v1alpha1) as Kubernetes-style resources. "
     "Errors are Kubernetes Status bodies; a method a path does not take is 405 with Allow."
@@ -85,8 +113,17 @@ def _links(cls: type[Resource], scoped: bool) -> dict[str, Any]:
     }
 
 
+def example(kind: str) -> dict[str, Any]:
+    """A record of `kind` a create takes (name `example`; the path gives the project)."""
+    meta = {"name": "example"}
+    return {"apiVersion": API_VERSION, "kind": kind, "metadata": meta, "spec": EXAMPLE_SPECS[kind]}
+
+
 def _request_body(op: str, kind: str) -> dict[str, Any] | None:
-    if op in ("create", "replace"):
+    if op == "create":
+        media = {"schema": ref(kind), "example": example(kind)}
+        return {"required": True, "content": {"application/json": media}}
+    if op == "replace":
         return {"required": True, "content": json_content(ref(kind))}
     if op == "patch":
         patch = {"type": "object", "description": f"a JSON merge patch (RFC 7386) of a {kind}"}
