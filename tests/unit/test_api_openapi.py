@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zun_controller.api import openapi
 from zun_controller.api.app import create_app
 from zun_controller.api.auth import Role, Tokens
+from zun_controller.api.examples import example
 from zun_controller.models.base import DNS_LABEL_SCHEMA, ObjectMeta, Resource, Scope
 from zun_controller.models.registry import kinds, parse
 from zun_controller.store.memory import MemoryKV
@@ -98,7 +98,7 @@ async def test_bodies_and_answers_are_the_kinds_models(doc: dict[str, Any]) -> N
 
 @pytest.mark.parametrize("cls", kinds(), ids=lambda c: c.KIND.kind)
 def test_each_create_example_is_a_record_the_models_take(cls: type[Resource]) -> None:
-    data = openapi.example(cls.KIND.kind)
+    data = example(cls.KIND.kind)
     if cls.KIND.scope is Scope.PROJECT:
         data["metadata"] = {**data["metadata"], "project": "demo"}
     assert isinstance(parse(data), cls)

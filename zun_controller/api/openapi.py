@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from zun_controller.api.errors import REASONS, STATUS_SCHEMA
+from zun_controller.api.examples import example
 from zun_controller.models.base import API_VERSION, Resource
 from zun_controller.models.deletion import PropagationPolicy
 from zun_controller.models.registry import kinds
@@ -31,41 +32,18 @@ from zun_controller.models.registry import kinds
 SCHEMAS = "#/components/schemas/"
 MERGE_PATCH = "application/merge-patch+json"
 NDJSON = "application/x-ndjson"
-#: what an operation on a record may fail with, beyond its own codes
+#: what every operation on a record may fail with, and (`_EXTRA`) what each may also
 _COMMON = (401, 403, 404, 422, 503)
 _BODY = (400, 409, 413)
-_EXTRA = {"list": (429,), "create": _BODY, "replace": _BODY, "patch": (*_BODY, 415)}
-_EXTRA["delete"] = _BODY
+_EXTRA = {
+    "list": (429,),
+    "create": _BODY,
+    "replace": _BODY,
+    "patch": (*_BODY, 415),
+    "delete": _BODY,
+}
 _SUCCESS = {"list": "the records, or with watch=true a stream of changes", "create": "created"}
 _NAMED_OPS = ("read", "replace", "patch", "delete", "readStatus")
-
-_CONFIG = '{"auths": {"registry.example:5000": {"username": "u", "password": "p"}}}'
-_WHEN = "2026-01-01T00:00:00Z"
-#: a spec each kind takes: the example of its create body (tests/unit/test_api_openapi.py parses
-#: each through the models)
-EXAMPLE_SPECS: dict[str, dict[str, Any]] = {
-    "Container": {"image": "zun-test/httpd:v1", "ports": [{"containerPort": 8080}]},
-    "Host": {"endpoint": "tcp://127.0.0.1:2375"},
-    "Network": {},
-    "Volume": {},
-    "Application": {
-        "cluster": "local",
-        "replicas": 2,
-        "template": {"containers": [{"name": "web", "image": "zun-test/httpd:v1"}]},
-    },
-    "Cluster": {"type": "docker"},
-    "Secret": {"data": {"kubeconfig": "apiVersion: v1\nkind: Config\n"}},
-    "PullSecret": {"data": {".dockerconfigjson": _CONFIG}},
-    "Project": {"description": "a tenant"},
-    "Quota": {"limits": {"containers": 10}},
-    "Event": {
-        "involvedObject": {"kind": "Container", "name": "web"},
-        "reason": "Started",
-        "firstTimestamp": _WHEN,
-        "lastTimestamp": _WHEN,
-    },
-    "GitRepository": {"url": "https://git.example/apps.git", "path": "apps"},
-}
 
 DESCRIPTION = (
     "Zun's records (apiVersion zun.openstack.org/v1alpha1) as Kubernetes-style resources. "
@@ -111,12 +89,6 @@ def _links(cls: type[Resource], scoped: bool) -> dict[str, Any]:
         operation_id(op, cls): {"operationId": operation_id(op, cls), "parameters": params}
         for op in _NAMED_OPS
     }
-
-
-def example(kind: str) -> dict[str, Any]:
-    """A record of `kind` a create takes (name `example`; the path gives the project)."""
-    meta = {"name": "example"}
-    return {"apiVersion": API_VERSION, "kind": kind, "metadata": meta, "spec": EXAMPLE_SPECS[kind]}
 
 
 def _request_body(op: str, kind: str) -> dict[str, Any] | None:
