@@ -232,6 +232,6 @@ async def test_quota_charges_resizes_in_the_same_write(api: Api) -> None:
 async def test_openapi_document_lists_every_path(api: Api) -> None:
     c = await api.client()
     paths = (await c.get("/openapi.json")).json()["paths"]
-    assert f"{P}/projects/{{project}}/{{plural}}/{{name}}" in paths
-    assert set(paths[f"{P}/{{plural}}/{{name}}"]) == {"get", "put", "patch", "delete"}
+    assert f"{P}/projects/{{project}}/containers/{{name}}" in paths
+    assert set(paths[f"{P}/hosts/{{name}}"]) == {"get", "put", "patch", "delete"}
     assert (await c.get("/healthz")).json() == {"status": "ok"}

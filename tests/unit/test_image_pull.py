@@ -127,6 +127,9 @@ def test_a_pull_secret_holds_a_docker_config() -> None:
         with pytest.raises(InvalidError) as caught:
             record("PullSecret", "reg", {"data": bad})
         assert caught.value.errors[0].path == "spec.data"
+    with pytest.raises(InvalidError) as caught:  # no data: stored, it could not be read back
+        record("PullSecret", "reg", {})
+    assert caught.value.errors[0].path == "spec.data"
     with pytest.raises(InvalidError) as caught:
         record("PullSecret", "reg", ok.spec.model_dump(), project=None)
     assert caught.value.errors[0].path == "metadata.project"

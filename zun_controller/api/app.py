@@ -1,7 +1,8 @@
 """`create_app`: the FastAPI application over a `RecordStore`, with the token view and the
 token usage writer, the quota releaser (and, given an `EventRecorder`, the writer of its
-Events) running for the app's lifetime. `/healthz`,
-`/readyz` and `/openapi.json` need no token."""
+Events) running for the app's lifetime. `/healthz`, `/readyz` and `/openapi.json` need no
+token. The document is api/openapi.py's; a request no route takes is api/fallback.py's (405
+with Allow, or 404), so that route is added last."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from zun_controller.admission import Admission, AdmissionPolicy
-from zun_controller.api import containers, routes, tokens, zunv1
+from zun_controller.api import containers, fallback, openapi, routes, tokens, zunv1
 from zun_controller.api.auth import Tokens
 from zun_controller.api.context import ApiContext
 from zun_controller.api.errors import HANDLERS, ApiError, translate
@@ -79,11 +80,11 @@ def create_app(
     app.include_router(routes.router)
     zunv1.mount(app, ctx, zun_v1)
 
-    @app.get("/healthz")
+    @app.get("/healthz", openapi_extra={"security": []})
     async def healthz() -> dict[str, Any]:
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @app.get("/readyz", openapi_extra={"security": [], "responses": openapi.errors(503)})
     async def readyz() -> dict[str, Any]:
         try:
             await store.kv.revision()
@@ -91,4 +92,6 @@ def create_app(
             raise translate(exc) from None
         return {"status": "ok"}
 
+    fallback.install(app)
+    openapi.install(app)
     return app

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import Field
 
-from zun_controller.api import access
+from zun_controller.api import access, openapi
 from zun_controller.api.auth import Principal
 from zun_controller.api.context import PREFIX, ApiContext, context, principal
 from zun_controller.api.errors import ApiError
@@ -49,7 +49,13 @@ async def _running(ctx: ApiContext, project: str, name: str) -> Container:
     return obj
 
 
-@router.get("/log")
+_ERRORS = (401, 403, 404, 409, 422, 429, 503)
+_LOG = {
+    "200": {"description": "the log", "content": {"text/plain": {"schema": {"type": "string"}}}}
+}
+
+
+@router.get("/log", openapi_extra={"responses": {**_LOG, **openapi.errors(*_ERRORS)}})
 async def logs(
     request: Request,
     who: Who,
@@ -68,7 +74,17 @@ async def logs(
     return StreamingResponse(stream, media_type="text/plain")
 
 
-@router.post("/exec")
+class ExecResult(Model):
+    exit_code: int
+    output: str
+    truncated: bool
+    timed_out: bool
+
+
+_EXEC_ERRORS = openapi.errors(*_ERRORS, 400, 413)
+
+
+@router.post("/exec", response_model=ExecResult, openapi_extra={"responses": _EXEC_ERRORS})
 async def exec_(
     request: Request, who: Who, project: str, name: str, body: ExecRequest
 ) -> dict[str, Any]:

@@ -9,11 +9,8 @@ from fastapi import Request
 from zun_controller.admission import Admission
 from zun_controller.admission.quota import QuotaAdmission
 from zun_controller.api.auth import Principal, Tokens
-from zun_controller.api.errors import ApiError
 from zun_controller.api.io import ContainerIO, ImageIO
 from zun_controller.api.limits import ApiLimits, StreamSlots
-from zun_controller.models.base import Resource
-from zun_controller.models.registry import kinds
 from zun_controller.store.records import RecordStore
 
 PREFIX = "/apis/zun.openstack.org/v1alpha1"
@@ -49,10 +46,3 @@ def context(request: Request) -> ApiContext:
 async def principal(request: Request) -> Principal:
     """The caller, from its bearer token (401 without a valid one)."""
     return await context(request).tokens.authenticate(request.headers.get("authorization"))
-
-
-def kind_of(plural: str) -> type[Resource]:
-    for cls in kinds():
-        if cls.KIND.plural == plural:
-            return cls
-    raise ApiError(404, f"no kind with plural {plural!r} in {PREFIX}")

@@ -29,7 +29,7 @@ from zun_controller.errors import (
 )
 
 log = logging.getLogger(__name__)
-_REASONS = {
+REASONS = {
     400: "BadRequest",
     401: "Unauthorized",
     403: "Forbidden",
@@ -42,6 +42,34 @@ _REASONS = {
     422: "Invalid",
     429: "TooManyRequests",
     503: "ServiceUnavailable",
+}
+
+#: the JSON schema of `status_body`'s answers, as the OpenAPI document shows them
+STATUS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Kubernetes' Status: every error answer of the API",
+    "properties": {
+        "kind": {"const": "Status"},
+        "apiVersion": {"const": "v1"},
+        "status": {"const": "Failure"},
+        "code": {"type": "integer"},
+        "reason": {"type": "string"},
+        "message": {"type": "string"},
+        "details": {
+            "type": "object",
+            "properties": {
+                "causes": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                        "required": ["field", "message"],
+                    },
+                }
+            },
+        },
+    },
+    "required": ["kind", "apiVersion", "status", "code", "reason", "message"],
 }
 
 
@@ -59,7 +87,7 @@ class ApiError(Exception):
     ) -> None:
         super().__init__(message)
         self.code = code
-        self.reason = reason or _REASONS.get(code, "InternalError")
+        self.reason = reason or REASONS.get(code, "InternalError")
         self.message = message
         self.causes = causes or []
         #: extra response headers (`Retry-After` of a 429)

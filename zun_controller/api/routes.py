@@ -1,8 +1,11 @@
-"""The resource paths of DESIGN.md "Interfaces", for every registered kind.
+"""The resource paths of DESIGN.md "Interfaces": one set of routes per registered kind.
 
-`/apis/zun.openstack.org/v1alpha1/projects/{project}/{plural}[/{name}[/status]]` for
-project-scoped kinds and `/apis/zun.openstack.org/v1alpha1/{plural}[/{name}[/status]]` for
-cluster-scoped ones (and, read-only, for a project-scoped kind across the caller's projects).
+Project-scoped kinds: `{PREFIX}/projects/{project}/{plural}[/{name}[/status]]`, and, read-only,
+`{PREFIX}/{plural}` (a list across the caller's projects). Cluster-scoped kinds:
+`{PREFIX}/{plural}[/{name}[/status]]`. Every path is a literal plural, so a cluster-scoped
+record's `/status` (`…/projects/{name}/status` of a Project) is a route of its own, and each
+operation is documented with the kind's own model (api/openapi.py). A method a path does not
+take, and a path no route has, are api/fallback.py's.
 """
 
 from __future__ import annotations
@@ -12,45 +15,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from zun_controller.api import access, crud, deletion
+from zun_controller.api import access, crud, deletion, openapi
 from zun_controller.api.auth import Principal
-from zun_controller.api.context import PREFIX, context, kind_of, principal
-from zun_controller.api.errors import ApiError
+from zun_controller.api.context import PREFIX, context, principal
 from zun_controller.api.watch import Watch
 from zun_controller.models.base import Resource, Scope
+from zun_controller.models.registry import kinds
 
 router = APIRouter(prefix=PREFIX)
 Who = Annotated[Principal, Depends(principal)]
 Obj = dict[str, Any]
-
-
-def _kind(plural: str, project: str | None) -> type[Resource]:
-    cls = kind_of(plural)
-    if project is not None and cls.KIND.scope is Scope.CLUSTER:
-        raise ApiError(404, f"{cls.KIND.plural} are cluster-scoped: use {PREFIX}/{plural}")
-    return cls
-
-
-def _named(plural: str, project: str | None) -> type[Resource]:
-    cls = _kind(plural, project)
-    if project is None and cls.KIND.scope is Scope.PROJECT:
-        raise ApiError(
-            404, f"{plural} are project-scoped: use {PREFIX}/projects/{{project}}/{plural}"
-        )
-    return cls
-
-
-async def _list(
-    request: Request, who: Principal, plural: str, project: str | None, params: Obj
-) -> Any:
-    cls = _kind(plural, project)
-    access.check(who, cls, project, None, write=False)
-    ctx = context(request)
-    if params.get("watch"):
-        stream = Watch(ctx, who, cls, project, params).stream()
-        ctx.slots.take(who.name)
-        return StreamingResponse(ctx.slots.hold(who.name, stream), media_type=NDJSON)
-    return await crud.listed(ctx, who, cls, project, params)
+NDJSON = "application/x-ndjson"
 
 
 def _params(
@@ -74,54 +49,56 @@ def _params(
 
 
 Params = Annotated[Obj, Depends(_params)]
-NDJSON = "application/x-ndjson"
 
 
-@router.get("/projects/{project}/{plural}")
-async def list_in_project(
-    request: Request, who: Who, project: str, plural: str, params: Params
+async def _project_path(project: str) -> None:
+    """Declares the `{project}` path parameter; handlers read it from the request."""
+
+
+def _delete_options(
+    propagationPolicy: Annotated[
+        str | None,
+        Query(json_schema_extra={"enum": [p.value for p in deletion.PropagationPolicy]}),
+    ] = None,
+    resourceVersion: str | None = None,
+) -> None:
+    """Declares DELETE's query parameters; api/deletion.py reads and checks them."""
+
+
+def _project(request: Request) -> str | None:
+    project: str | None = request.path_params.get("project")
+    return project
+
+
+async def _list(
+    request: Request, who: Principal, cls: type[Resource], project: str | None, params: Obj
 ) -> Any:
-    return await _list(request, who, plural, project, params)
+    access.check(who, cls, project, None, write=False)
+    ctx = context(request)
+    if params.get("watch"):
+        stream = Watch(ctx, who, cls, project, params).stream()
+        ctx.slots.take(who.name)
+        return StreamingResponse(ctx.slots.hold(who.name, stream), media_type=NDJSON)
+    return await crud.listed(ctx, who, cls, project, params)
 
 
-@router.get("/{plural}")
-async def list_cluster(request: Request, who: Who, plural: str, params: Params) -> Any:
-    return await _list(request, who, plural, None, params)
-
-
-async def _create(
-    request: Request, who: Principal, plural: str, project: str | None
-) -> JSONResponse:
-    cls = _named(plural, project)
+async def _create(request: Request, who: Principal, cls: type[Resource]) -> JSONResponse:
+    project = _project(request)
     access.check(who, cls, project, None, write=True)
     ctx = context(request)
     obj = await crud.create(ctx, who, cls, project, await crud.body_of(request))
     return JSONResponse(await crud.shown(ctx, obj), status_code=201)
 
 
-@router.post("/projects/{project}/{plural}", status_code=201)
-async def create_in_project(request: Request, who: Who, project: str, plural: str) -> JSONResponse:
-    return await _create(request, who, plural, project)
-
-
-@router.post("/{plural}", status_code=201)
-async def create_cluster(request: Request, who: Who, plural: str) -> JSONResponse:
-    return await _create(request, who, plural, None)
-
-
-async def _get(
-    request: Request, who: Principal, plural: str, project: str | None, name: str
-) -> Obj:
-    cls = _named(plural, project)
+async def _get(request: Request, who: Principal, cls: type[Resource], name: str) -> Obj:
+    project = _project(request)
     access.check(who, cls, project, name, write=False)
     ctx = context(request)
     return await crud.shown(ctx, await ctx.store.get(cls, name, project))
 
 
-async def _write(
-    request: Request, who: Principal, plural: str, project: str | None, name: str
-) -> Obj:
-    cls = _named(plural, project)
+async def _write(request: Request, who: Principal, cls: type[Resource], name: str) -> Obj:
+    project = _project(request)
     access.check(who, cls, project, name, write=True)
     ctx = context(request)
     if request.method == "PUT":
@@ -133,68 +110,56 @@ async def _write(
     return await crud.shown(ctx, obj)
 
 
-@router.get("/projects/{project}/{plural}/{name}")
-@router.get("/projects/{project}/{plural}/{name}/status")
-async def get_in_project(request: Request, who: Who, project: str, plural: str, name: str) -> Obj:
-    return await _get(request, who, plural, project, name)
+def _route(
+    path: str, endpoint: Any, method: str, op: str, cls: type[Resource], scoped: bool
+) -> None:
+    """One operation `op` of `cls` (api/openapi.py documents it); `scoped`: under a project."""
+    deps = [Depends(_project_path)] if scoped else []
+    if method == "DELETE":
+        deps.append(Depends(_delete_options))
+    across = not scoped and cls.KIND.scope is Scope.PROJECT
+    router.add_api_route(
+        path,
+        endpoint,
+        methods=[method],
+        name=f"{op}_{cls.KIND.plural}" + ("_across" if across else ""),
+        operation_id=openapi.operation_id(op, cls, across=across),
+        status_code=201 if op == "create" else 200,
+        response_model=None,
+        dependencies=deps,
+        openapi_extra=openapi.operation(op, cls, scoped=scoped),
+        tags=[cls.KIND.kind],
+    )
 
 
-@router.put("/projects/{project}/{plural}/{name}")
-async def replace_in_project(
-    request: Request, who: Who, project: str, plural: str, name: str
-) -> Obj:
-    """Replace spec, labels and annotations; metadata.resourceVersion must be current."""
-    return await _write(request, who, plural, project, name)
+def _add_kind(cls: type[Resource]) -> None:
+    """The routes of one kind, each handler bound to it."""
+
+    async def list_(request: Request, who: Who, params: Params) -> Any:
+        return await _list(request, who, cls, _project(request), params)
+
+    async def create(request: Request, who: Who) -> JSONResponse:
+        return await _create(request, who, cls)
+
+    async def read(request: Request, who: Who, name: str) -> Obj:
+        return await _get(request, who, cls, name)
+
+    async def write(request: Request, who: Who, name: str) -> Obj:
+        return await _write(request, who, cls, name)
+
+    scoped = cls.KIND.scope is Scope.PROJECT
+    base = f"/projects/{{project}}/{cls.KIND.plural}" if scoped else f"/{cls.KIND.plural}"
+    one = base + "/{name}"
+    _route(base, list_, "GET", "list", cls, scoped)
+    _route(base, create, "POST", "create", cls, scoped)
+    _route(one, read, "GET", "read", cls, scoped)
+    _route(one, write, "PUT", "replace", cls, scoped)
+    _route(one, write, "PATCH", "patch", cls, scoped)
+    _route(one, write, "DELETE", "delete", cls, scoped)
+    _route(one + "/status", read, "GET", "readStatus", cls, scoped)
+    if scoped:
+        _route(f"/{cls.KIND.plural}", list_, "GET", "list", cls, False)
 
 
-@router.patch("/projects/{project}/{plural}/{name}")
-async def patch_in_project(request: Request, who: Who, project: str, plural: str, name: str) -> Obj:
-    """A JSON merge patch (application/merge-patch+json)."""
-    return await _write(request, who, plural, project, name)
-
-
-@router.delete("/projects/{project}/{plural}/{name}")
-async def delete_in_project(
-    request: Request, who: Who, project: str, plural: str, name: str
-) -> Obj:
-    """Delete; with finalizers the record stays, marked deleting. Answers it as it ends up.
-
-    `?propagationPolicy=Background|Foreground|Orphan` (or a DeleteOptions body) says what
-    happens to the records it owns."""
-    return await _write(request, who, plural, project, name)
-
-
-@router.get("/{plural}/{name}")
-@router.get("/{plural}/{name}/status")
-async def get_cluster(request: Request, who: Who, plural: str, name: str) -> Obj:
-    return await _get(request, who, plural, None, name)
-
-
-@router.put("/{plural}/{name}")
-async def replace_cluster(request: Request, who: Who, plural: str, name: str) -> Obj:
-    """Replace spec, labels and annotations; metadata.resourceVersion must be current."""
-    return await _write(request, who, plural, None, name)
-
-
-@router.patch("/{plural}/{name}")
-async def patch_cluster(request: Request, who: Who, plural: str, name: str) -> Obj:
-    """A JSON merge patch (application/merge-patch+json)."""
-    return await _write(request, who, plural, None, name)
-
-
-@router.delete("/{plural}/{name}")
-async def delete_cluster(request: Request, who: Who, plural: str, name: str) -> Obj:
-    """Delete; with finalizers the record stays, marked deleting. Answers it as it ends up.
-
-    `?propagationPolicy=Background|Foreground|Orphan` (or a DeleteOptions body) says what
-    happens to the records it owns."""
-    return await _write(request, who, plural, None, name)
-
-
-async def status_is_read_only(who: Who) -> Obj:
-    raise ApiError(405, "status is written by the controller; users may only read it")
-
-
-for _path in ("/projects/{project}/{plural}/{name}/status", "/{plural}/{name}/status"):
-    for _method in ("PUT", "PATCH", "POST", "DELETE"):
-        router.add_api_route(_path, status_is_read_only, methods=[_method], include_in_schema=False)
+for _cls in kinds():
+    _add_kind(_cls)

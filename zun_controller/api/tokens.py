@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
+from zun_controller.api import openapi
 from zun_controller.api.auth import Principal, Role, bearer, digest
 from zun_controller.api.context import PREFIX, context, principal
 from zun_controller.api.errors import ApiError
@@ -47,7 +48,10 @@ def _lifetime(body: TokenRequest) -> timedelta | Default | None:
         raise ApiError(422, message, causes=[FieldError("lifetime", str(exc))]) from None
 
 
-@router.post("/tokens", status_code=201)
+_CREATE_ERRORS = openapi.errors(400, 401, 403, 413, 422, 503)
+
+
+@router.post("/tokens", status_code=201, openapi_extra={"responses": _CREATE_ERRORS})
 async def create_token(request: Request, who: Who, body: TokenRequest) -> JSONResponse:
     _admin(who)
     if body.role is not Role.ADMIN and not body.projects:
@@ -58,13 +62,13 @@ async def create_token(request: Request, who: Who, body: TokenRequest) -> JSONRe
     return JSONResponse({**record.listed(), "token": token}, status_code=201)
 
 
-@router.get("/tokens")
+@router.get("/tokens", openapi_extra={"responses": openapi.errors(401, 403, 503)})
 async def list_tokens(request: Request, who: Who) -> dict[str, Any]:
     _admin(who)
     return {"items": await context(request).tokens.list()}
 
 
-@router.delete("/tokens/{name}")
+@router.delete("/tokens/{name}", openapi_extra={"responses": openapi.errors(401, 403, 404, 503)})
 async def revoke_token(request: Request, who: Who, name: str) -> dict[str, Any]:
     """Admins revoke every token named `name` (404 when there is none); any other caller
     only the token it calls with (403 for another name, whether or not it exists)."""

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
 GROUP = "zun.openstack.org"
@@ -41,7 +41,7 @@ _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 def _dns1123_label(value: str) -> str:
     if len(value) > 63:
         raise ValueError("must be at most 63 characters")
-    if not _DNS1123_LABEL.match(value):
+    if not _DNS1123_LABEL.fullmatch(value):
         raise ValueError(
             "must be a DNS-1123 label: lower-case letters, digits and '-', "
             "starting and ending with a letter or digit"
@@ -51,15 +51,29 @@ def _dns1123_label(value: str) -> str:
 
 def _labels(value: dict[str, str]) -> dict[str, str]:
     for key, val in value.items():
-        if len(key) > 316 or not _QUALIFIED_KEY.match(key):
+        if len(key) > 316 or not _QUALIFIED_KEY.fullmatch(key):
             raise ValueError(f"label key {key!r} is not a qualified name ([prefix/]name)")
-        if len(val) > 63 or not _LABEL_VALUE.match(val):
+        if len(val) > 63 or not _LABEL_VALUE.fullmatch(val):
             raise ValueError(f"label value {val!r} of {key!r} is not a valid label value")
     return value
 
 
-DNSLabel = Annotated[str, AfterValidator(_dns1123_label)]
-Labels = Annotated[dict[str, str], AfterValidator(_labels)]
+#: what `_dns1123_label` accepts, as JSON schema (the OpenAPI document's and the CRDs')
+DNS_LABEL_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 63,
+    "pattern": _DNS1123_LABEL.pattern,
+}
+#: what `_labels` accepts, as JSON schema (`propertyNames` is not a CRD keyword: models/crd.py)
+LABELS_SCHEMA = {
+    "type": "object",
+    "propertyNames": {"maxLength": 316, "pattern": _QUALIFIED_KEY.pattern},
+    "additionalProperties": {"type": "string", "maxLength": 63, "pattern": _LABEL_VALUE.pattern},
+}
+
+DNSLabel = Annotated[str, AfterValidator(_dns1123_label), WithJsonSchema(DNS_LABEL_SCHEMA)]
+Labels = Annotated[dict[str, str], AfterValidator(_labels), WithJsonSchema(LABELS_SCHEMA)]
 
 
 class Model(BaseModel):

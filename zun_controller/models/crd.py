@@ -12,7 +12,10 @@ from typing import Any
 
 from zun_controller.models.base import GROUP, VERSION, Resource, Scope
 
-_DROP = {"title", "$defs", "discriminator", "const", "examples", "readOnly", "writeOnly"}
+_DROP = {
+    *("title", "$defs", "discriminator", "const", "examples", "readOnly", "writeOnly"),
+    "propertyNames",
+}
 
 
 def _inline(node: Any, defs: dict[str, Any]) -> Any:

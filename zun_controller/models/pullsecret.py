@@ -15,7 +15,7 @@ import binascii
 import json
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import field_validator
 
 from zun_controller.models.base import KindInfo, Model, Resource, Scope
 
@@ -61,7 +61,9 @@ def parse_docker_config(text: str) -> dict[str, tuple[str, str]]:
 
 
 class PullSecretSpec(Model):
-    data: dict[str, str] = Field(default_factory=dict)
+    #: required: a default would skip the check below, and the record stored without the key
+    #: could not be read back (every list of the project's PullSecrets failed)
+    data: dict[str, str]
 
     @field_validator("data")
     @classmethod
