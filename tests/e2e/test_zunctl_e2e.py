@@ -103,4 +103,5 @@ def test_readme_tour(
 def test_a_bad_token_is_one_line_and_non_zero(up: AllInOne, project: str) -> None:
     bad = zunctl(up.url, "zun_wrong", project, "get", "containers")
     assert bad.returncode == 1
-    assert bad.stderr == "zunctl: invalid or revoked token\n"
+    said = "zunctl: unknown or revoked token: ask an admin for a new one (`zun-controller token`)"
+    assert bad.stderr == said + "\n"

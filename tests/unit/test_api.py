@@ -161,6 +161,16 @@ async def test_watch_streams_events_and_reports_compaction(api: Api) -> None:
     assert event["type"] == "ERROR" and event["object"]["code"] == 410
 
 
+@pytest.mark.parametrize("rv", ["9223373731714924545", "-1", "abc", "1.5", "\u00b2"])
+async def test_a_watch_from_a_revision_etcd_cannot_hold_is_422(api: Api, rv: str) -> None:
+    """Found by schemathesis: a resourceVersion past int64 broke the stream mid-answer."""
+    c = await api.client()
+    query = {"watch": "true", "resourceVersion": rv}
+    r = await c.get(f"{P}/projects/demo/containers", params=query)
+    assert r.status_code == 422, r.text
+    assert r.json()["details"]["causes"][0]["field"] == "query.resourceVersion"
+
+
 async def test_quota_admits_up_to_its_limit_and_shows_usage(api: Api) -> None:
     c = await api.client()
     quota = {"kind": "Quota", "metadata": {"name": "demo"}, "spec": {"limits": {"containers": 2}}}

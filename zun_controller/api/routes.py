@@ -26,6 +26,8 @@ router = APIRouter(prefix=PREFIX)
 Who = Annotated[Principal, Depends(principal)]
 Obj = dict[str, Any]
 NDJSON = "application/x-ndjson"
+#: etcd revisions are signed 64-bit and a watch starts at `resourceVersion` + 1
+MAX_WATCH_REVISION = 2**63 - 2
 
 
 def _params(
@@ -34,7 +36,7 @@ def _params(
     limit: Annotated[int, Query(ge=0, le=10000)] = 0,
     continue_: Annotated[str | None, Query(alias="continue")] = None,
     watch: bool = False,
-    resourceVersion: Annotated[int, Query(ge=0)] = 0,
+    resourceVersion: Annotated[int, Query(ge=0, le=MAX_WATCH_REVISION)] = 0,
     timeoutSeconds: Annotated[float | None, Query(gt=0, le=3600)] = None,
 ) -> Obj:
     return {
