@@ -61,13 +61,7 @@ class SecretReconciler:
         self.guard = InUseGuard(secrets, secret_users(clusters))
 
     async def reconcile(self, key: str) -> Result:
-        secret = self.secrets.get(key)
-        if secret is None:
-            return Result()
-        if secret.metadata.deletion_timestamp:
-            return await self.guard.finalize(secret)
-        await self.guard.protect(secret)
-        return Result()
+        return await self.guard.reconcile(key)
 
 
 class ClusterReconciler:

@@ -121,3 +121,14 @@ class InUseGuard(Generic[R]):
             return Result(requeue_after=RECHECK)
         await self.release(obj)
         return Result()
+
+    async def reconcile(self, key: str) -> Result:
+        """The whole reconcile of a kind with nothing outside: protect it while it lives,
+        `finalize` it once deleting."""
+        obj = self.records.get(key)
+        if obj is None:
+            return Result()
+        if obj.metadata.deletion_timestamp:
+            return await self.finalize(obj)
+        await self.protect(obj)
+        return Result()

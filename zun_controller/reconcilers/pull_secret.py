@@ -69,10 +69,4 @@ class PullSecretReconciler:
         return pull_secret_users(secret.name, project, containers, apps)
 
     async def reconcile(self, key: str) -> Result:
-        secret = self.secrets.get(key)
-        if secret is None:
-            return Result()
-        if secret.metadata.deletion_timestamp:
-            return await self.guard.finalize(secret)
-        await self.guard.protect(secret)
-        return Result()
+        return await self.guard.reconcile(key)
